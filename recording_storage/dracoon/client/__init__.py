@@ -1,0 +1,44 @@
+"""DRACOON API client on urllib3: OAuth, rooms by path, streaming (encrypted) uploads, file-key
+distribution and downloads. Blocking and thread-safe; one ``DracoonClient`` per account and
+process. See docs/client.md.
+"""
+
+from .client import DracoonClient
+from .errors import (
+    DownloadError,
+    DracoonApiError,
+    DracoonAuthError,
+    DracoonConnectionError,
+    DracoonError,
+    KeyPairError,
+    RoomNameError,
+    RoomNotFoundError,
+    UploadCancelledError,
+    UploadError,
+)
+from .models import FailedKey, KeyDistributionReport, Node, ServerCapabilities
+from .names import sanitize_name, validate_name
+from .transport import default_retry
+from .upload import UploadOptions
+
+__all__ = [
+    "DownloadError",
+    "DracoonApiError",
+    "DracoonAuthError",
+    "DracoonClient",
+    "DracoonConnectionError",
+    "DracoonError",
+    "FailedKey",
+    "KeyDistributionReport",
+    "KeyPairError",
+    "Node",
+    "RoomNameError",
+    "RoomNotFoundError",
+    "ServerCapabilities",
+    "UploadCancelledError",
+    "UploadError",
+    "UploadOptions",
+    "default_retry",
+    "sanitize_name",
+    "validate_name",
+]

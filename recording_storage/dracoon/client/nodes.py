@@ -1,0 +1,181 @@
+"""Node lookups, paged listing and room-path resolution (find or create each level).
+
+Concurrency: many threads (and processes, and other service instances) may resolve the same
+path at once. Inside one process a lock per (parent, name) makes the threads wait for the
+first creator; across processes DRACOON's 409 on a duplicate name is the arbiter: the loser
+looks the room up and continues with it. A room create is therefore never blindly retried
+into a duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+from .auth import AuthorizedApi
+from .errors import DracoonApiError, DracoonError, RoomNotFoundError
+from .models import Node
+from .names import split_room_path, validate_name
+from .transport import RetryKind
+
+log = logging.getLogger(__name__)
+
+PAGE_LIMIT = 500  # the API maximum for /nodes
+_LOOKUP_AFTER_CONFLICT_DELAYS = (0.0, 0.1, 0.3, 1.0)
+
+
+class NodeService:
+    """Node queries of one account; keeps a short-lived cache of resolved rooms."""
+
+    def __init__(
+        self,
+        api: AuthorizedApi,
+        *,
+        room_cache_seconds: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._api = api
+        self._cache_seconds = room_cache_seconds
+        self._clock = clock
+        self._cache: dict[tuple[int, str], tuple[Node, float]] = {}
+        self._lock = threading.Lock()
+        self._name_locks: dict[tuple[int, str], threading.Lock] = {}
+        self.rooms_created = 0
+
+    def get_node(self, node_id: int) -> Node:
+        try:
+            return Node.from_json(self._api.call("GET", f"/v4/nodes/{int(node_id)}"))
+        except DracoonApiError as exc:
+            raise exc.with_context(f"looking up node {node_id}") from None
+
+    def list_children(
+        self, parent_id: int | None, *, node_type: str | None = None, name: str | None = None
+    ) -> Iterator[Node]:
+        """Yield the direct children of ``parent_id`` (0/None: top-level), page by page."""
+        filters = []
+        if node_type:
+            filters.append(f"type:eq:{node_type}")
+        if name is not None:
+            filters.append(f"name:eq:{name}")
+        offset = 0
+        while True:
+            params = {
+                "parent_id": int(parent_id or 0),
+                "depth_level": 0,
+                "offset": offset,
+                "limit": PAGE_LIMIT,
+                "filter": "|".join(filters) or None,
+            }
+            try:
+                page = self._api.call("GET", "/v4/nodes", params=params) or {}
+            except DracoonApiError as exc:
+                raise exc.with_context(f"listing node {parent_id or 0}") from None
+            items = page.get("items") or []
+            for item in items:
+                yield Node.from_json(item)
+            offset += len(items)
+            total = (page.get("range") or {}).get("total", 0)
+            if not items or offset >= total:
+                return
+
+    def find_room(self, parent_id: int | None, name: str) -> Node | None:
+        """The room called ``name`` directly under ``parent_id``, or ``None``."""
+        candidates = list(self.list_children(parent_id, node_type="room", name=name))
+        for node in candidates:
+            if node.name == name:
+                return node
+        folded = name.casefold()  # servers may treat names case-insensitively
+        for node in candidates:
+            if node.name.casefold() == folded:
+                return node
+        return None
+
+    def create_room(self, parent_id: int | None, name: str) -> Node:
+        """Create a sub-room inheriting permissions; a 409 means it exists: return that one."""
+        validate_name(name)
+        body = {
+            "name": name,
+            "parentId": int(parent_id) if parent_id else None,
+            "inheritPermissions": bool(parent_id),
+        }
+        where = f"room {parent_id}" if parent_id else "the top level"
+        try:
+            node = Node.from_json(
+                self._api.call("POST", "/v4/nodes/rooms", json_body=body, kind=RetryKind.REPEATABLE)
+            )
+            self.rooms_created += 1
+            log.info("created room %r in %s (id %s)", name, where, node.id)
+            return node
+        except DracoonApiError as exc:
+            if exc.status != 409:
+                raise exc.with_context(f"creating room {name!r} in {where}") from None
+        for delay in _LOOKUP_AFTER_CONFLICT_DELAYS:
+            time.sleep(delay)
+            existing = self.find_room(parent_id, name)
+            if existing is not None:
+                return existing
+        raise DracoonError(
+            f"creating room {name!r} in {where}: DRACOON says the name exists (409) but no room "
+            "of that name is visible; a folder or file may carry the name, or the account lacks "
+            "read permission on it"
+        )
+
+    def resolve_room_path(
+        self, parent_room_id: int | None, path: str | Sequence[str], *, create: bool = True
+    ) -> Node:
+        """Find (and with ``create`` make) each room of ``path`` below ``parent_room_id``."""
+        parts = split_room_path(path)
+        current: Node | None = None
+        parent = int(parent_room_id) if parent_room_id else 0
+        for index, name in enumerate(parts):
+            current = self._resolve_level(parent, name, create, parts[: index + 1])
+            parent = current.id
+        assert current is not None
+        return current
+
+    def forget(self, node_id: int | None = None) -> None:
+        """Drop cached rooms (all of them, or those with ``node_id`` as id or parent)."""
+        with self._lock:
+            if node_id is None:
+                self._cache.clear()
+                return
+            for key, (node, _) in list(self._cache.items()):
+                if node.id == node_id or key[0] == node_id:
+                    del self._cache[key]
+
+    def _resolve_level(self, parent: int, name: str, create: bool, so_far: list[str]) -> Node:
+        key = (parent, name)
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        with self._name_lock(key):
+            cached = self._cached(key)  # another thread may have resolved it meanwhile
+            if cached is not None:
+                return cached
+            node = self.find_room(parent or None, name)
+            if node is None:
+                if not create:
+                    raise RoomNotFoundError(
+                        f"room {'/'.join(so_far)!r} does not exist below room {parent}"
+                    )
+                node = self.create_room(parent or None, name)
+            with self._lock:
+                self._cache[key] = (node, self._clock() + self._cache_seconds)
+            return node
+
+    def _cached(self, key: tuple[int, str]) -> Node | None:
+        with self._lock:
+            entry = self._cache.get(key)
+            if entry is None:
+                return None
+            node, expires = entry
+            if self._clock() >= expires:
+                del self._cache[key]
+                return None
+            return node
+
+    def _name_lock(self, key: tuple[int, str]) -> threading.Lock:
+        with self._lock:
+            return self._name_locks.setdefault(key, threading.Lock())

@@ -1,0 +1,336 @@
+"""HTTP transport: one urllib3 pool, retries with backoff + jitter, JSON, DRACOON error parsing.
+
+Why a layer of its own: every other module talks in "method + endpoint + JSON" and gets either
+a decoded answer or a :class:`DracoonApiError`; retry rules, timeouts, metrics hooks and the
+masking of secrets in messages live in one place.
+
+Retry rules (``RetryKind``):
+
+``READ``
+    GET/HEAD. Retried on connection errors, 429 (honouring ``Retry-After``), 500, 502, 503, 504.
+``REPEATABLE``
+    PUT/DELETE and POSTs whose repetition is harmless (a chunk sent again to the same offset,
+    presigned-URL requests, setting file keys, token requests). Retried like ``READ`` except on
+    500, which may mean the server did act.
+``CREATE``
+    POSTs that create something (upload channels). Only retried when the request cannot have
+    been processed: connection refused, 429/503. No retry after the request was sent and the
+    answer got lost. Room creation uses ``REPEATABLE`` because its caller turns a 409 into a
+    lookup, which makes a repeat safe.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3HTTPError
+from urllib3.exceptions import MaxRetryError
+from urllib3.util.retry import Retry
+
+from .errors import DracoonApiError, DracoonConnectionError
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "recording-storage-dracoon-client/0.1"
+JSON_TYPE = "application/json"
+
+
+class RetryKind(enum.Enum):
+    READ = "read"
+    REPEATABLE = "repeatable"
+    CREATE = "create"
+
+
+_STATUS_FORCELIST = {
+    RetryKind.READ: frozenset({429, 500, 502, 503, 504}),
+    RetryKind.REPEATABLE: frozenset({429, 502, 503, 504}),
+    RetryKind.CREATE: frozenset({429, 503}),
+}
+
+
+class ObservedRetry(Retry):
+    """urllib3 ``Retry`` that reports each retry to a callback and backs off from the first one.
+
+    urllib3 retries the first failure immediately; against a rate-limited or overloaded server
+    the first wait matters most, so every retry waits ``backoff_factor * 2**(n-1)`` plus jitter
+    (``Retry-After`` still wins when the server sends one).
+    """
+
+    def __init__(self, *args: Any, on_retry: Callable[[str], None] | None = None, **kw: Any):
+        super().__init__(*args, **kw)
+        self.on_retry = on_retry
+
+    def new(self, **kw: Any) -> ObservedRetry:
+        kw.setdefault("on_retry", self.on_retry)
+        return super().new(**kw)
+
+    def get_backoff_time(self) -> float:
+        errors = 0
+        for entry in reversed(self.history):
+            if entry.redirect_location is not None:
+                break
+            errors += 1
+        if errors == 0:
+            return 0.0
+        value = self.backoff_factor * (2 ** (errors - 1))
+        if self.backoff_jitter:
+            value += random.random() * self.backoff_jitter  # noqa: S311 - jitter, not crypto
+        return float(max(0.0, min(self.backoff_max, value)))
+
+    def increment(
+        self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None
+    ):
+        new_retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        if self.on_retry is not None:
+            if response is not None and response.status:
+                reason = f"HTTP {response.status}"
+            else:
+                reason = type(error).__name__ if error is not None else "unknown"
+            try:
+                self.on_retry(reason)
+            except Exception:  # a metrics hook must never break a transfer
+                log.exception("retry hook failed")
+        return new_retry
+
+
+def default_retry() -> Retry:
+    """The retry budget used when the caller passes none: about a minute of backoff at most."""
+    return ObservedRetry(
+        total=6,
+        connect=4,
+        read=3,
+        status=5,
+        other=0,
+        redirect=0,
+        backoff_factor=0.5,
+        backoff_max=20.0,
+        backoff_jitter=0.5,
+        retry_after_max=120,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+    )
+
+
+@dataclass(frozen=True)
+class ServerLocation:
+    """Where the API and the OAuth endpoints of one DRACOON live.
+
+    Accepts ``https://host``, ``https://host/``, ``https://host/api`` and ``https://host/api/v4``
+    (the form the original service's configuration used).
+    """
+
+    root: str  # https://host[/prefix]
+    api: str  # root + /api  (every endpoint path starts with /v4/)
+    oauth_token: str
+
+    @classmethod
+    def from_base_url(cls, base_url: str) -> ServerLocation:
+        url = base_url.strip().rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"DRACOON base URL must be http(s)://host[/api/v4], got {base_url!r}")
+        for suffix in ("/api/v4", "/api"):
+            if url.endswith(suffix):
+                url = url[: -len(suffix)]
+                break
+        return cls(root=url, api=url + "/api", oauth_token=url + "/oauth/token")
+
+
+_TOKEN_PATH = re.compile(r"(/uploads/)[^/?#]+$")
+_NUMBER_SEGMENT = re.compile(r"/\d+(?=/|$)")
+
+
+def endpoint_label(url: str, api_base: str) -> str:
+    """Turn a request URL into a label safe for messages, logs and metrics.
+
+    Query strings are dropped (presigned URLs carry signatures there), upload tokens are
+    masked, numeric ids become ``{id}`` so metrics keep a bounded set of labels.
+    """
+    if url.startswith(api_base):
+        path = url[len(api_base) :]
+    else:
+        return "<presigned url>"
+    path = path.split("?", 1)[0]
+    if path.startswith("/v4/uploads/"):
+        path = _TOKEN_PATH.sub(r"\1{token}", path)
+    return _NUMBER_SEGMENT.sub("/{id}", path)
+
+
+def parse_error_body(data: bytes) -> tuple[int | None, str | None]:
+    """Return (errorCode, message) from a DRACOON or OAuth error body; tolerate anything."""
+    if not data:
+        return None, None
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    if not isinstance(body, dict):
+        return None, None
+    code = body.get("errorCode")
+    message = body.get("message") or body.get("error_description") or body.get("error")
+    if message is not None:
+        message = str(message)[:300]
+    return (code if isinstance(code, int) else None), message
+
+
+class Transport:
+    """A thread-safe HTTP client for one DRACOON server (urllib3 ``PoolManager`` inside)."""
+
+    def __init__(
+        self,
+        location: ServerLocation,
+        *,
+        timeout: float = 30.0,
+        retry: Retry | None = None,
+        events: Any = None,
+        pool_maxsize: int = 16,
+    ) -> None:
+        self.location = location
+        self.timeout = urllib3.Timeout(connect=min(timeout, 10.0), read=timeout)
+        base_retry = retry if retry is not None else default_retry()
+        if not isinstance(base_retry, ObservedRetry):
+            base_retry = ObservedRetry(**_retry_params(base_retry))
+        self._retry = base_retry
+        self._events = events
+        self._pool = urllib3.PoolManager(
+            num_pools=8, maxsize=pool_maxsize, block=False, headers={"User-Agent": USER_AGENT}
+        )
+
+    def url(self, path: str) -> str:
+        """Absolute URL for an API path such as ``/v4/nodes``."""
+        return self.location.api + path
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        body: bytes | memoryview | Iterable[Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        kind: RetryKind = RetryKind.READ,
+        preload: bool = True,
+        timeout: float | None = None,
+        label: str | None = None,
+    ) -> urllib3.BaseHTTPResponse:
+        """Send one request (with retries) and return the response, or raise on status >= 400.
+
+        ``url`` may be an API path (``/v4/...``) or an absolute URL (upload URL, presigned S3
+        URL). ``label`` overrides the endpoint name used in errors/metrics.
+        """
+        url, endpoint = self._resolve(url, label)
+        if params:
+            query = urlencode({k: v for k, v in params.items() if v is not None})
+            url = f"{url}?{query}" if query else url
+        send_headers = dict(headers or {})
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            send_headers.setdefault("Content-Type", JSON_TYPE)
+        send_headers.setdefault("Accept", JSON_TYPE)
+        retry = self._retry.new(
+            status_forcelist=_STATUS_FORCELIST[kind],
+            allowed_methods=None,  # the kind decides, not the verb
+            read=0 if kind is RetryKind.CREATE else self._retry.read,
+            on_retry=lambda reason: self._notify_retry(method, endpoint, reason),
+        )
+        started = time.monotonic()
+        try:
+            response = self._pool.request(
+                method,
+                url,
+                body=body,
+                headers=send_headers,
+                retries=retry,
+                timeout=urllib3.Timeout(connect=min(timeout, 10.0), read=timeout)
+                if timeout
+                else self.timeout,
+                preload_content=preload,
+                redirect=False,
+            )
+        except (MaxRetryError, Urllib3HTTPError, OSError) as exc:
+            reason = exc.reason if isinstance(exc, MaxRetryError) else exc
+            host = urlsplit(url).netloc
+            self._notify_response(method, endpoint, 0, time.monotonic() - started)
+            raise DracoonConnectionError(
+                f"{method} {endpoint} failed: no usable answer from {host} after retries "
+                f"({type(reason).__name__})"
+            ) from None
+        self._notify_response(method, endpoint, response.status, time.monotonic() - started)
+        if response.status >= 400:
+            data = response.data if preload else response.read()
+            response.release_conn()
+            code, message = parse_error_body(data)
+            raise DracoonApiError(
+                method, endpoint, response.status, error_code=code, server_message=message
+            )
+        return response
+
+    def request_json(self, method: str, url: str, **kw: Any) -> Any:
+        """Like :meth:`request` and decode the JSON body (``None`` for an empty body)."""
+        response = self.request(method, url, **kw)
+        return decode_json(response, method, self._resolve(url, kw.get("label"))[1])
+
+    def _resolve(self, url: str, label: str | None) -> tuple[str, str]:
+        if url.startswith("/"):
+            url = self.url(url)
+        return url, label or endpoint_label(url, self.location.api)
+
+    def close(self) -> None:
+        self._pool.clear()
+
+    def _notify_response(self, method: str, endpoint: str, status: int, seconds: float) -> None:
+        hook = getattr(self._events, "on_response", None)
+        if hook is not None:
+            try:
+                hook(method, endpoint, status, seconds)
+            except Exception:
+                log.exception("response hook failed")
+
+    def _notify_retry(self, method: str, endpoint: str, reason: str) -> None:
+        log.info("retrying %s %s after %s", method, endpoint, reason)
+        hook = getattr(self._events, "on_retry", None)
+        if hook is not None:
+            hook(method, endpoint, reason)
+
+
+def decode_json(response: urllib3.BaseHTTPResponse, method: str, endpoint: str) -> Any:
+    data = response.data
+    if not data:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise DracoonApiError(
+            method, endpoint, response.status, server_message="answer is not valid JSON"
+        ) from None
+
+
+def _retry_params(retry: Retry) -> dict[str, Any]:
+    """The constructor arguments of a plain urllib3 ``Retry`` (to wrap it as ObservedRetry)."""
+    return {
+        "total": retry.total,
+        "connect": retry.connect,
+        "read": retry.read,
+        "redirect": retry.redirect,
+        "status": retry.status,
+        "other": retry.other,
+        "backoff_factor": retry.backoff_factor,
+        "backoff_max": retry.backoff_max,
+        "backoff_jitter": retry.backoff_jitter,
+        "retry_after_max": retry.retry_after_max,
+        "respect_retry_after_header": retry.respect_retry_after_header,
+        "raise_on_status": False,
+        "raise_on_redirect": False,
+    }

@@ -1,0 +1,457 @@
+"""Streaming uploads: classic chunks or S3 direct parts, encrypted on the fly when needed.
+
+Memory is bounded by a few chunk buffers whatever the file size: the source is read into a
+reused buffer, encrypted in place, sent, and the buffer is only reused after the server
+acknowledged it. A failed send is therefore retried with the kept bytes (urllib3's retry of
+the same body; for S3 also with a freshly presigned URL), never by restarting the file - a
+GCM stream cannot be rewound. Reading/encrypting the next chunk overlaps with sending the
+current one; S3 parts can additionally be sent in parallel (they are independent by design),
+classic chunks are sent strictly in order (the server appends them as they arrive).
+
+Any failure or a set ``cancel`` event removes the upload channel before the exception
+propagates, so no half-uploaded file ever appears in the room.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, BinaryIO
+
+from recording_storage.dracoon.crypto import (
+    FileEncrypter,
+    PlainFileKey,
+    UserKeyPair,
+    encrypt_file_key,
+)
+
+from .auth import AuthorizedApi
+from .errors import DracoonApiError, DracoonError, UploadCancelledError, UploadError
+from .models import Node, format_datetime
+from .transport import RetryKind
+
+log = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+DEFAULT_CHUNK_SIZE = 20 * MiB
+S3_MIN_PART_SIZE = 5 * MiB
+S3_MAX_PARTS = 10_000
+S3_URL_BATCH = 16  # presigned URLs are requested a few at a time: they expire
+RESOLUTION_STRATEGIES = ("autorename", "overwrite", "fail")
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    """Client-wide upload tuning (the per-call arguments live on ``upload``)."""
+
+    s3_parallel_parts: int = 2
+    classic_multipart: bool = False  # raw chunk bodies by default: no copy, same effect
+    s3_completion_timeout: float = 600.0
+    s3_poll_initial: float = 0.1
+    s3_poll_max: float = 2.0
+
+
+@dataclass
+class UploadJob:
+    parent: Node
+    name: str
+    source: BinaryIO
+    size: int
+    expire_at: datetime | None
+    notes: str | None
+    resolution: str
+    chunk_size: int
+    progress: Callable[[int], None] | None
+    cancel: threading.Event | None
+    key_pair: UserKeyPair | None  # set when the room is encrypted
+
+
+class Uploader:
+    """Runs uploads for one account; stateless between uploads (thread-safe)."""
+
+    def __init__(self, api: AuthorizedApi, options: UploadOptions | None = None) -> None:
+        self._api = api
+        self.options = options or UploadOptions()
+
+    def upload(self, job: UploadJob, *, s3: bool) -> Node:
+        _check_cancel(job)
+        channel = self._create_channel(job, s3)
+        try:
+            if s3:
+                node = _S3Upload(self._api, self.options, job, channel).run()
+            else:
+                node = _ClassicUpload(self._api, self.options, job, channel).run()
+        except BaseException as exc:
+            self._cancel_channel(channel, job.name)
+            if isinstance(exc, DracoonApiError) and exc.context is None:
+                raise exc.with_context(
+                    f"uploading {job.name!r} into room {job.parent.id}"
+                ) from None
+            raise
+        log.info(
+            "uploaded %r (%d bytes) into room %s as node %s",
+            job.name,
+            job.size,
+            job.parent.id,
+            node.id,
+        )
+        return node
+
+    def _create_channel(self, job: UploadJob, s3: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "parentId": job.parent.id,
+            "name": job.name,
+            "size": job.size,
+            "directS3Upload": s3,
+        }
+        if job.notes is not None:
+            body["notes"] = job.notes
+        if job.expire_at is not None:
+            body["expiration"] = {
+                "enableExpiration": True,
+                "expireAt": format_datetime(job.expire_at),
+            }
+        try:
+            channel = self._api.call(
+                "POST", "/v4/nodes/files/uploads", json_body=body, kind=RetryKind.CREATE
+            )
+        except DracoonApiError as exc:
+            raise exc.with_context(
+                f"creating the upload channel for {job.name!r} in room {job.parent.id}"
+            ) from None
+        if not isinstance(channel, dict) or not (channel.get("uploadId") or channel.get("token")):
+            raise UploadError(
+                f"creating the upload channel for {job.name!r}: answer lacks uploadId"
+            )
+        if not channel.get("uploadUrl") and channel.get("token"):
+            channel["uploadUrl"] = self._api.transport.url(f"/v4/uploads/{channel['token']}")
+        return channel
+
+    def _cancel_channel(self, channel: dict[str, Any], name: str) -> None:
+        """Best effort: a failed cancel must not hide the original error."""
+        try:
+            if channel.get("uploadUrl"):
+                self._api.transport.request(
+                    "DELETE", channel["uploadUrl"], kind=RetryKind.REPEATABLE, timeout=10.0
+                )
+            else:
+                self._api.request(
+                    "DELETE",
+                    f"/v4/nodes/files/uploads/{channel['uploadId']}",
+                    kind=RetryKind.REPEATABLE,
+                    timeout=10.0,
+                )
+            log.info("cancelled the upload channel of %r", name)
+        except DracoonApiError as exc:
+            if exc.status != 404:  # 404: already gone (completed or expired)
+                log.warning("cancelling the upload channel of %r failed: %s", name, exc)
+        except DracoonError as exc:
+            log.warning("cancelling the upload channel of %r failed: %s", name, exc)
+
+
+def _check_cancel(job: UploadJob) -> None:
+    if job.cancel is not None and job.cancel.is_set():
+        raise UploadCancelledError(f"upload of {job.name!r} cancelled")
+
+
+def _read_exact(source: BinaryIO, view: memoryview) -> int:
+    """Fill ``view`` from ``source``; return the bytes read (less only at end of stream)."""
+    filled = 0
+    readinto = getattr(source, "readinto", None)
+    while filled < len(view):
+        if readinto is not None:
+            n = readinto(view[filled:])
+        else:
+            data = source.read(len(view) - filled)
+            n = len(data) if data else 0
+            view[filled : filled + n] = data or b""
+        if not n:
+            break
+        filled += n
+    return filled
+
+
+class _Pipeline:
+    """Read + encrypt chunks in the caller's thread, send them on ``senders`` threads.
+
+    ``buffers = senders + 1`` chunk buffers exist: one being filled while the others are in
+    flight. A buffer is recycled only after its send returned (acknowledged), which is what
+    keeps every retry able to resend the same ciphertext.
+    """
+
+    def __init__(self, job: UploadJob, chunk_len: int, senders: int) -> None:
+        self.job = job
+        self.senders = senders
+        self.free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(senders + 1):
+            self.free.put(bytearray(chunk_len))
+        self.encrypter = FileEncrypter(PlainFileKey.generate()) if job.key_pair else None
+        self.done_bytes = 0
+
+    def run(
+        self, chunks: list[tuple[int, int]], send: Callable[[int, int, memoryview], Any]
+    ) -> list[Any]:
+        """Send every (offset, length) chunk; return the send results in chunk order."""
+        results: list[Any] = [None] * len(chunks)
+        pending: dict[Future, tuple[int, int]] = {}
+        executor = ThreadPoolExecutor(max_workers=self.senders, thread_name_prefix="dracoon-up")
+        try:
+            for index, (offset, length) in enumerate(chunks):
+                buffer = self._next_buffer(pending, results)
+                view = memoryview(buffer)[:length]
+                got = _read_exact(self.job.source, view)
+                if got != length:
+                    raise UploadError(
+                        f"source of {self.job.name!r} ended after {offset + got} of "
+                        f"{self.job.size} bytes; nothing was stored"
+                    )
+                if self.encrypter is not None:
+                    self.encrypter.encrypt(view, output=view)
+                future = executor.submit(send, index, offset, view)
+                future.add_done_callback(lambda _f, b=buffer: self.free.put(b))
+                pending[future] = (index, length)
+            self._check_source_end()
+            while pending:
+                self._reap(pending, results, block=True)
+            return results
+        finally:
+            for future in pending:
+                future.cancel()
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def file_key(self) -> PlainFileKey | None:
+        return self.encrypter.finalize() if self.encrypter is not None else None
+
+    def _next_buffer(self, pending: dict[Future, tuple[int, int]], results: list[Any]) -> bytearray:
+        while True:
+            _check_cancel(self.job)
+            self._reap(pending, results, block=False)
+            try:
+                return self.free.get(timeout=0.2)
+            except queue.Empty:
+                continue
+
+    def _reap(
+        self, pending: dict[Future, tuple[int, int]], results: list[Any], *, block: bool
+    ) -> None:
+        if block:
+            _check_cancel(self.job)
+            first = next(iter(pending))
+            try:
+                first.result(timeout=0.2)
+            except TimeoutError:
+                return
+        for future in [f for f in pending if f.done()]:
+            index, length = pending.pop(future)
+            results[index] = future.result()  # raises the send's error
+            self.done_bytes += length
+            if self.job.progress is not None:
+                self.job.progress(self.done_bytes)
+
+    def _check_source_end(self) -> None:
+        extra = self.job.source.read(1)
+        if extra:
+            raise UploadError(
+                f"source of {self.job.name!r} has more than the announced {self.job.size} "
+                "bytes; nothing was stored"
+            )
+
+
+def _completion_body(job: UploadJob, file_key: PlainFileKey | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "resolutionStrategy": job.resolution,
+        "keepShareLinks": False,
+        "fileName": job.name,
+    }
+    if file_key is not None:
+        assert job.key_pair is not None
+        body["fileKey"] = encrypt_file_key(file_key, job.key_pair.public_key_container).to_json()
+    return body
+
+
+def _plan(size: int, chunk: int) -> list[tuple[int, int]]:
+    return [(offset, min(chunk, size - offset)) for offset in range(0, size, chunk)]
+
+
+class _ClassicUpload:
+    def __init__(
+        self, api: AuthorizedApi, options: UploadOptions, job: UploadJob, channel: dict[str, Any]
+    ) -> None:
+        self.api = api
+        self.options = options
+        self.job = job
+        self.url = channel["uploadUrl"]
+
+    def run(self) -> Node:
+        chunk = max(1, self.job.chunk_size)
+        pipeline = _Pipeline(self.job, min(chunk, max(self.job.size, 1)), senders=1)
+        pipeline.run(_plan(self.job.size, chunk), self._send)
+        body = _completion_body(self.job, pipeline.file_key())
+        answer = self.api.transport.request_json(
+            "PUT", self.url, json_body=body, kind=RetryKind.REPEATABLE
+        )
+        if not isinstance(answer, dict) or "id" not in answer:
+            raise UploadError(f"completing the upload of {self.job.name!r}: no node in answer")
+        return Node.from_json(answer)
+
+    def _send(self, _index: int, offset: int, view: memoryview) -> None:
+        end = offset + len(view) - 1
+        headers = {"Content-Range": f"bytes {offset}-{end}/{self.job.size}"}
+        body: Any = view
+        if self.options.classic_multipart:
+            body = _MultipartBody(view)
+            headers["Content-Type"] = body.content_type
+            headers["Content-Length"] = str(body.length)
+        else:
+            headers["Content-Type"] = "application/octet-stream"
+        self.api.transport.request(
+            "POST", self.url, body=body, headers=headers, kind=RetryKind.REPEATABLE
+        )
+
+
+class _MultipartBody:
+    """``multipart/form-data`` with one part ``file`` around a chunk, without copying it.
+
+    Iterable again for every retry (urllib3 calls ``iter()`` per attempt).
+    """
+
+    def __init__(self, view: memoryview) -> None:
+        boundary = uuid.uuid4().hex
+        self.content_type = f"multipart/form-data; boundary={boundary}"
+        self._head = (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="file"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        self._tail = f"\r\n--{boundary}--\r\n".encode()
+        self._view = view
+        self.length = len(self._head) + len(view) + len(self._tail)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self._head, self._view, self._tail))
+
+
+class _S3Upload:
+    def __init__(
+        self, api: AuthorizedApi, options: UploadOptions, job: UploadJob, channel: dict[str, Any]
+    ) -> None:
+        self.api = api
+        self.options = options
+        self.job = job
+        self.upload_id = channel["uploadId"]
+        self.part_size = max(job.chunk_size, S3_MIN_PART_SIZE)
+        if job.size > self.part_size * S3_MAX_PARTS:  # keep within S3's 10,000-part limit
+            self.part_size = -(-job.size // S3_MAX_PARTS)
+        self.parts = _plan(job.size, self.part_size) or [(0, 0)]
+        self._urls: dict[int, str] = {}
+        self._url_lock = threading.Lock()
+
+    def run(self) -> Node:
+        senders = max(1, min(self.options.s3_parallel_parts, len(self.parts)))
+        chunk_len = max(1, min(self.part_size, self.job.size))
+        pipeline = _Pipeline(self.job, chunk_len, senders=senders)
+        etags = pipeline.run(self.parts, self._send_part)
+        body = _completion_body(self.job, pipeline.file_key())
+        body["parts"] = [{"partNumber": i + 1, "partEtag": tag} for i, tag in enumerate(etags)]
+        self.api.request(
+            "PUT",
+            f"/v4/nodes/files/uploads/{self.upload_id}/s3",
+            json_body=body,
+            kind=RetryKind.REPEATABLE,
+        )
+        return self._wait_until_done()
+
+    def _send_part(self, index: int, _offset: int, view: memoryview) -> str:
+        number = index + 1
+        for attempt in (1, 2):
+            url = self._url(number, fresh=attempt > 1)
+            try:
+                response = self.api.transport.request(
+                    "PUT",
+                    url,
+                    body=view,
+                    headers={"Content-Type": "application/octet-stream"},
+                    kind=RetryKind.REPEATABLE,
+                    label="<presigned S3 part URL>",
+                )
+            except DracoonApiError as exc:
+                if exc.status == 403 and attempt == 1:  # the presigned URL may have expired
+                    continue
+                raise exc.with_context(f"sending S3 part {number} of {self.job.name!r}") from None
+            etag = (response.headers.get("ETag") or "").strip().strip('"')
+            if not etag:
+                raise UploadError(f"S3 part {number} of {self.job.name!r}: answer has no ETag")
+            return etag
+        raise AssertionError("unreachable")
+
+    def _url(self, number: int, *, fresh: bool = False) -> str:
+        with self._url_lock:
+            if fresh:
+                self._urls.pop(number, None)
+            if number not in self._urls:
+                self._fetch_urls(number, fresh)
+            return self._urls.pop(number)
+
+    def _fetch_urls(self, first: int, single: bool) -> None:
+        """Presign ``first`` and the following parts of the same size (one request per size)."""
+        size = self.parts[first - 1][1]
+        last = first
+        while (
+            not single
+            and last < len(self.parts)
+            and last - first + 1 < S3_URL_BATCH
+            and self.parts[last][1] == size
+        ):
+            last += 1
+        answer = (
+            self.api.call(
+                "POST",
+                f"/v4/nodes/files/uploads/{self.upload_id}/s3_urls",
+                json_body={"size": size, "firstPartNumber": first, "lastPartNumber": last},
+                kind=RetryKind.REPEATABLE,
+            )
+            or {}
+        )
+        for entry in answer.get("urls") or []:
+            self._urls[int(entry["partNumber"])] = entry["url"]
+        if first not in self._urls:
+            raise UploadError(
+                f"DRACOON returned no presigned URL for part {first} of {self.job.name!r}"
+            )
+
+    def _wait_until_done(self) -> Node:
+        deadline = time.monotonic() + self.options.s3_completion_timeout
+        delay = self.options.s3_poll_initial
+        while True:
+            _check_cancel(self.job)
+            answer = self.api.call("GET", f"/v4/nodes/files/uploads/{self.upload_id}") or {}
+            status = answer.get("status")
+            if status == "done":
+                node = answer.get("node")
+                if not isinstance(node, dict) or "id" not in node:
+                    raise UploadError(f"S3 upload of {self.job.name!r} done, but without a node")
+                return Node.from_json(node)
+            if status == "error":
+                details = answer.get("errorDetails") or {}
+                raise DracoonApiError(
+                    "GET",
+                    "/v4/nodes/files/uploads/{id}",
+                    int(details.get("code") or 500),
+                    error_code=details.get("errorCode"),
+                    server_message=details.get("message") or "S3 upload finished with an error",
+                    context=f"finishing the S3 upload of {self.job.name!r}",
+                )
+            if time.monotonic() + delay > deadline:
+                raise UploadError(
+                    f"S3 upload of {self.job.name!r} still {status!r} after "
+                    f"{self.options.s3_completion_timeout:.0f}s; giving up"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, self.options.s3_poll_max)
