@@ -1,0 +1,187 @@
+"""Client of the internal HTTP configurator (``configurator.url = https://...``).
+
+API (documented in docs/configuration.md, "Configurator HTTP API"):
+
+* ``GET {url}/instances/{domain}`` -> 200 with the instance's key map (JSON object),
+  404 when the domain is unknown.
+* ``GET {url}/instances?storage=dracoon`` -> 200 ``{"instances": {domain: key map, ...},
+  "next": url-or-null}``; ``next`` (absolute or relative URL) continues a long list.
+
+Optional ``Authorization: Bearer <configurator.token>``. Connection errors, timeouts and 5xx
+are retried with backoff (``configurator.retries``) and then raised as
+``ConfiguratorUnavailableError``, which a job treats as retryable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+from urllib.parse import quote, urljoin
+
+import urllib3
+
+from recording_storage.configurator.base import (
+    ConfiguratorUnavailableError,
+    InstanceConfig,
+    InstanceConfigError,
+    UnknownInstanceError,
+)
+from recording_storage.configurator.cache import TtlCache
+from recording_storage.logcodes import LogCode, log_event
+
+log = logging.getLogger(__name__)
+
+_DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::\d{1,5})?$")
+_MAX_PAGES = 1000
+
+
+class HttpConfigurator:
+    """Fetches instance configuration over HTTP, with a TTL cache and bounded retries."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str = "",
+        timeout: float = 10.0,
+        retries: int = 3,
+        cache_ttl: float = 300.0,
+        backoff_factor: float = 0.5,
+        pool: urllib3.PoolManager | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"Accept": "application/json", "User-Agent": "recording-storage"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        self._timeout = urllib3.Timeout(connect=timeout, read=timeout)
+        self._retry = urllib3.Retry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            backoff_factor=backoff_factor,
+            status_forcelist=(500, 502, 503, 504),
+            allowed_methods=frozenset({"GET"}),
+            raise_on_status=False,
+            respect_retry_after_header=True,
+        )
+        self._pool = pool or urllib3.PoolManager(maxsize=4)
+        # Serve the last good answer for up to 10 TTLs while the configurator is down.
+        self._cache: TtlCache[Any] = TtlCache(cache_ttl, stale_for=10 * cache_ttl)
+
+    def describe(self) -> str:
+        return self.base_url
+
+    def get_instance(self, domain: str) -> InstanceConfig:
+        """The configuration of ``domain``; UnknownInstanceError on 404."""
+        if not _DOMAIN.match(domain or ""):
+            raise UnknownInstanceError(domain, "not a valid instance domain")
+        return self._cache.get(
+            ("instance", domain.lower()),
+            lambda: self._fetch_instance(domain),
+            may_serve_stale=lambda exc: isinstance(exc, ConfiguratorUnavailableError),
+            on_stale=lambda exc: self._log_stale(exc, domain),
+        )
+
+    def list_dracoon_instances(self) -> list[InstanceConfig]:
+        """Every instance whose ``recordings.storage`` is dracoon (for the sharer)."""
+        return self._cache.get(
+            ("list", "dracoon"),
+            self._fetch_dracoon_instances,
+            may_serve_stale=lambda exc: isinstance(exc, ConfiguratorUnavailableError),
+            on_stale=lambda exc: self._log_stale(exc, None),
+        )
+
+    def _fetch_instance(self, domain: str) -> InstanceConfig:
+        url = f"{self.base_url}/instances/{quote(domain, safe='')}"
+        status, body = self._get(url)
+        if status == 404:
+            raise UnknownInstanceError(domain, f"HTTP 404 from {url}")
+        data = self._json_object(url, status, body)
+        return InstanceConfig.from_mapping(domain, data)
+
+    def _fetch_dracoon_instances(self) -> list[InstanceConfig]:
+        url: str | None = f"{self.base_url}/instances?storage=dracoon"
+        instances: list[InstanceConfig] = []
+        for _ in range(_MAX_PAGES):
+            if url is None:
+                break
+            status, body = self._get(url)
+            data = self._json_object(url, status, body)
+            listed = data.get("instances")
+            if not isinstance(listed, dict):
+                raise ConfiguratorUnavailableError(
+                    f"configurator answered {url} without an 'instances' object"
+                )
+            for domain, keys in listed.items():
+                try:
+                    config = InstanceConfig.from_mapping(str(domain), keys)
+                except InstanceConfigError as exc:
+                    log_event(log, LogCode.CONFIGURATION_ERROR, str(exc), instance=str(domain))
+                    continue
+                if config.uses_dracoon:
+                    instances.append(config)
+            next_url = data.get("next")
+            url = urljoin(url, next_url) if isinstance(next_url, str) and next_url else None
+        return instances
+
+    def _get(self, url: str) -> tuple[int, bytes]:
+        try:
+            response = self._pool.request(
+                "GET",
+                url,
+                headers=self._headers,
+                timeout=self._timeout,
+                retries=self._retry,
+                preload_content=True,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise ConfiguratorUnavailableError(
+                f"configurator at {self.base_url} did not answer GET {url}: "
+                f"{type(reason).__name__}: {_short(reason)}; the job will be retried"
+            ) from None
+        if response.status >= 500:
+            raise ConfiguratorUnavailableError(
+                f"configurator answered GET {url} with HTTP {response.status} after retries; "
+                "the job will be retried"
+            )
+        if response.status in (401, 403):
+            raise ConfiguratorUnavailableError(
+                f"configurator refused GET {url} with HTTP {response.status}: "
+                "check configurator.token"
+            )
+        if response.status not in (200, 404):
+            raise ConfiguratorUnavailableError(
+                f"configurator answered GET {url} with unexpected HTTP {response.status}"
+            )
+        return response.status, response.data
+
+    @staticmethod
+    def _json_object(url: str, status: int, body: bytes) -> dict[str, Any]:
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise ConfiguratorUnavailableError(
+                f"configurator answered GET {url} (HTTP {status}) with malformed JSON"
+            ) from None
+        if not isinstance(data, dict):
+            raise ConfiguratorUnavailableError(
+                f"configurator answered GET {url} with JSON that is not an object"
+            )
+        return data
+
+    def _log_stale(self, exc: Exception, domain: str | None) -> None:
+        log_event(
+            log,
+            LogCode.REST_CLIENT_ERROR,
+            f"configurator unavailable, using the last known configuration: {exc}",
+            instance=domain,
+        )
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 200 else text[:200] + "..."
