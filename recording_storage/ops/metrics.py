@@ -1,0 +1,281 @@
+"""Prometheus metrics of the service, shared by the master and its worker processes.
+
+The master sets ``PROMETHEUS_MULTIPROC_DIR`` to a fresh directory before it forks
+(:func:`enable_multiprocess`); every process then writes its samples to its own mmap'ed files
+there and the master's ``/metrics`` aggregates them with prometheus-client's
+``MultiProcessCollector``. That is the library's own answer to "many processes, one scrape",
+so nothing here hand-builds exposition text.
+
+Two rules keep this safe after ``fork``:
+
+* prometheus-client guards its multiprocess files with one process-wide lock. The master
+  only touches metrics from its main thread (the thread that forks), never from the HTTP or
+  any other thread, so a child can never inherit that lock held.
+* Metric objects are created lazily (:func:`service_metrics`) so the value class matches the
+  mode chosen by :func:`enable_multiprocess`, whatever was imported before.
+
+Label values are bounded sets (reasons, HTTP status codes, worker slot names): never job
+ids, file names or anything from a message.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+PREFIX = "recording_storage"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Recordings take from seconds (a phone call) to an hour (a long 4K meeting).
+TRANSFER_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+
+# Reasons a job fails, the only values of the ``reason`` label.
+REASON_INVALID_MESSAGE = "invalid_message"
+REASON_RETRYABLE = "retryable"
+REASON_PERMANENT = "permanent"
+REASON_CANCELLED = "cancelled"
+REASON_INTERNAL = "internal"
+
+
+@dataclass(frozen=True)
+class ServiceMetrics:
+    """Every metric the service records (one instance per process, see :func:`service_metrics`)."""
+
+    jobs_received: Counter
+    jobs_succeeded: Counter
+    jobs_failed: Counter
+    bytes_transferred: Counter
+    transfer_duration: Histogram
+    transfers_in_flight: Gauge
+    worker_restarts: Counter
+    sharer_runs: Counter
+    sharer_keys_distributed: Counter
+    dracoon_request_errors: Counter
+    s3_request_errors: Counter
+    sqs_errors: Counter
+    retries: Counter
+
+
+_metrics: ServiceMetrics | None = None
+
+
+def _build() -> ServiceMetrics:
+    # registry=None: in multiprocess mode the collector reads the files, and outside it
+    # (one-shot CLI runs) nobody scrapes, so nothing needs the default registry.
+    def counter(name: str, doc: str, labels: Iterable[str] = ()) -> Counter:
+        return Counter(f"{PREFIX}_{name}", doc, list(labels), registry=None)
+
+    return ServiceMetrics(
+        jobs_received=counter("jobs_received", "SQS messages received by FileTransferers."),
+        jobs_succeeded=counter(
+            "jobs_succeeded", "Jobs whose every file reached every target (message deleted)."
+        ),
+        jobs_failed=counter(
+            "jobs_failed",
+            "Jobs that did not succeed, by reason (invalid_message, retryable, permanent, "
+            "cancelled, internal).",
+            ["reason"],
+        ),
+        bytes_transferred=counter(
+            "bytes_transferred", "Recording bytes read from S3 and uploaded to DRACOON."
+        ),
+        transfer_duration=Histogram(
+            f"{PREFIX}_transfer_duration_seconds",
+            "Duration of successful jobs, from receipt to the last upload.",
+            buckets=TRANSFER_BUCKETS,
+            registry=None,
+        ),
+        transfers_in_flight=Gauge(
+            f"{PREFIX}_transfers_in_flight",
+            "Jobs being transferred right now (summed over live workers).",
+            registry=None,
+            multiprocess_mode="livesum",
+        ),
+        worker_restarts=counter(
+            "worker_restarts",
+            "Worker processes replaced by the master, by worker slot and cause (exited, hung).",
+            ["worker", "cause"],
+        ),
+        sharer_runs=counter(
+            "sharer_runs", "DracoonGlobalSharer passes, by outcome (success, error).", ["outcome"]
+        ),
+        sharer_keys_distributed=counter(
+            "sharer_keys_distributed", "File keys handed to room members by the sharer."
+        ),
+        dracoon_request_errors=counter(
+            "dracoon_request_errors",
+            "DRACOON API responses with status >= 400 (0 = no response), by method and status.",
+            ["method", "status"],
+        ),
+        s3_request_errors=counter(
+            "s3_request_errors",
+            "S3 requests that failed, by operation and status.",
+            ["operation", "status"],
+        ),
+        sqs_errors=counter(
+            "sqs_errors",
+            "SQS calls that failed, by operation and error code.",
+            ["operation", "code"],
+        ),
+        retries=counter(
+            "retries",
+            "Requests retried by the service's clients, by service (dracoon, s3, sqs).",
+            ["service"],
+        ),
+    )
+
+
+def service_metrics() -> ServiceMetrics:
+    """This process's metrics, created on first use (after :func:`enable_multiprocess`)."""
+    global _metrics
+    if _metrics is None:
+        _metrics = _build()
+    return _metrics
+
+
+def enable_multiprocess() -> str:
+    """Point prometheus-client at a fresh, empty directory and switch it to multiprocess mode.
+
+    Called by the master before it forks any worker. A fresh directory per start matters:
+    files left by a previous run would resurrect its counters and dead pids.
+    Returns the directory; :func:`cleanup_multiprocess` removes it.
+    """
+    global _metrics
+    path = tempfile.mkdtemp(prefix="recording-storage-metrics-")
+    os.environ[MULTIPROC_ENV] = path
+    # The value class is normally chosen once, when prometheus_client is first imported;
+    # choose again now that the directory exists, and forget metrics built before.
+    values.ValueClass = values.get_value_class()
+    _metrics = None
+    service_metrics()
+    return path
+
+
+def cleanup_multiprocess(path: str) -> None:
+    """Remove the directory made by :func:`enable_multiprocess` (at master exit)."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def mark_process_dead(pid: int) -> None:
+    """Forget a dead worker's live gauges (its counters keep counting in the totals)."""
+    path = os.environ.get(MULTIPROC_ENV)
+    if path:
+        multiprocess.mark_process_dead(pid, path)
+
+
+class StatusCollector(Collector):
+    """Gauges the master computes at scrape time from its own state (no files involved).
+
+    ``snapshot`` returns ``(workers, probes)``: ``workers`` maps a worker slot name to
+    ``(up, heartbeat_age_seconds)``, ``probes`` maps a probe name to ``(ok, age_seconds)``.
+    """
+
+    def __init__(
+        self,
+        snapshot: Callable[[], tuple[dict[str, tuple[bool, float]], dict[str, tuple[bool, float]]]],
+    ) -> None:
+        self._snapshot = snapshot
+
+    def collect(self):  # type: ignore[override]
+        workers, probes = self._snapshot()
+        up = GaugeMetricFamily(
+            f"{PREFIX}_worker_up", "1 while the worker slot has a live process.", labels=["worker"]
+        )
+        age = GaugeMetricFamily(
+            f"{PREFIX}_worker_heartbeat_age_seconds",
+            "Seconds since the worker slot's last heartbeat.",
+            labels=["worker"],
+        )
+        for name, (alive, heartbeat_age) in sorted(workers.items()):
+            up.add_metric([name], 1.0 if alive else 0.0)
+            age.add_metric([name], heartbeat_age)
+        probe_ok = GaugeMetricFamily(
+            f"{PREFIX}_health_probe_ok",
+            "1 when the last health probe of the dependency succeeded.",
+            labels=["probe"],
+        )
+        probe_age = GaugeMetricFamily(
+            f"{PREFIX}_health_probe_age_seconds",
+            "Seconds since the dependency was last probed.",
+            labels=["probe"],
+        )
+        for name, (ok, probe_seconds) in sorted(probes.items()):
+            probe_ok.add_metric([name], 1.0 if ok else 0.0)
+            probe_age.add_metric([name], probe_seconds)
+        yield from (up, age, probe_ok, probe_age)
+
+
+def build_registry(status: StatusCollector | None = None) -> CollectorRegistry:
+    """The registry ``/metrics`` serves: every process's files plus the master's status."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    if status is not None:
+        registry.register(status)
+    return registry
+
+
+def render(registry: CollectorRegistry) -> tuple[bytes, str]:
+    """Exposition text and its content type."""
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class DracoonMetricsEvents:
+    """The ``events`` hook of :class:`DracoonClient`: counts error responses and retries."""
+
+    def on_response(self, method: str, endpoint: str, status: int, seconds: float) -> None:
+        if status >= 400 or status == 0:
+            service_metrics().dracoon_request_errors.labels(method=method, status=str(status)).inc()
+
+    def on_retry(self, method: str, endpoint: str, reason: str) -> None:
+        service_metrics().retries.labels(service="dracoon").inc()
+
+
+def attach_boto3_metrics(client, service: str) -> None:
+    """Count a boto3 client's failed requests and retries (botocore's own event hooks).
+
+    ``after-call`` sees every parsed response, including error responses and the number of
+    retries botocore made; ``after-call-error`` sees requests that got no response at all.
+    Only S3 errors are counted here: SQS errors are counted where they are handled
+    (:mod:`recording_storage.aws.sqs`), with their error code.
+    """
+    events = client.meta.events
+    service_id = client.meta.service_model.service_id.hyphenize()
+
+    def operation_of(event_name: str) -> str:
+        return event_name.rsplit(".", 1)[-1] if event_name else "unknown"
+
+    def after_call(http_response=None, parsed=None, event_name="", **_):
+        metadata = (parsed or {}).get("ResponseMetadata", {})
+        attempts = int(metadata.get("RetryAttempts", 0) or 0)
+        if attempts:
+            service_metrics().retries.labels(service=service).inc(attempts)
+        status = getattr(http_response, "status_code", 0) or 0
+        if status >= 400 and service == "s3":
+            service_metrics().s3_request_errors.labels(
+                operation=operation_of(event_name), status=str(status)
+            ).inc()
+
+    def after_call_error(event_name="", **_):
+        if service == "s3":
+            service_metrics().s3_request_errors.labels(
+                operation=operation_of(event_name), status="0"
+            ).inc()
+
+    events.register(f"after-call.{service_id}", after_call)
+    events.register(f"after-call-error.{service_id}", after_call_error)

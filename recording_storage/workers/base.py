@@ -1,0 +1,155 @@
+"""What every worker process has in common: its channel to the master and its heartbeat.
+
+The master hands each child a :class:`WorkerChannel`: a status queue (child -> master) and two
+events (master -> child). ``stop`` means "take no new work"; ``cancel`` means "abandon the
+work in progress cleanly" (the transfer's upload channel is cancelled and its SQS message
+released). A heartbeat thread puts a small status record on the queue every
+``heartbeat_interval`` seconds; the master replaces a child whose heartbeats stop.
+
+Signals in a child: SIGINT is ignored (Ctrl-C reaches the whole process group, and the master
+orchestrates shutdown); SIGTERM sets ``stop`` and, while the child is idle (long-polling
+SQS or sleeping between sharer runs), interrupts the wait so the child exits at once.
+A busy child keeps working until the master sets ``cancel`` after the grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from recording_storage.logcodes import LogCode, log_event
+
+log = logging.getLogger(__name__)
+
+KIND_FILE_TRANSFERER = "file_transferer"
+KIND_GLOBAL_SHARER = "dracoon_global_sharer"
+KIND_HEALTH_PROBER = "health_prober"
+
+
+@dataclass
+class WorkerChannel:
+    """The master's handle on one child, shared across ``fork``."""
+
+    name: str  # slot name, e.g. "file_transferer-2"
+    kind: str
+    status: Any  # multiprocessing.Queue: dict records, child -> master
+    stop: Any  # multiprocessing.Event: take no new work
+    cancel: Any  # multiprocessing.Event: abandon the work in progress
+    master_pid: int
+
+
+class _Interrupted(BaseException):
+    """Raised by the SIGTERM handler inside an interruptible wait (BaseException: nothing in
+    botocore or the jobs code may swallow it)."""
+
+
+class Worker:
+    """Base of the worker processes: heartbeats, signals, status reports.
+
+    Subclasses implement :meth:`run`, call :meth:`interruptible` around idle waits and set
+    ``self.state``/``self.job_id`` so heartbeats tell the master what they are doing.
+    """
+
+    kind = "worker"
+
+    def __init__(self, channel: WorkerChannel, heartbeat_interval: float) -> None:
+        self.channel = channel
+        self.heartbeat_interval = heartbeat_interval
+        self.state = "starting"
+        self.job_id: str | None = None
+        self._interruptible = False
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def main(self) -> int:
+        """Entry point in the child process; returns its exit status."""
+        self._install_signal_handlers()
+        threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True).start()
+        try:
+            self.run()
+        except _Interrupted:
+            pass
+        except Exception as error:  # the master logs the exit and restarts us
+            log_event(
+                log,
+                LogCode.WORKER_ERROR,
+                f"{self.channel.name} stopped on an unexpected error: "
+                f"{type(error).__name__}: {error}",
+                worker=self.channel.name,
+                pid=os.getpid(),
+            )
+            return 1
+        self.state = "stopped"
+        self.send({"type": "exiting"})
+        return 0
+
+    def run(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def send(self, record: dict[str, Any]) -> None:
+        """Put a status record on the queue to the master (never blocks the caller)."""
+        record.setdefault("pid", os.getpid())
+        record.setdefault("time", time.time())
+        with contextlib.suppress(Exception):  # a broken queue must not break the worker
+            self.channel.status.put_nowait(record)
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Mark an idle wait that SIGTERM may interrupt (no job state is held in it)."""
+        if self.channel.stop.is_set():
+            raise _Interrupted
+        self._interruptible = True
+        try:
+            yield
+        finally:
+            self._interruptible = False
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        signal.set_wakeup_fd(-1)  # the master's wake-up pipe is not ours
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, signum: int, frame: object) -> None:
+        self.channel.stop.set()
+        if self._interruptible:
+            self._interruptible = False
+            raise _Interrupted
+
+    def _heartbeat_loop(self) -> None:
+        while True:
+            if self._master_gone():
+                log_event(
+                    log,
+                    LogCode.WORKER_ERROR,
+                    f"{self.channel.name}: the master process is gone; stopping",
+                    worker=self.channel.name,
+                    pid=os.getpid(),
+                )
+                self.channel.stop.set()
+                self.channel.cancel.set()
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            self.send({"type": "heartbeat", "state": self.state, "job": self.job_id})
+            time.sleep(self.heartbeat_interval)
+
+    def _master_gone(self) -> bool:
+        return os.getppid() != self.channel.master_pid
+
+
+def run_child(worker: Worker) -> None:
+    """Run ``worker`` in this (forked) process and exit with its status."""
+    status = worker.main()
+    logging.shutdown()
+    sys.exit(status)

@@ -1,0 +1,259 @@
+"""The FileTransferer process: receive a job from SQS, run it, settle its message.
+
+How a message is settled after its job (see :mod:`recording_storage.aws.sqs` for why):
+
+==========================  ===================================================================
+outcome                     message
+==========================  ===================================================================
+success                     deleted
+invalid message             left alone: reappears after the visibility timeout until the
+                            queue's redrive policy moves it to the dead-letter queue
+permanent JobError          left alone, like an invalid message (needs a human)
+retryable JobError          visible again after ``retry_delay * 2**(receives-1)`` (capped)
+cancelled (shutdown)        visible again at once, for another worker or replica
+unexpected exception        like a retryable error
+==========================  ===================================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from recording_storage.aws.sqs import SqsConsumer, SqsMessage, create_sqs_client
+from recording_storage.logcodes import LogCode, log_event
+from recording_storage.ops import metrics as m
+from recording_storage.workers.base import KIND_FILE_TRANSFERER, Worker, WorkerChannel
+from recording_storage.workers.options import SupervisionOptions
+
+log = logging.getLogger(__name__)
+
+RunnerFactory = Callable[[Any], Any]
+SqsClientFactory = Callable[[Any], Any]
+
+OUTCOME_SUCCESS = "success"
+PROGRESS_REPORT_SECONDS = 5.0
+
+
+def classify_failure(error: BaseException, cancelled: bool) -> str:
+    """The metrics reason of a failed job.
+
+    By class name and the ``retryable`` attribute rather than by importing the jobs package,
+    so test runners and the real :class:`JobRunner` raise the same contract
+    (``InvalidMessageError``, ``JobError(retryable=...)``).
+    """
+    names = {cls.__name__ for cls in type(error).__mro__}
+    if "InvalidMessageError" in names:
+        return m.REASON_INVALID_MESSAGE
+    if cancelled:
+        return m.REASON_CANCELLED
+    if "JobError" in names:
+        return m.REASON_RETRYABLE if getattr(error, "retryable", True) else m.REASON_PERMANENT
+    return m.REASON_INTERNAL
+
+
+def retry_delay(options: SupervisionOptions, receive_count: int) -> int:
+    """Seconds before a retryable job is tried again: doubles with every receive."""
+    exponent = max(0, min(receive_count - 1, 16))
+    return int(min(options.retry_delay_max_seconds, options.retry_delay_seconds * 2**exponent))
+
+
+class FileTransferer(Worker):
+    kind = KIND_FILE_TRANSFERER
+
+    def __init__(
+        self,
+        channel: WorkerChannel,
+        settings: Any,
+        options: SupervisionOptions,
+        runner_factory: RunnerFactory,
+        sqs_client_factory: SqsClientFactory = create_sqs_client,
+    ) -> None:
+        super().__init__(channel, options.heartbeat_interval)
+        self.settings = settings
+        self.options = options
+        self.runner_factory = runner_factory
+        self.sqs_client_factory = sqs_client_factory
+        self.report_level = str(
+            getattr(settings.workers.file_transferer, "report_level", "job") or "job"
+        )
+        self.metrics = m.service_metrics()
+
+    def run(self) -> None:
+        self.state = "starting"
+        queue_url = self.settings.queue_url
+        consumer = SqsConsumer(
+            self.sqs_client_factory(self.settings),
+            queue_url,
+            wait_seconds=self.options.sqs_wait_seconds,
+            visibility_seconds=self.options.sqs_visibility_seconds,
+            count_error=lambda op, code: self.metrics.sqs_errors.labels(
+                operation=op, code=code
+            ).inc(),
+            log_fields={"worker": self.channel.name},
+        )
+        runner = self.runner_factory(self.settings)
+        log_event(
+            log,
+            LogCode.TRANSFERER_STATUS,
+            f"{self.channel.name} ready, polling {queue_url}",
+            worker=self.channel.name,
+            pid=os.getpid(),
+            queue_url=queue_url,
+        )
+        while not self.channel.stop.is_set():
+            self.state = "idle"
+            with self.interruptible():
+                message = consumer.receive(self.channel.stop)
+            if message is None:
+                continue
+            if self.channel.stop.is_set():
+                # Received while we were told to stop: give it back at once.
+                consumer.change_visibility(message, 0)
+                break
+            self.handle(consumer, runner, message)
+
+    def handle(self, consumer: SqsConsumer, runner: Any, message: SqsMessage) -> str:
+        """Run one job and settle its message; returns the outcome."""
+        job_id = message.message_id
+        self.state, self.job_id = "busy", job_id
+        fields = {"job": job_id, "worker": self.channel.name}
+        self.metrics.jobs_received.inc()
+        if self.report_level != "none":
+            log_event(
+                log,
+                LogCode.TRANSFERER_STATUS,
+                f"job {job_id} received (delivery {message.receive_count})",
+                **fields,
+                receive_count=message.receive_count,
+            )
+        progress = _ProgressReporter(job_id, fields, enabled=self.report_level == "chunk")
+        started = time.monotonic()
+        error: BaseException | None = None
+        result = None
+        with self.metrics.transfers_in_flight.track_inprogress():
+            extender = consumer.keep_invisible(message, job_id=job_id)
+            with extender:
+                try:
+                    result = runner.run(
+                        message.body,
+                        job_id=job_id,
+                        cancel=self.channel.cancel,
+                        progress=progress,
+                    )
+                except Exception as failure:
+                    error = failure
+        seconds = time.monotonic() - started
+        try:
+            if error is None:
+                return self._succeeded(consumer, message, result, seconds, fields)
+            return self._failed(consumer, message, error, seconds, fields)
+        finally:
+            self.state, self.job_id = "idle", None
+
+    def _succeeded(
+        self, consumer: SqsConsumer, message: SqsMessage, result: Any, seconds: float, fields
+    ) -> str:
+        consumer.delete(message)
+        transferred = int(getattr(result, "bytes_transferred", 0) or 0)
+        files = getattr(result, "files", None) or []
+        self.metrics.jobs_succeeded.inc()
+        self.metrics.bytes_transferred.inc(transferred)
+        self.metrics.transfer_duration.observe(seconds)
+        if self.report_level != "none":
+            log_event(
+                log,
+                LogCode.TRANSFERER_STATUS,
+                f"job {message.message_id} done: {len(files)} file(s), message deleted",
+                **fields,
+                files=len(files),
+                s3_deleted=bool(getattr(result, "s3_deleted", False)),
+            )
+        log_event(
+            log,
+            LogCode.WORKER_PROFILING,
+            f"job {message.message_id}: {transferred} bytes in {seconds:.2f}s",
+            **fields,
+            duration_seconds=round(seconds, 3),
+            bytes=transferred,
+            throughput_mib_s=round(transferred / seconds / 2**20, 2) if seconds > 0 else None,
+            files=len(files),
+        )
+        return OUTCOME_SUCCESS
+
+    def _failed(
+        self,
+        consumer: SqsConsumer,
+        message: SqsMessage,
+        error: BaseException,
+        seconds: float,
+        fields,
+    ) -> str:
+        reason = classify_failure(error, self.channel.cancel.is_set())
+        self.metrics.jobs_failed.labels(reason=reason).inc()
+        described = f"{type(error).__name__}: {error}"
+        if reason == m.REASON_CANCELLED:
+            consumer.change_visibility(message, 0)
+            log_event(
+                log,
+                LogCode.TRANSFERER_STATUS,
+                f"job {message.message_id} cancelled by shutdown after {seconds:.1f}s; "
+                "message released for another worker",
+                **fields,
+                reason=reason,
+            )
+        elif reason in (m.REASON_RETRYABLE, m.REASON_INTERNAL):
+            delay = retry_delay(self.options, message.receive_count)
+            consumer.change_visibility(message, delay)
+            log_event(
+                log,
+                LogCode.TRANSFERER_ERROR if reason == m.REASON_RETRYABLE else LogCode.WORKER_ERROR,
+                f"job {message.message_id} failed ({described}); retrying in {delay}s",
+                **fields,
+                reason=reason,
+                retry_in_seconds=delay,
+                receive_count=message.receive_count,
+            )
+        else:
+            log_event(
+                log,
+                LogCode.TRANSFERER_ERROR,
+                f"job {message.message_id} can not succeed ({described}); message kept for "
+                "the dead-letter queue (redrive policy)",
+                **fields,
+                reason=reason,
+                receive_count=message.receive_count,
+            )
+        return reason
+
+
+class _ProgressReporter:
+    """The runner's progress callback: chunk-level 15006 reports every few seconds."""
+
+    def __init__(self, job_id: str, fields: dict[str, object], *, enabled: bool) -> None:
+        self.job_id = job_id
+        self.fields = fields
+        self.enabled = enabled
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last < PROGRESS_REPORT_SECONDS and done < total:
+                return
+            self._last = now
+        log_event(
+            log,
+            LogCode.TRANSFERER_STATUS,
+            f"job {self.job_id}: {done} of {total} bytes",
+            **self.fields,
+            bytes_done=done,
+            bytes_total=total,
+        )

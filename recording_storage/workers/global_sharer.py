@@ -1,0 +1,106 @@
+"""The DracoonGlobalSharer process: every ``jobDelayMinutes``, hand missing file keys to room
+members for every instance that uses DRACOON (new users included).
+
+A pass is idempotent (keys already handed out are not missing any more), so the process is
+interruptible at any point: SIGTERM stops it at once, even in the middle of a pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from recording_storage.logcodes import LogCode, log_event
+from recording_storage.ops import metrics as m
+from recording_storage.workers.base import KIND_GLOBAL_SHARER, Worker, WorkerChannel
+from recording_storage.workers.options import SupervisionOptions
+
+log = logging.getLogger(__name__)
+
+SharerFactory = Callable[[Any], Any]
+
+
+def _count(value: Any) -> int:
+    """SharerReport fields may be counts or lists."""
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value
+    try:
+        return len(value)
+    except TypeError:
+        return 0
+
+
+class GlobalSharerWorker(Worker):
+    kind = KIND_GLOBAL_SHARER
+
+    def __init__(
+        self,
+        channel: WorkerChannel,
+        settings: Any,
+        options: SupervisionOptions,
+        sharer_factory: SharerFactory,
+    ) -> None:
+        super().__init__(channel, options.heartbeat_interval)
+        self.settings = settings
+        self.sharer_factory = sharer_factory
+        minutes = settings.workers.global_sharer.job_delay_minutes
+        self.delay = options.sharer_delay_seconds or max(1, int(minutes)) * 60.0
+        self.metrics = m.service_metrics()
+
+    def run(self) -> None:
+        sharer = self.sharer_factory(self.settings)
+        while not self.channel.stop.is_set():
+            self.state = "busy"
+            with self.interruptible():
+                self.run_once(sharer)
+            self.state = "idle"
+            with self.interruptible():
+                self.channel.stop.wait(self.delay)
+
+    def run_once(self, sharer: Any) -> None:
+        started = time.monotonic()
+        try:
+            report = sharer.run_once()
+        except Exception as error:
+            self.metrics.sharer_runs.labels(outcome="error").inc()
+            log_event(
+                log,
+                LogCode.GLOBAL_SHARER_ERROR,
+                f"sharer pass failed ({type(error).__name__}: {error}); next pass in "
+                f"{self.delay:.0f}s",
+                worker=self.channel.name,
+                pid=os.getpid(),
+            )
+            return
+        keys = _count(getattr(report, "keys_set", 0))
+        failures = _count(getattr(report, "failures", 0))
+        instances = _count(getattr(report, "instances", 0))
+        self.metrics.sharer_runs.labels(outcome="success" if not failures else "error").inc()
+        self.metrics.sharer_keys_distributed.inc(keys)
+        fields = {
+            "worker": self.channel.name,
+            "instances": instances,
+            "keys_set": keys,
+            "failures": failures,
+            "duration_seconds": round(time.monotonic() - started, 3),
+        }
+        if failures:
+            log_event(
+                log,
+                LogCode.GLOBAL_SHARER_ERROR,
+                f"sharer pass: {keys} key(s) set, {failures} failure(s) in {instances} "
+                "instance(s)",
+                **fields,
+            )
+        else:
+            log_event(
+                log,
+                LogCode.GLOBAL_SHARER_STATUS,
+                f"sharer pass: {keys} key(s) set in {instances} instance(s)",
+                **fields,
+            )

@@ -1,0 +1,518 @@
+"""The master process: forks the workers, supervises them, serves /healthcheck and /metrics.
+
+Modelled on gunicorn's arbiter. The master is a single-threaded loop (plus one HTTP thread that
+only reads what the loop publishes) that wakes on signals (through a self-pipe) or every
+``tick`` seconds and then:
+
+1. handles queued signals (SIGTERM/SIGINT: graceful shutdown; a second one: cancel now);
+2. drains every child's status queue (heartbeats, probe results);
+3. reaps children that exited and schedules their replacement with backoff (15015);
+4. kills children whose heartbeats stopped (hung) so step 3 replaces them (15015);
+5. starts the children that are due;
+6. publishes a snapshot of worker liveness and probe results for the HTTP thread.
+
+Children (``multiprocessing``, fork context): ``workers.FileTransferer.count``
+FileTransferers, one DracoonGlobalSharer when ``workers.DracoonGlobalSharer.count`` is 1, and
+a health prober. Each gets its own status queue, so a child killed in the middle of a write
+can only break its own queue, which is discarded with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import queue
+import select
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from recording_storage import __version__
+from recording_storage.logcodes import LogCode, log_event
+from recording_storage.ops import metrics as m
+from recording_storage.ops.health import PROBES, ProbeResult, verdict
+from recording_storage.ops.http_server import OpsServer
+from recording_storage.workers.base import (
+    KIND_FILE_TRANSFERER,
+    KIND_GLOBAL_SHARER,
+    KIND_HEALTH_PROBER,
+    Worker,
+    WorkerChannel,
+    run_child,
+)
+from recording_storage.workers.file_transferer import FileTransferer, RunnerFactory
+from recording_storage.workers.global_sharer import GlobalSharerWorker, SharerFactory
+from recording_storage.workers.health_prober import HealthProber, ProbesFactory, default_probes
+from recording_storage.workers.options import SupervisionOptions
+
+log = logging.getLogger(__name__)
+
+STATUS_DRAIN_LIMIT = 200  # records per child per tick, so one chatty child cannot starve us
+
+
+def default_runner_factory(settings: Any) -> Any:
+    """The real job runner, with the DRACOON client's events feeding the metrics."""
+    from recording_storage.jobs.runner import JobRunner
+
+    return JobRunner(settings, events=m.DracoonMetricsEvents())
+
+
+def default_sharer_factory(settings: Any) -> Any:
+    from recording_storage.jobs.sharer import GlobalSharer
+
+    return GlobalSharer(settings, events=m.DracoonMetricsEvents())
+
+
+@dataclass
+class Slot:
+    """One place for a worker; its process is replaced when it dies or hangs."""
+
+    name: str
+    kind: str
+    process: Any = None  # multiprocessing.Process
+    channel: WorkerChannel | None = None
+    started_at: float = 0.0  # monotonic
+    last_heartbeat: float = 0.0  # monotonic, receipt time of the last status record
+    state: str = "starting"
+    job: str | None = None
+    quick_deaths: int = 0  # consecutive deaths soon after start: drives the backoff
+    next_start: float = 0.0  # monotonic; not started before
+    kill_cause: str | None = None  # "hung" when the master killed it
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the HTTP thread may read: immutable, replaced as a whole by the loop."""
+
+    slots: tuple[tuple[str, str, bool, float], ...] = ()  # name, kind, alive, last_heartbeat
+    probes: dict[str, ProbeResult] = field(default_factory=dict)
+    stopping: bool = False
+
+
+class Arbiter:
+    def __init__(
+        self,
+        settings: Any,
+        options: SupervisionOptions,
+        *,
+        runner_factory: RunnerFactory | None = None,
+        sharer_factory: SharerFactory | None = None,
+        probes_factory: ProbesFactory | None = None,
+        sqs_client_factory: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.options = options
+        self.runner_factory = runner_factory or default_runner_factory
+        self.sharer_factory = sharer_factory or default_sharer_factory
+        self.probes_factory = probes_factory or default_probes
+        self.sqs_client_factory = sqs_client_factory
+        self.ctx = multiprocessing.get_context("fork")
+        self.pid = os.getpid()
+        self.slots = self._plan_slots()
+        self.expected_kinds = {slot.kind for slot in self.slots} - {KIND_HEALTH_PROBER}
+        self.probe_results: dict[str, ProbeResult] = {}
+        self.signals: list[int] = []
+        self.stopping = False
+        self._cancel_now = False
+        self.snapshot = Snapshot()
+        self.http: OpsServer | None = None
+        self._wake_r = self._wake_w = -1
+
+    def _plan_slots(self) -> list[Slot]:
+        workers = self.settings.workers
+        slots = [
+            Slot(f"{KIND_FILE_TRANSFERER}-{i}", KIND_FILE_TRANSFERER)
+            for i in range(1, int(workers.file_transferer.count) + 1)
+        ]
+        if int(workers.global_sharer.count) == 1:
+            slots.append(Slot(KIND_GLOBAL_SHARER, KIND_GLOBAL_SHARER))
+        slots.append(Slot(KIND_HEALTH_PROBER, KIND_HEALTH_PROBER))
+        return slots
+
+    # -- main ----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        metrics_dir = m.enable_multiprocess()
+        self.metrics = m.service_metrics()
+        self._install_signals()
+        try:
+            try:
+                self.http = OpsServer(
+                    self.settings.http.address, self.health, self.render_metrics
+                ).start()
+            except OSError as error:
+                log_event(
+                    log,
+                    LogCode.CONFIGURATION_ERROR,
+                    f"cannot listen on http.address {self.settings.http.address}: {error}",
+                    address=self.settings.http.address,
+                )
+                return 1
+            log_event(
+                log,
+                LogCode.START_APPLICATION,
+                f"recording-storage {__version__} master started: "
+                f"{len(self.slots)} worker(s), /healthcheck and /metrics on {self.http.address}",
+                pid=self.pid,
+                version=__version__,
+                workers=[slot.name for slot in self.slots],
+                http_address=self.http.address,
+                queue_url=self.settings.queue_url,
+            )
+            while not self.stopping:
+                self._tick()
+            self._shutdown()
+            log_event(log, LogCode.START_APPLICATION, "master stopped", pid=self.pid)
+            return 0
+        finally:
+            if self.http is not None:
+                self.http.close()
+            self._restore_signals()
+            m.cleanup_multiprocess(metrics_dir)
+
+    def _tick(self, *, restart: bool = True) -> None:
+        self._sleep(self.options.tick)
+        self._handle_signals()
+        self._drain_status()
+        self._reap(restart=restart and not self.stopping)
+        self._murder_hung()
+        if restart and not self.stopping:
+            self._spawn_due()
+        self._publish()
+
+    # -- signals -------------------------------------------------------------------------
+
+    def _install_signals(self) -> None:
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._previous_wakeup = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        self._previous_handlers = {}
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGHUP):
+            self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+
+    def _restore_signals(self) -> None:
+        for signum, handler in getattr(self, "_previous_handlers", {}).items():
+            signal.signal(signum, handler)
+        with contextlib.suppress(ValueError):
+            signal.set_wakeup_fd(getattr(self, "_previous_wakeup", -1))
+        for fd in (self._wake_r, self._wake_w):
+            if fd >= 0:
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if signum != signal.SIGCHLD:  # SIGCHLD only wakes the loop up
+            self.signals.append(signum)
+
+    def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(InterruptedError):
+            ready, _, _ = select.select([self._wake_r], [], [], seconds)
+            if ready:
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(self._wake_r, 4096):
+                        pass
+
+    def _handle_signals(self) -> None:
+        while self.signals:
+            signum = self.signals.pop(0)
+            name = signal.Signals(signum).name
+            if signum == signal.SIGHUP:
+                log.info("SIGHUP ignored: restart the service to reload configuration")
+            elif not self.stopping:
+                self.stopping = True
+                log_event(
+                    log,
+                    LogCode.TRANSFERER_STATUS,
+                    f"{name} received: stopping; running transfers get "
+                    f"{self.options.graceful_timeout:.0f}s to finish",
+                    pid=self.pid,
+                    signal=name,
+                )
+            else:
+                self._cancel_now = True
+                log_event(
+                    log,
+                    LogCode.TRANSFERER_STATUS,
+                    f"second {name} received: cancelling running transfers now",
+                    pid=self.pid,
+                    signal=name,
+                )
+
+    # -- children ------------------------------------------------------------------------
+
+    def _spawn_due(self) -> None:
+        now = time.monotonic()
+        for slot in self.slots:
+            if slot.process is None and now >= slot.next_start:
+                self._spawn(slot)
+
+    def _spawn(self, slot: Slot) -> None:
+        channel = WorkerChannel(
+            name=slot.name,
+            kind=slot.kind,
+            status=self.ctx.Queue(),
+            stop=self.ctx.Event(),
+            cancel=self.ctx.Event(),
+            master_pid=self.pid,
+        )
+        process = self.ctx.Process(
+            target=self._child_main, args=(slot.kind, channel), name=slot.name, daemon=False
+        )
+        process.start()
+        now = time.monotonic()
+        slot.process, slot.channel = process, channel
+        slot.started_at = slot.last_heartbeat = now
+        slot.state, slot.job, slot.kill_cause = "starting", None, None
+        log.info(
+            "%s started (pid %s)",
+            slot.name,
+            process.pid,
+            extra={"worker": slot.name, "pid": process.pid},
+        )
+
+    def _child_main(self, kind: str, channel: WorkerChannel) -> None:
+        """Runs in the forked child: drop the master's resources, become the worker."""
+        signal.set_wakeup_fd(-1)
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if self.http is not None:
+            self.http.close_in_child()
+        run_child(self._make_worker(kind, channel))
+
+    def _make_worker(self, kind: str, channel: WorkerChannel) -> Worker:
+        if kind == KIND_FILE_TRANSFERER:
+            extra = {}
+            if self.sqs_client_factory is not None:
+                extra["sqs_client_factory"] = self.sqs_client_factory
+            return FileTransferer(
+                channel, self.settings, self.options, self.runner_factory, **extra
+            )
+        if kind == KIND_GLOBAL_SHARER:
+            return GlobalSharerWorker(channel, self.settings, self.options, self.sharer_factory)
+        return HealthProber(channel, self.settings, self.options, self.probes_factory)
+
+    def _drain_status(self) -> None:
+        for slot in self.slots:
+            if slot.channel is not None:
+                self._drain_one(slot)
+
+    def _drain_one(self, slot: Slot) -> None:
+        for _ in range(STATUS_DRAIN_LIMIT):
+            try:
+                record = slot.channel.status.get_nowait()
+            except (queue.Empty, OSError, EOFError, ValueError):
+                return
+            except Exception:  # a torn record from a killed child: ignore the rest
+                return
+            slot.last_heartbeat = time.monotonic()
+            kind = record.get("type")
+            if kind == "heartbeat":
+                slot.state, slot.job = record.get("state", "?"), record.get("job")
+            elif kind == "probes":
+                for name, data in (record.get("results") or {}).items():
+                    with contextlib.suppress(KeyError, TypeError, ValueError):
+                        self.probe_results[name] = ProbeResult.from_json(data)
+            elif kind == "exiting":
+                slot.state = "exiting"
+
+    def _reap(self, *, restart: bool) -> None:
+        now = time.monotonic()
+        for slot in self.slots:
+            process = slot.process
+            if process is None or process.is_alive():
+                continue
+            self._drain_one(slot)
+            code = process.exitcode
+            cause = slot.kill_cause or "exited"
+            lived = now - slot.started_at
+            m.mark_process_dead(process.pid)
+            self._discard(slot)
+            if not restart:
+                log.info(
+                    "%s (pid %s) stopped with %s",
+                    slot.name,
+                    process.pid,
+                    _describe_exit(code),
+                    extra={"worker": slot.name, "pid": process.pid, "exit_code": code},
+                )
+                continue
+            slot.quick_deaths = slot.quick_deaths + 1 if lived < self.options.stable_after else 1
+            delay = min(
+                self.options.restart_backoff_max,
+                self.options.restart_backoff_initial * 2 ** (slot.quick_deaths - 1),
+            )
+            slot.next_start = now + delay
+            self.metrics.worker_restarts.labels(worker=slot.name, cause=cause).inc()
+            what = "hung and was killed" if cause == "hung" else "died"
+            during = f" during job {slot.job}" if slot.job else ""
+            log_event(
+                log,
+                LogCode.WORKER_ERROR,
+                f"{slot.name} (pid {process.pid}) {what} ({_describe_exit(code)}) after "
+                f"{lived:.0f}s{during}; restarting in {delay:.1f}s",
+                worker=slot.name,
+                pid=process.pid,
+                exit_code=code,
+                cause=cause,
+                job=slot.job,
+                restart_in_seconds=round(delay, 1),
+            )
+
+    def _discard(self, slot: Slot) -> None:
+        channel = slot.channel
+        if channel is not None:
+            with contextlib.suppress(Exception):
+                channel.status.cancel_join_thread()
+                channel.status.close()
+        with contextlib.suppress(Exception):
+            slot.process.close()
+        slot.process = slot.channel = None
+
+    def _murder_hung(self) -> None:
+        now = time.monotonic()
+        for slot in self.slots:
+            if slot.process is None or slot.kill_cause is not None:
+                continue
+            silent = now - slot.last_heartbeat
+            if silent <= self.options.heartbeat_timeout:
+                continue
+            slot.kill_cause = "hung"
+            log_event(
+                log,
+                LogCode.WORKER_ERROR,
+                f"{slot.name} (pid {slot.process.pid}) sent no heartbeat for {silent:.0f}s "
+                f"(timeout {self.options.heartbeat_timeout:.0f}s); killing it",
+                worker=slot.name,
+                pid=slot.process.pid,
+                job=slot.job,
+            )
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(slot.process.pid, signal.SIGKILL)
+
+    # -- shutdown ------------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        for slot in self._running():
+            slot.channel.stop.set()
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(slot.process.pid, signal.SIGTERM)
+        self._wait_children(self.options.graceful_timeout, stop_early=lambda: self._cancel_now)
+        if self._running():
+            busy = [s.name + (f" (job {s.job})" if s.job else "") for s in self._running()]
+            log_event(
+                log,
+                LogCode.TRANSFERER_STATUS,
+                f"cancelling unfinished work of {', '.join(busy)}; their messages are released",
+                pid=self.pid,
+            )
+            for slot in self._running():
+                slot.channel.cancel.set()
+            self._wait_children(self.options.cancel_timeout)
+        for slot in self._running():
+            log_event(
+                log,
+                LogCode.WORKER_ERROR,
+                f"{slot.name} (pid {slot.process.pid}) did not stop; killing it",
+                worker=slot.name,
+                pid=slot.process.pid,
+                job=slot.job,
+            )
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(slot.process.pid, signal.SIGKILL)
+        self._wait_children(10.0)
+
+    def _running(self) -> list[Slot]:
+        return [slot for slot in self.slots if slot.process is not None]
+
+    def _wait_children(self, timeout: float, stop_early: Callable[[], bool] = lambda: False):
+        deadline = time.monotonic() + timeout
+        while self._running() and time.monotonic() < deadline and not stop_early():
+            self._tick(restart=False)
+
+    # -- views for the HTTP thread ---------------------------------------------------------
+
+    def _publish(self) -> None:
+        self.snapshot = Snapshot(
+            slots=tuple(
+                (s.name, s.kind, s.process is not None and s.kill_cause is None, s.last_heartbeat)
+                for s in self.slots
+            ),
+            probes=dict(self.probe_results),
+            stopping=self.stopping,
+        )
+
+    def health(self) -> tuple[int, dict[str, str]]:
+        snapshot, now = self.snapshot, time.monotonic()
+        kinds_ok: dict[str, bool] = {}
+        for _name, kind, alive, last in snapshot.slots:
+            fresh = alive and now - last <= self.options.heartbeat_timeout
+            kinds_ok[kind] = kinds_ok.get(kind, True) and fresh and not snapshot.stopping
+        return verdict(
+            kinds_ok,
+            snapshot.probes,
+            now=time.time(),
+            max_age=self.options.probe_max_age,
+            expected_workers=self.expected_kinds,
+        )
+
+    def status(self):
+        snapshot, now, wall = self.snapshot, time.monotonic(), time.time()
+        workers = {
+            name: (alive, max(0.0, now - last)) for name, _kind, alive, last in snapshot.slots
+        }
+        probes = {
+            name: (result.ok, max(0.0, wall - result.checked_at))
+            for name, result in snapshot.probes.items()
+            if name in PROBES
+        }
+        return workers, probes
+
+    def render_metrics(self) -> tuple[bytes, str]:
+        if not hasattr(self, "_registry"):
+            self._registry = m.build_registry(m.StatusCollector(self.status))
+        return m.render(self._registry)
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "unknown status"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"signal {signal.Signals(-code).name}"
+        return f"signal {-code}"
+    return f"exit status {code}"
+
+
+def serve(
+    settings: Any,
+    *,
+    runner_factory: RunnerFactory | None = None,
+    sharer_factory: SharerFactory | None = None,
+    probes_factory: ProbesFactory | None = None,
+    sqs_client_factory: Callable[[Any], Any] | None = None,
+    options: SupervisionOptions | None = None,
+) -> int:
+    """Run the master until SIGTERM/SIGINT; returns the process exit status (0 = clean).
+
+    The factories exist for tests (a fake runner in real processes); production uses the
+    defaults: :class:`JobRunner`, :class:`GlobalSharer` and :class:`HealthProbes`.
+    """
+    if not logging.getLogger().handlers:
+        from recording_storage.logs import setup_logging
+
+        setup_logging(getattr(getattr(settings, "logger", None), "level", "INFO"))
+    arbiter = Arbiter(
+        settings,
+        options or SupervisionOptions.from_settings(settings),
+        runner_factory=runner_factory,
+        sharer_factory=sharer_factory,
+        probes_factory=probes_factory,
+        sqs_client_factory=sqs_client_factory,
+    )
+    return arbiter.run()
