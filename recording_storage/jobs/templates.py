@@ -10,15 +10,13 @@ literal ``$``. The variables a job offers are listed in docs/configuration.md.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 
-MAX_NAME_LENGTH = 150  # DRACOON's limit for room and file names
+from recording_storage.dracoon.client.names import sanitize_name as _dracoon_sanitize
+
 MAX_TEMPLATE_LENGTH = 1000
 MAX_LEVELS = 20
 
-_FORBIDDEN = re.compile(r'[\\<>:"|?*/\x00-\x1f\x7f]')
-_RESERVED = re.compile(r"^(CON|PRN|AUX|NUL|COM[1-9]|LPT[1-9])(\..*)?$", re.IGNORECASE)
 _VARIABLE = re.compile(r"\$(?:\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*)|(\$))")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -28,21 +26,14 @@ class TemplateError(ValueError):
 
 
 def sanitize_name(value: str) -> str:
-    """Make ``value`` a legal DRACOON node name (may return "" when nothing is left).
+    """Make ``value`` a legal DRACOON node name (see ``dracoon.client.names``).
 
-    Forbidden characters and control characters become ``_``; runs of whitespace become one
-    space; leading ``-`` and spaces and trailing ``.`` and spaces are dropped (DRACOON refuses
-    them); reserved device names (CON, LPT1.txt...) get a leading ``_``; at most 150 chars.
+    Runs of whitespace (tabs, newlines) first become one space, so a multi-line meeting
+    title stays readable; then the client's rules apply: forbidden and control characters
+    become ``_``, a leading ``-`` becomes ``_``, trailing dots/spaces go, reserved device
+    names get a ``_``, at most 150 characters.
     """
-    text = unicodedata.normalize("NFC", value)
-    text = " ".join(text.split())
-    text = _FORBIDDEN.sub("_", text)
-    text = text.lstrip("- ").rstrip(". ")
-    if _RESERVED.match(text):
-        text = "_" + text
-    if len(text) > MAX_NAME_LENGTH:
-        text = text[:MAX_NAME_LENGTH].rstrip(". ")
-    return text
+    return _dracoon_sanitize(" ".join(str(value).split()))
 
 
 def render_path(template: str, variables: Mapping[str, object]) -> list[str]:
@@ -70,7 +61,7 @@ def render_path(template: str, variables: Mapping[str, object]) -> list[str]:
             )
         expanded = _expand(level, variables, template)
         name = sanitize_name(expanded)
-        if name in ("", ".", ".."):
+        if not expanded.strip(" ."):
             raise TemplateError(
                 f"path {_short(template)!r}: level {number} ({level!r}) expands to "
                 f"{expanded!r}, which is not a usable room name"

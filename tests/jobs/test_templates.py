@@ -48,12 +48,12 @@ def test_bad_templates_are_refused_with_a_reason(template, named):
     ("raw", "clean"),
     [
         ('a<b>c:d"e|f?g*h', "a_b_c_d_e_f_g_h"),
-        ("  -leading dash", "leading dash"),
+        ("  -leading dash", "_leading dash"),
         ("trailing dots...", "trailing dots"),
         ("tab\tand\nnewline", "tab and newline"),
         ("nul\x00char", "nul_char"),
-        ("CON", "_CON"),
-        ("lpt1.txt", "_lpt1.txt"),
+        ("CON", "CON_"),
+        ("lpt1.txt", "lpt1_.txt"),
         ("x" * 200, "x" * 150),
     ],
 )
