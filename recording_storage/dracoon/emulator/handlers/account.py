@@ -1,0 +1,147 @@
+"""``/user/account`` and the caller's key pairs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from Crypto.PublicKey import RSA
+
+from ..errors import ApiError, no_key_pair
+from ..messages import Request, Response, no_content
+from ..model import FILE_KEY_VERSION_FOR, KEY_PAIR_VERSIONS, ROOM, User, now_iso
+from ..permissions import effective
+from ..routing import Router
+from ..views import roles_json, user_info
+
+if TYPE_CHECKING:
+    from ..app import EmulatorApp
+
+V4 = "/api/v4"
+_MODULUS_BITS = {"A": 2048, "RSA-4096": 4096}
+
+
+def account(app: EmulatorApp, req: Request) -> Response:
+    user: User = req.user
+    state = app.state
+    with state.lock:
+        manageable = any(
+            node.type == ROOM and "manage" in effective(state, node, user.id)
+            for node in state.nodes.values()
+        )
+        body = {
+            **user_info(user),
+            "phone": "",
+            "title": "",
+            "gender": "n",
+            "language": "en",
+            "isLocked": False,
+            "hasManageableRooms": manageable,
+            "needsToAcceptEULA": False,
+            "mustSetEmail": False,
+            "needsToChangePassword": False,
+            "needsToChangeUserName": False,
+            "isEncryptionEnabled": bool(user.key_pairs),
+            "expireAt": None,
+            "lastLoginSuccessAt": now_iso(),
+            "lastLoginFailAt": None,
+            "authData": {"method": "basic", "login": user.login, "mustChangePassword": False},
+            "userRoles": roles_json(user),
+            "userGroups": [],
+            "homeRoomId": None,
+        }
+    return Response(body=body)
+
+
+def _version_param(req: Request) -> str | None:
+    version = req.query.get("version")
+    if version is not None and version not in KEY_PAIR_VERSIONS:
+        raise ApiError(400, -70022, f"Unknown key pair version {version[:40]!r}")
+    return version
+
+
+def get_key_pair(app: EmulatorApp, req: Request) -> Response:
+    user: User = req.user
+    version = _version_param(req)
+    with app.state.lock:
+        versions = [version] if version else list(KEY_PAIR_VERSIONS)
+        for candidate in versions:
+            if candidate in user.key_pairs:
+                return Response(body=user.key_pairs[candidate])
+    raise no_key_pair()
+
+
+def list_key_pairs(app: EmulatorApp, req: Request) -> Response:
+    user: User = req.user
+    with app.state.lock:
+        return Response(body=[user.key_pairs[v] for v in KEY_PAIR_VERSIONS if v in user.key_pairs])
+
+
+def set_key_pair(app: EmulatorApp, req: Request) -> Response:
+    user: User = req.user
+    container = validate_key_pair_container(req.json())
+    version = container["publicKeyContainer"]["version"]
+    with app.state.lock:
+        if version in user.key_pairs:
+            raise ApiError(409, -70021, f"A key pair of version {version} is already set")
+        created = now_iso()
+        for part in container.values():
+            part.setdefault("createdAt", created)
+            part.setdefault("createdBy", user.id)
+        user.key_pairs[version] = container
+    return no_content()
+
+
+def delete_key_pair(app: EmulatorApp, req: Request) -> Response:
+    """Deleting a key pair also drops the user's file keys of that version (they are lost)."""
+    user: User = req.user
+    version = _version_param(req)
+    with app.state.lock:
+        if version is None:
+            if len(user.key_pairs) > 1:
+                raise ApiError(400, -80000, "User has several key pairs: give ?version=")
+            version = next(iter(user.key_pairs), None)
+        if version is None or version not in user.key_pairs:
+            raise no_key_pair()
+        del user.key_pairs[version]
+        file_key_version = FILE_KEY_VERSION_FOR[version]
+        for node in app.state.nodes.values():
+            keys = node.file_keys.get(user.id)
+            if keys and keys.pop(file_key_version, None) is not None and not keys:
+                del node.file_keys[user.id]
+    return no_content()
+
+
+def validate_key_pair_container(body: dict) -> dict:
+    """Shape and public-key checks (400 -70022 / -70023); the private key stays opaque."""
+    try:
+        private = body["privateKeyContainer"]
+        public = body["publicKeyContainer"]
+        version = public["version"]
+        if private["version"] != version or version not in KEY_PAIR_VERSIONS:
+            raise ValueError
+        if not isinstance(private["privateKey"], str) or not isinstance(public["publicKey"], str):
+            raise ValueError
+    except (KeyError, TypeError, ValueError):
+        raise ApiError(
+            400, -70022, "Key pair container is invalid (versions, privateKey, publicKey)"
+        ) from None
+    if "PRIVATE KEY" not in private["privateKey"]:
+        raise ApiError(400, -70022, "privateKey is not a PEM private key")
+    try:
+        key = RSA.import_key(public["publicKey"])
+    except (ValueError, IndexError, TypeError):
+        raise ApiError(400, -70023, "publicKey is not a PEM RSA public key") from None
+    if key.has_private() or key.size_in_bits() != _MODULUS_BITS[version]:
+        raise ApiError(400, -70023, f"publicKey does not match key pair version {version}")
+    return {
+        "privateKeyContainer": {k: private[k] for k in ("version", "privateKey")},
+        "publicKeyContainer": {k: public[k] for k in ("version", "publicKey")},
+    }
+
+
+def register(router: Router) -> None:
+    router.add("GET", f"{V4}/user/account", account)
+    router.add("GET", f"{V4}/user/account/keypair", get_key_pair)
+    router.add("POST", f"{V4}/user/account/keypair", set_key_pair)
+    router.add("DELETE", f"{V4}/user/account/keypair", delete_key_pair)
+    router.add("GET", f"{V4}/user/account/keypairs", list_key_pairs)

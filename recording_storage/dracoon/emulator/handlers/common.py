@@ -1,0 +1,66 @@
+"""Helpers every handler family uses: query parameters, node lookup, permission checks."""
+
+from __future__ import annotations
+
+from ..errors import ApiError, forbidden, node_not_found
+from ..messages import Request
+from ..model import Node, User
+from ..permissions import effective, is_visible
+from ..state import State
+
+MAX_LIMIT = 500
+
+
+def query_int(req: Request, name: str, default: int | None = None) -> int | None:
+    raw = req.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ApiError(400, -80000, f"Query parameter {name} must be an integer") from None
+
+
+def query_bool(req: Request, name: str, default: bool = False) -> bool:
+    raw = req.query.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("true", "1"):
+        return True
+    if raw.lower() in ("false", "0"):
+        return False
+    raise ApiError(400, -80000, f"Query parameter {name} must be true or false")
+
+
+def paging(req: Request, max_limit: int = MAX_LIMIT) -> tuple[int, int]:
+    """``offset`` and ``limit`` (limit defaults to and is capped at ``max_limit``)."""
+    offset = query_int(req, "offset", 0)
+    limit = query_int(req, "limit", max_limit)
+    assert offset is not None and limit is not None
+    if offset < 0 or limit <= 0:
+        raise ApiError(400, -80024, "Invalid offset or limit")
+    return offset, min(limit, max_limit)
+
+
+def body_int(body: dict, name: str, *, required: bool = True) -> int | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise ApiError(400, -80000, f"Mandatory field '{name}' is missing")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError(400, -80000, f"Field '{name}' must be an integer")
+    return value
+
+
+def visible_node(state: State, node_id: int, user: User) -> Node:
+    """The node if it exists and the user can see it; 404 otherwise (as DRACOON does)."""
+    node = state.nodes.get(node_id)
+    if node is None or not is_visible(state, node, user.id):
+        raise node_not_found(node_id)
+    return node
+
+
+def require(state: State, node: Node, user: User, permission: str, action: str) -> None:
+    if permission not in effective(state, node, user.id):
+        raise forbidden(f"User has no '{permission}' permission on node {node.id} to {action}")

@@ -1,0 +1,232 @@
+"""Upload channels: create, classic chunks, completion, cancel and status polling.
+
+Chunks are appended in arrival order and ``Content-Range`` is ignored: the official Python
+SDK sends malformed ranges (``bytes 0-0/size`` on every chunk), and every SDK uploads
+sequentially, so arrival order is the only reliable order.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from ..errors import ApiError, upload_not_found
+from ..files import create_file, parse_completion
+from ..messages import Request, Response, no_content
+from ..model import FILE, Upload, User, iso, now_iso, parse_datetime
+from ..multipart import boundary_of, iter_file_part
+from ..names import check_name
+from ..routing import Router
+from ..views import node_json
+from .common import body_int, require, visible_node
+
+if TYPE_CHECKING:
+    from ..app import EmulatorApp
+
+V4 = "/api/v4"
+
+
+def create_channel(app: EmulatorApp, req: Request) -> Response:
+    body = req.json()
+    user: User = req.user
+    parent_id = body_int(body, "parentId")
+    name = check_name(body.get("name"))
+    size = body_int(body, "size", required=False)
+    if size is not None and size < 0:
+        raise ApiError(400, -80003, "size must be >= 0")
+    classification = body_int(body, "classification", required=False)
+    if classification is not None and not 1 <= classification <= 4:
+        raise ApiError(400, -80000, "classification must be 1, 2, 3 or 4")
+    notes = body.get("notes")
+    if notes is not None and (not isinstance(notes, str) or len(notes) > 255):
+        raise ApiError(400, -80007, "notes must be a string of at most 255 characters")
+    direct_s3 = body.get("directS3Upload", False)
+    if not isinstance(direct_s3, bool):
+        raise ApiError(400, -80000, "directS3Upload must be true or false")
+    settings = app.settings
+    if direct_s3 and not settings.s3_direct_upload:
+        raise ApiError(412, -90030, "S3 direct upload is not available (useS3Storage is false)")
+    if not direct_s3 and settings.s3_enforce_direct_upload:
+        raise ApiError(400, -90033, "S3 direct upload is enforced; set directS3Upload=true")
+    expire_at = _expiration(body.get("expiration"))
+    state = app.state
+    with state.lock:
+        parent = visible_node(state, parent_id, user)
+        if parent.type == FILE:
+            raise ApiError(400, -80000, f"Parent {parent_id} is a file; upload into a room/folder")
+        require(state, parent, user, "create", "upload files")
+        if state.is_encrypted(parent) and not user.key_pairs:
+            raise ApiError(
+                403, -70020, "User has no key pair; needed to upload into an encrypted room"
+            )
+        upload = Upload(
+            id=secrets.token_urlsafe(12),
+            token=secrets.token_urlsafe(24),
+            user_id=user.id,
+            parent_id=parent.id,
+            name=name,
+            direct_s3=direct_s3,
+            created_at=now_iso(),
+            notes=notes,
+            expire_at=expire_at,
+            classification=classification,
+            timestamp_creation=_timestamp(body, "timestampCreation"),
+            timestamp_modification=_timestamp(body, "timestampModification"),
+            blob_id=None if direct_s3 else app.store.create(),
+        )
+        state.uploads[upload.id] = upload
+        state.upload_tokens[upload.token] = upload.id
+    return Response(
+        201,
+        {
+            "uploadId": upload.id,
+            "token": upload.token,
+            "uploadUrl": f"{req.base_url}{V4}/uploads/{upload.token}",
+        },
+    )
+
+
+def _expiration(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ApiError(400, -80000, "expiration must be {enableExpiration, expireAt}")
+    if not value.get("enableExpiration"):
+        return None
+    raw = value.get("expireAt")
+    if not isinstance(raw, str):
+        raise ApiError(400, -80000, "expiration.expireAt is required when enableExpiration")
+    try:
+        moment = parse_datetime(raw)
+    except ValueError:
+        raise ApiError(400, -80000, "expiration.expireAt is not an ISO-8601 date") from None
+    if moment <= datetime.now(UTC):
+        raise ApiError(400, -80006, "expiration.expireAt is in the past")
+    return iso(moment)
+
+
+def _timestamp(body: dict, field: str) -> str | None:
+    raw = body.get(field)
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise ApiError(400, -80000, f"{field} must be an ISO-8601 date")
+    try:
+        return iso(parse_datetime(raw))
+    except ValueError:
+        raise ApiError(400, -80000, f"{field} is not an ISO-8601 date") from None
+
+
+def _by_token(app: EmulatorApp, req: Request) -> Upload:
+    with app.state.lock:
+        upload = app.state.upload_by_token(req.path_params["token"])
+        if upload is None or not upload.open:
+            raise upload_not_found()
+        return upload
+
+
+def _by_id(app: EmulatorApp, req: Request, *, need_open: bool = True) -> Upload:
+    with app.state.lock:
+        upload = app.state.uploads.get(req.path_params["upload_id"])
+        if upload is None or upload.user_id != req.user.id or upload.status == "cancelled":
+            raise upload_not_found()
+        if need_open and not upload.open:
+            raise upload_not_found()
+        return upload
+
+
+def _append_chunk(app: EmulatorApp, req: Request, upload: Upload) -> Response:
+    if upload.direct_s3:
+        raise ApiError(400, -80000, "This upload channel is for S3 direct upload; use s3_urls")
+    content_type = req.header("content-type") or ""
+    if content_type.lower().startswith("multipart/form-data"):
+        boundary = boundary_of(content_type)
+        if not boundary:
+            raise ApiError(400, -80000, "multipart/form-data without a boundary")
+        chunks = iter_file_part(req.iter_body(), boundary)
+    else:
+        chunks = req.iter_body()
+    with app.upload_lock(upload.id):
+        if not upload.open or upload.blob_id is None:
+            raise upload_not_found()
+        written = app.store.append(upload.blob_id, chunks)
+    return Response(201, {"size": written})
+
+
+def chunk_by_token(app: EmulatorApp, req: Request) -> Response:
+    return _append_chunk(app, req, _by_token(app, req))
+
+
+def chunk_by_id(app: EmulatorApp, req: Request) -> Response:
+    return _append_chunk(app, req, _by_id(app, req))
+
+
+def _complete(app: EmulatorApp, req: Request, upload: Upload) -> Response:
+    if upload.direct_s3:
+        raise ApiError(400, -80000, "This upload channel is for S3 direct upload; use /s3")
+    body = req.json(required=False)
+    state = app.state
+    with app.upload_lock(upload.id), state.lock:
+        if not upload.open or upload.blob_id is None:
+            raise upload_not_found()
+        parent = state.nodes.get(upload.parent_id)
+        encrypted = parent is not None and state.is_encrypted(parent)
+        completion = parse_completion(body, encrypted)
+        blob = app.store.finish(upload.blob_id)
+        node = create_file(state, app.store, upload, completion, blob)
+        upload.status, upload.node_id = "done", node.id
+        user = state.users[upload.user_id]
+        return Response(201, node_json(state, node, user, detailed=True))
+
+
+def complete_by_token(app: EmulatorApp, req: Request) -> Response:
+    return _complete(app, req, _by_token(app, req))
+
+
+def complete_by_id(app: EmulatorApp, req: Request) -> Response:
+    return _complete(app, req, _by_id(app, req))
+
+
+def _cancel(app: EmulatorApp, upload: Upload) -> Response:
+    with app.upload_lock(upload.id), app.state.lock:
+        if not upload.open:
+            raise upload_not_found()
+        upload.status = "cancelled"
+        for blob_id in [upload.blob_id, *(p["blob"] for p in upload.s3_parts.values())]:
+            if blob_id:
+                app.store.delete(blob_id)
+        upload.blob_id = None
+        upload.s3_parts.clear()
+    return no_content()
+
+
+def cancel_by_token(app: EmulatorApp, req: Request) -> Response:
+    return _cancel(app, _by_token(app, req))
+
+
+def cancel_by_id(app: EmulatorApp, req: Request) -> Response:
+    return _cancel(app, _by_id(app, req))
+
+
+def upload_status(app: EmulatorApp, req: Request) -> Response:
+    upload = _by_id(app, req, need_open=False)
+    state = app.state
+    with state.lock:
+        body: dict = {"status": upload.status}
+        if upload.status == "done" and upload.node_id in state.nodes:
+            body["node"] = node_json(state, state.nodes[upload.node_id], req.user)
+        if upload.status == "error":
+            body["errorDetails"] = upload.error
+    return Response(body=body)
+
+
+def register(router: Router) -> None:
+    router.add("POST", f"{V4}/nodes/files/uploads", create_channel)
+    router.add("GET", f"{V4}/nodes/files/uploads/{{upload_id}}", upload_status)
+    router.add("POST", f"{V4}/nodes/files/uploads/{{upload_id}}", chunk_by_id)
+    router.add("PUT", f"{V4}/nodes/files/uploads/{{upload_id}}", complete_by_id)
+    router.add("DELETE", f"{V4}/nodes/files/uploads/{{upload_id}}", cancel_by_id)
+    router.add("POST", f"{V4}/uploads/{{token}}", chunk_by_token, auth=False, secret=("token",))
+    router.add("PUT", f"{V4}/uploads/{{token}}", complete_by_token, auth=False, secret=("token",))
+    router.add("DELETE", f"{V4}/uploads/{{token}}", cancel_by_token, auth=False, secret=("token",))
