@@ -1,1 +1,122 @@
-"""Fixtures that run the DRACOON emulator for tests (filled in with the emulator)."""
+"""Fixtures that run the DRACOON emulator for tests (contract: team INTERFACES.md §B).
+
+- ``test_key_pairs`` (session): RSA-4096 key pairs for ``service``, ``alice`` and ``bob``,
+  generated once and cached under ``.cache/test-keypairs/`` so reruns start instantly.
+- ``emulator_factory``: ``emulator_factory(seed) -> EmulatorServer`` (started; stopped at teardown).
+- ``emulator``: a started server on ``default_seed(test_key_pairs)``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from recording_storage.dracoon.emulator import EmulatorServer
+from tests.support.paths import CACHE_DIR
+
+KEY_PAIR_CACHE = CACHE_DIR / "test-keypairs"
+TEST_LOGINS = ("service", "alice", "bob")
+KEY_PAIR_VERSION = "RSA-4096"
+ALL_PERMISSIONS = [
+    "manage",
+    "read",
+    "create",
+    "change",
+    "delete",
+    "manageDownloadShare",
+    "manageUploadShare",
+    "readRecycleBin",
+    "restoreRecycleBin",
+    "deleteRecycleBin",
+]
+
+
+def login_password(login: str) -> str:
+    """The OAuth password of a default-seed user (``service`` -> ``service-pw``)."""
+    return f"{login}-pw"
+
+
+def encryption_password(login: str) -> str:
+    return f"{login}-crypto-pw"
+
+
+def _cached_key_pair(login: str) -> tuple[dict, str]:
+    """Load the login's key pair from the cache, generating (once, under a lock) if needed."""
+    from recording_storage.dracoon.crypto import generate_user_key_pair
+
+    KEY_PAIR_CACHE.mkdir(parents=True, exist_ok=True)
+    path = KEY_PAIR_CACHE / f"{login}-{KEY_PAIR_VERSION}.json"
+    password = encryption_password(login)
+    with open(KEY_PAIR_CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # several pytest processes may start at once
+        try:
+            cached = json.loads(path.read_text())
+            if cached["encryption_password"] == password:
+                return cached["key_pair"], password
+        except (OSError, ValueError, KeyError):
+            pass
+        container = generate_user_key_pair(KEY_PAIR_VERSION, password).to_json()
+        temp = path.with_suffix(".tmp")
+        temp.write_text(json.dumps({"key_pair": container, "encryption_password": password}))
+        temp.replace(path)
+        return container, password
+
+
+@pytest.fixture(scope="session")
+def test_key_pairs() -> dict[str, tuple[dict, str]]:
+    """``{"alice": (UserKeyPairContainer JSON, encryption password), ...}`` (RSA-4096)."""
+    return {login: _cached_key_pair(login) for login in TEST_LOGINS}
+
+
+def default_seed(test_key_pairs: dict[str, tuple[dict, str]], s3_direct: bool = False) -> dict:
+    """``service`` (ROOM_MANAGER, admin of both rooms), ``alice`` and ``bob`` (read);
+    an encrypted room ``Recordings`` and a plain room ``Plain``."""
+    users = []
+    for login in TEST_LOGINS:
+        container, _ = test_key_pairs[login]
+        users.append(
+            {
+                "login": login,
+                "password": login_password(login),
+                "key_pair": container,
+                "roles": ["ROOM_MANAGER"] if login == "service" else [],
+            }
+        )
+    members = [
+        {"login": "service", "permissions": ALL_PERMISSIONS},
+        {"login": "alice", "permissions": ["read"]},
+        {"login": "bob", "permissions": ["read"]},
+    ]
+    return {
+        "s3_direct_upload": s3_direct,
+        "token_lifetime_seconds": 3600,
+        "users": users,
+        "rooms": [
+            {"path": "Recordings", "encrypted": True, "members": members},
+            {"path": "Plain", "encrypted": False, "members": members},
+        ],
+    }
+
+
+@pytest.fixture
+def emulator_factory() -> Iterator[Callable[..., EmulatorServer]]:
+    """Start emulators on demand: ``emulator_factory(seed, **kwargs)``; all stop at teardown."""
+    servers: list[EmulatorServer] = []
+
+    def start(seed: dict, **kwargs) -> EmulatorServer:
+        server = EmulatorServer(seed, **kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in reversed(servers):
+        server.stop()
+
+
+@pytest.fixture
+def emulator(emulator_factory, test_key_pairs) -> EmulatorServer:
+    """A started emulator on ``default_seed`` (classic uploads)."""
+    return emulator_factory(default_seed(test_key_pairs))
