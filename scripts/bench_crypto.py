@@ -175,7 +175,7 @@ def key_rows(unlock_runs: int, rsa_seconds: float, full: bool) -> list[tuple[str
         UserKeyPair.unlock(container, umlaut)
         rows.append(
             (
-                "unlock via 8-bit password fallback (UTF-8 try fails first)",
+                "unlock, 8-bit password fallback (UTF-8 try fails first)",
                 f"{time.perf_counter() - start:.2f} s",
                 "two derivations",
             )

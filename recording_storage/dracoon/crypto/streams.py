@@ -27,7 +27,7 @@ def _new_gcm(file_key: PlainFileKey) -> Any:
 class FileEncrypter:
     """Encrypts one file. Call ``encrypt`` per chunk, then ``finalize`` once for the tag."""
 
-    __slots__ = ("_cipher", "_file_key", "_finished", "bytes_processed")
+    __slots__ = ("_cipher", "_file_key", "_finished", "_tagged_key", "bytes_processed")
 
     def __init__(self, file_key: PlainFileKey) -> None:
         if file_key.tag is not None:
@@ -38,6 +38,7 @@ class FileEncrypter:
         self._file_key = file_key
         self._cipher = _new_gcm(file_key)
         self._finished = False
+        self._tagged_key: PlainFileKey | None = None
         self.bytes_processed = 0
 
     def encrypt(self, data: Any, output: Any = None) -> bytes | None:
@@ -50,11 +51,14 @@ class FileEncrypter:
         return result
 
     def finalize(self) -> PlainFileKey:
-        """End the stream; return the file key with its tag set (ready to be wrapped)."""
-        if self._finished:
-            raise RuntimeError("FileEncrypter.finalize() called twice")
-        self._finished = True
-        return dataclasses.replace(self._file_key, tag=self._cipher.digest())
+        """End the stream; return the file key with its tag set (ready to be wrapped).
+
+        Calling it again returns the same key (handy when a completion request is retried).
+        """
+        if self._tagged_key is None:
+            self._finished = True
+            self._tagged_key = dataclasses.replace(self._file_key, tag=self._cipher.digest())
+        return self._tagged_key
 
     def __repr__(self) -> str:
         state = "finalized" if self._finished else "open"
