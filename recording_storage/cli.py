@@ -1,0 +1,284 @@
+"""``recording-storage``: the service's command line.
+
+Commands (each with ``--help``; ``--config PATH`` works before or after the command):
+
+* ``serve``             run the master with its workers (SQS-driven; see docs/operations.md)
+* ``transfer --message FILE|-``  run one job without SQS; the exit status tells the outcome
+* ``share``             one DracoonGlobalSharer pass over every DRACOON instance
+* ``config check``      validate and print the effective configuration, secrets redacted
+* ``version``           print the version
+
+Exit statuses: 0 success; 1 failed but retrying may help; 2 usage error; 3 invalid job
+message (never retry); 4 failed, needs a configuration or permission fix; 78 invalid
+configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from recording_storage import __version__
+from recording_storage.config import ConfigError, Settings, load_settings
+from recording_storage.logcodes import LogCode, log_event
+
+log = logging.getLogger("recording_storage.cli")
+
+EXIT_OK = 0
+EXIT_RETRYABLE = 1
+EXIT_INVALID_MESSAGE = 3
+EXIT_PERMANENT = 4
+EXIT_CONFIG = 78
+DEFAULT_CONFIG = "conf/app.conf"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return 2
+    return args.handler(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common(common, default=argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(
+        prog="recording-storage",
+        description="Move meeting recordings from AWS S3 into DRACOON rooms "
+        "(client-side encrypted), driven by SQS jobs.",
+        epilog="Exit statuses: 0 ok, 1 retryable failure, 2 usage, 3 invalid message, "
+        "4 failure needing a fix, 78 invalid configuration.",
+    )
+    _add_common(parser, default=None)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve", parents=[common], help="run the master process with its workers",
+        description="Start the master: FileTransferer workers on the SQS queue, the "
+        "DracoonGlobalSharer, /healthcheck and /metrics on http.address.",
+    )  # fmt: skip
+    serve.set_defaults(handler=cmd_serve)
+
+    transfer = commands.add_parser(
+        "transfer", parents=[common], help="run one transfer job without SQS",
+        description="Run one job from a message file (or - for standard input), as a "
+        "FileTransferer would. Prints a JSON summary; the exit status tells the outcome.",
+    )  # fmt: skip
+    transfer.add_argument("--message", required=True, metavar="FILE|-",
+                          help="job message JSON file, or - to read standard input")  # fmt: skip
+    transfer.add_argument("--job-id", help="id used in logs (default: a new UUID)")
+    transfer.set_defaults(handler=cmd_transfer)
+
+    share = commands.add_parser(
+        "share", parents=[common], help="one key-sharing pass (DracoonGlobalSharer)",
+        description="Give every room reader the file keys they miss, for every instance "
+        "that uses DRACOON. Prints a JSON report.",
+    )  # fmt: skip
+    share.set_defaults(handler=cmd_share)
+
+    config = commands.add_parser(
+        "config", parents=[common], help="configuration commands",
+        description="Configuration commands.",
+    )  # fmt: skip
+    config_commands = config.add_subparsers(title="config commands", metavar="COMMAND")
+    check = config_commands.add_parser(
+        "check", parents=[common], help="validate and print the effective configuration",
+        description="Load app.conf, RS_* environment overrides and topics.yml, report every "
+        "problem, and print each key's effective value (secrets redacted).",
+    )  # fmt: skip
+    check.add_argument("--json", action="store_true", help="print JSON instead of key = value")
+    check.add_argument("--origins", action="store_true",
+                       help="show where each value comes from")  # fmt: skip
+    check.set_defaults(handler=cmd_config_check)
+    config.set_defaults(handler=lambda args: _help(config))
+
+    version = commands.add_parser(
+        "version", parents=[common], help="print the version",
+        description="Print the version of recording-storage.",
+    )  # fmt: skip
+    version.set_defaults(handler=cmd_version)
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser, default) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=default,
+        help=f"app.conf to read (default: $RS_CONFIG or {DEFAULT_CONFIG})",
+    )
+    parser.add_argument(
+        "--topics",
+        metavar="PATH",
+        default=default,
+        help="topics.yml (default: pubsub/sqs/topics.yml beside app.conf)",
+    )
+    parser.add_argument(
+        "--log-format", choices=("json", "text"), default=default, help="override logger.format"
+    )
+    parser.add_argument("--log-level", default=default, help="override logger.level")
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(f"recording-storage {__version__}")
+    return EXIT_OK
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    try:
+        settings = _load(args)
+    except ConfigError as exc:
+        print(f"configuration is invalid ({len(exc.problems)} problem(s)):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    for warning in settings.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    values = settings.redacted()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "values": values,
+                    "topics": settings.topics,
+                    "queue_url": settings.queue_url,
+                    "origins": settings.origins if args.origins else None,
+                },
+                indent=2,
+            )
+        )
+    else:  # fmt: skip
+        print(f"# {settings.conf_path or '(no app.conf)'}")
+        for key, value in values.items():
+            origin = f"    # {settings.origins[key]}" if args.origins else ""
+            print(f"{key} = {value}{origin}")
+        print(f"# topics: {settings.topics_path or '(none)'}")
+        for key, url in settings.topics.items():
+            print(f"#   {key}: {url}")
+    print("configuration OK", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_transfer(args: argparse.Namespace) -> int:
+    settings = _start(args)
+    if settings is None:
+        return EXIT_CONFIG
+    from recording_storage.jobs.runner import InvalidMessageError, JobError, JobRunner
+
+    job_id = args.job_id or f"cli-{uuid.uuid4()}"
+    log_event(log, LogCode.START_CLI, f"recording-storage transfer: job {job_id}", job=job_id)
+    try:
+        body = sys.stdin.buffer.read() if args.message == "-" else Path(args.message).read_bytes()
+    except OSError as exc:
+        print(f"cannot read message {args.message}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    runner = JobRunner(settings)
+    try:
+        result = runner.run(body, job_id=job_id)
+    except InvalidMessageError as exc:
+        _emit({"job": job_id, "status": "invalid_message", "field": exc.field, "error": str(exc)})
+        return EXIT_INVALID_MESSAGE
+    except JobError as exc:
+        _emit({"job": job_id, "status": "failed", "retryable": exc.retryable, "error": str(exc)})
+        return EXIT_RETRYABLE if exc.retryable else EXIT_PERMANENT
+    finally:
+        runner.close()
+    _emit({
+        "job": job_id,
+        "status": "success",
+        "files": [asdict(f) for f in result.files],
+        "bytes_transferred": result.bytes_transferred,
+        "seconds": round(result.seconds, 3),
+        "s3_deleted": result.s3_deleted,
+    })  # fmt: skip
+    return EXIT_OK
+
+
+def cmd_share(args: argparse.Namespace) -> int:
+    settings = _start(args)
+    if settings is None:
+        return EXIT_CONFIG
+    from recording_storage.configurator import ConfiguratorError
+    from recording_storage.jobs.sharer import GlobalSharer
+
+    log_event(log, LogCode.START_CLI, "recording-storage share: one sharer pass")
+    sharer = GlobalSharer(settings)
+    try:
+        report = sharer.run_once()
+    except ConfiguratorError as exc:
+        _emit({"status": "failed", "retryable": exc.retryable, "error": str(exc)})
+        return EXIT_RETRYABLE if exc.retryable else EXIT_PERMANENT
+    finally:
+        sharer.close()
+    _emit({"status": "success" if not report.failures else "failed", **asdict(report)})
+    return EXIT_OK if not report.failures else EXIT_RETRYABLE
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _start(args)
+    if settings is None:
+        return EXIT_CONFIG
+    try:
+        settings.require_queue_url()
+    except ConfigError as exc:
+        _config_failed(exc)
+        return EXIT_CONFIG
+    from recording_storage.workers.master import serve
+
+    return serve(settings)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    conf = getattr(args, "config", None) or os.environ.get("RS_CONFIG") or DEFAULT_CONFIG
+    return load_settings(conf, topics_path=getattr(args, "topics", None), env=os.environ)
+
+
+def _start(args: argparse.Namespace) -> Settings | None:
+    """Load settings and set up logging; on failure log 15002 and print every problem."""
+    from recording_storage.logs import setup_logging
+
+    try:
+        settings = _load(args)
+    except ConfigError as exc:
+        setup_logging(args.log_level or "INFO", args.log_format or "json")
+        _config_failed(exc)
+        return None
+    setup_logging(args.log_level or settings.logger.level,
+                  args.log_format or settings.logger.format)  # fmt: skip
+    for warning in settings.warnings:
+        log.warning("configuration: %s", warning)
+    return settings
+
+
+def _config_failed(exc: ConfigError) -> None:
+    log_event(log, LogCode.CONFIG_LOAD_ERROR, str(exc), problems=exc.problems)
+    print(str(exc), file=sys.stderr)
+
+
+def _emit(document: dict) -> None:
+    print(json.dumps(document, default=str, indent=2))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""``JobRunner``: one job message in, files in DRACOON out (or a classified failure).
+
+One runner per worker process. It keeps what is expensive to build and safe to reuse across
+jobs: the configurator (with its TTL cache), the boto3 S3 client and one DRACOON client per
+instance account (token, unlocked key pair, resolved rooms). The app-level ``dracoon.login``
+and ``dracoon.test.*`` accounts are never used here: every instance brings its own account,
+so one customer's recordings can never land in another's account.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from recording_storage.config import Settings
+from recording_storage.configurator import (
+    Configurator,
+    ConfiguratorError,
+    InstanceConfig,
+    InstanceConfigError,
+    make_configurator,
+)
+from recording_storage.jobs.clients import ClientFactory, DracoonClientPool
+from recording_storage.jobs.errors import InvalidMessageError, JobError
+from recording_storage.jobs.message import JobMessage, parse_message
+from recording_storage.jobs.targets import (
+    TargetRulesError,
+    parse_target_rules,
+    resolve_targets,
+    select_targets,
+)
+from recording_storage.jobs.transfer import SourceOpener, Transfer, TransferredFile
+from recording_storage.logcodes import LogCode, log_event
+
+log = logging.getLogger(__name__)
+
+__all__ = ["InvalidMessageError", "JobError", "JobResult", "JobRunner"]
+
+
+@dataclass
+class JobResult:
+    files: list[TransferredFile] = field(default_factory=list)
+    bytes_transferred: int = 0
+    seconds: float = 0.0
+    s3_deleted: bool = False
+
+
+class JobRunner:
+    """Runs jobs in this process; thread-safe enough for one job at a time per thread."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        configurator: Configurator | None = None,
+        s3_client: Any = None,
+        client_factory: ClientFactory | None = None,
+        events: Any = None,
+        open_source: SourceOpener | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self.settings = settings
+        self._configurator = configurator
+        self._s3 = s3_client
+        self._pool = (
+            DracoonClientPool(settings, events=events, factory=client_factory)
+            if client_factory is not None
+            else DracoonClientPool(settings, events=events)
+        )
+        self._open_source = open_source
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    @property
+    def configurator(self) -> Configurator:
+        with self._lock:
+            if self._configurator is None:
+                self._configurator = make_configurator(self.settings)
+            return self._configurator
+
+    @property
+    def s3(self) -> Any:
+        with self._lock:
+            if self._s3 is None:
+                from recording_storage.aws.session import make_s3_client
+
+                self._s3 = make_s3_client(self.settings)
+            return self._s3
+
+    def run(
+        self,
+        body: str | bytes,
+        *,
+        job_id: str,
+        cancel: threading.Event | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> JobResult:
+        """Run one job. Raises InvalidMessageError (never retry) or JobError(retryable)."""
+        started = time.monotonic()
+        now = self._clock()
+        try:
+            message = parse_message(body)
+            self._check_bucket(message)
+        except InvalidMessageError as exc:
+            log_event(log, LogCode.TRANSFERER_ERROR, f"job {job_id}: {exc}", job=job_id,
+                      field=exc.field)  # fmt: skip
+            raise
+        domain = message.instance_domain
+        instance = self._instance(domain, job_id)
+        targets = self._targets(message, instance, job_id)
+        level = self.settings.workers.file_transferer.report_level
+        if not targets:
+            log_event(
+                log,
+                LogCode.TRANSFERER_STATUS,
+                f"job {job_id}: no target matches meeting type "
+                f"{message.meeting.type_name or message.meeting.type_id!r} for instance "
+                f"{domain}; nothing transferred, S3 objects kept",
+                job=job_id,
+                instance=domain,
+            )
+            return JobResult(seconds=time.monotonic() - started)
+        client = self._client(instance, job_id)
+        transfer = Transfer(
+            job_id=job_id,
+            instance=domain,
+            parent_room_id=instance.parent_room_id,
+            bucket=message.bucket,
+            keys=message.keys,
+            targets=targets,
+            client=client,
+            s3=self.s3,
+            chunk_size=self.settings.s3.chunk_size,
+            remove_after=self.settings.s3.remove_after_transferring,
+            now=now,
+            cancel=cancel,
+            progress=progress,
+            report_files=level in ("file", "chunk"),
+            open_source=self._open_source,
+        )
+        outcome = transfer.run()
+        return JobResult(
+            files=outcome.files,
+            bytes_transferred=outcome.bytes_transferred,
+            seconds=time.monotonic() - started,
+            s3_deleted=outcome.s3_deleted,
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _check_bucket(self, message: JobMessage) -> None:
+        allowed = self.settings.s3.allowed_buckets
+        if allowed and message.bucket not in allowed:
+            raise InvalidMessageError(
+                'storage.extra["aws.s3"].bucket',
+                f"{message.bucket!r} is not in s3.allowedBuckets",
+            )
+
+    def _instance(self, domain: str, job_id: str) -> InstanceConfig:
+        try:
+            instance = self.configurator.get_instance(domain)
+            instance.require_dracoon()
+            return instance
+        except ConfiguratorError as exc:
+            code = (
+                LogCode.CONFIGURATION_ERROR
+                if isinstance(exc, InstanceConfigError)
+                else LogCode.REST_CLIENT_ERROR
+            )
+            log_event(log, code, f"job {job_id}: {exc}", job=job_id, instance=domain)
+            raise JobError(str(exc), retryable=exc.retryable) from None
+
+    def _targets(self, message: JobMessage, instance: InstanceConfig, job_id: str):
+        domain = instance.domain
+        try:
+            rules = [] if message.targets else parse_target_rules(instance.targets)
+        except TargetRulesError as exc:
+            text = f"job {job_id}: instance {domain}: {exc}"
+            log_event(log, LogCode.CONFIGURATION_ERROR, text, job=job_id, instance=domain)
+            raise JobError(text, retryable=False) from None
+        specs = select_targets(message, rules)
+        try:
+            return resolve_targets(message, specs)
+        except InvalidMessageError as exc:
+            if exc.field.startswith("storage."):
+                log_event(log, LogCode.TRANSFERER_ERROR, f"job {job_id}: {exc}", job=job_id,
+                          instance=domain, field=exc.field)  # fmt: skip
+                raise
+            # A template from the instance's configuration failed for this message.
+            text = f"job {job_id}: instance {domain}: {exc.field}: {exc.problem}"
+            log_event(log, LogCode.CONFIGURATION_ERROR, text, job=job_id, instance=domain)
+            raise JobError(text, retryable=False) from None
+
+    def _client(self, instance: InstanceConfig, job_id: str) -> Any:
+        try:
+            return self._pool.client_for(instance)
+        except ValueError as exc:  # e.g. an unusable base URL
+            text = f"job {job_id}: instance {instance.domain}: DRACOON client: {exc}"
+            log_event(log, LogCode.CONFIGURATION_ERROR, text, job=job_id,
+                      instance=instance.domain)  # fmt: skip
+            raise JobError(text, retryable=False) from None

@@ -1,0 +1,430 @@
+"""One job's work: S3 objects -> (encrypted) files in every target room, then S3 clean-up.
+
+Order of events, and why:
+
+1. HeadObject every key (exists? size? ETag) before touching DRACOON.
+2. Resolve (create) each target room under the instance's parent room.
+3. List the files already in each room and recognise our own earlier uploads by the marker
+   in their notes (see below); those are not uploaded again.
+4. For every key and target: stream the object with ranged GETs into ``client.upload``
+   (encrypted when the room is), with the target's expiration and the marker as notes; then
+   hand the file key to every room reader.
+5. Only when every key reached every target, and ``s3.removeAfterTransferring`` is true,
+   delete the S3 objects. Any failure keeps them, and the job fails (retried or dead-lettered).
+
+Duplicate protection ("marker"): every uploaded file gets the notes
+``recording-storage:v1 source=<id> etag=<etag> size=<bytes>`` where ``id`` is the first 32 hex
+digits of SHA-256 over ``bucket/key``. A redelivered job skips a (key, room) whose room holds
+a file with the same source, ETag and size; if the S3 object is already gone (deleted by an
+earlier run that crashed before the message was deleted), a file with the same source in
+every target room proves the job done. A DRACOON upload only becomes a file when it is
+completed, so a crash mid-upload leaves nothing to match and the file is uploaded again.
+
+Seam for "read S3 once for all targets" (a later performance issue): ``SourceOpener`` opens
+one stream per (key, target); a tee that feeds several uploads from one read can replace it
+without touching this module's logic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, BinaryIO
+
+from recording_storage.aws.s3 import (
+    ObjectInfo,
+    RangedObjectReader,
+    S3Error,
+    S3ObjectMissingError,
+    delete_object,
+    head_object,
+)
+from recording_storage.dracoon.client import (
+    DracoonApiError,
+    DracoonAuthError,
+    DracoonConnectionError,
+    DracoonError,
+    KeyPairError,
+    RoomNameError,
+    UploadCancelledError,
+)
+from recording_storage.jobs.errors import JobError
+from recording_storage.jobs.message import file_name_of
+from recording_storage.jobs.targets import ResolvedTarget
+from recording_storage.jobs.templates import sanitize_name
+from recording_storage.logcodes import LogCode, log_event
+
+log = logging.getLogger(__name__)
+
+MARKER_PREFIX = "recording-storage:v1"
+_MARKER = re.compile(
+    r"recording-storage:v1 source=(?P<source>[0-9a-f]{32}) etag=(?P<etag>\S*) size=(?P<size>\d+)"
+)
+
+SourceOpener = Callable[[ObjectInfo], BinaryIO]
+Progress = Callable[[int, int], None]
+
+
+def source_id(bucket: str, key: str) -> str:
+    return hashlib.sha256(f"{bucket}/{key}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def marker_for(info: ObjectInfo) -> str:
+    """The notes that identify an upload of exactly this S3 object version."""
+    etag = re.sub(r"\s", "", info.etag)[:100]
+    return f"{MARKER_PREFIX} source={source_id(info.bucket, info.key)} etag={etag} size={info.size}"
+
+
+@dataclass(frozen=True)
+class Marker:
+    source: str
+    etag: str
+    size: int
+
+
+def parse_marker(notes: str | None) -> Marker | None:
+    match = _MARKER.search(notes or "")
+    if not match:
+        return None
+    return Marker(match["source"], match["etag"], int(match["size"]))
+
+
+@dataclass(frozen=True)
+class TransferredFile:
+    key: str
+    target: str  # room path below the parent room
+    room_id: int
+    file_id: int
+    name: str
+    size: int
+    reused: bool  # True: found from an earlier delivery, not uploaded again
+
+
+@dataclass(frozen=True)
+class TargetFailure:
+    key: str | None
+    target: str
+    error: str
+    retryable: bool
+
+
+@dataclass
+class TransferOutcome:
+    files: list[TransferredFile] = field(default_factory=list)
+    failures: list[TargetFailure] = field(default_factory=list)
+    bytes_transferred: int = 0
+    s3_deleted: bool = False
+
+
+@dataclass
+class _Room:
+    target: ResolvedTarget
+    node: Any  # dracoon Node
+    existing: dict[str, list[tuple[Marker, Any]]]  # source id -> [(marker, file node)]
+
+
+class Transfer:
+    """Runs one job for one instance (all keys x all targets). Not reused across jobs."""
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        instance: str,
+        parent_room_id: int,
+        bucket: str,
+        keys: tuple[str, ...],
+        targets: list[ResolvedTarget],
+        client: Any,
+        s3: Any,
+        chunk_size: int,
+        remove_after: bool,
+        now: datetime,
+        cancel: threading.Event | None = None,
+        progress: Progress | None = None,
+        report_files: bool = True,
+        open_source: SourceOpener | None = None,
+    ):
+        self.job_id = job_id
+        self.instance = instance
+        self.parent_room_id = parent_room_id
+        self.bucket = bucket
+        self.keys = keys
+        self.targets = targets
+        self.client = client
+        self.s3 = s3
+        self.chunk_size = chunk_size
+        self.remove_after = remove_after
+        self.now = now
+        self.cancel = cancel or threading.Event()
+        self.progress = progress
+        self.report_files = report_files
+        self.open_source = open_source or self._open_ranged
+        self.outcome = TransferOutcome()
+        self._done_before = 0
+        self._total = 0
+
+    # -- the job --------------------------------------------------------------------------
+
+    def run(self) -> TransferOutcome:
+        infos, missing = self._head_all()
+        if missing:
+            self._check_already_done(missing)  # raises unless earlier runs finished them
+        rooms = self._resolve_rooms(create=True)
+        self._total = sum(info.size for info in infos) * len(rooms)
+        for info in infos:
+            for room in rooms:
+                self._check_cancel()
+                self._transfer_one(info, room)
+        for room in rooms:
+            for key in missing:
+                self._record_existing_for_missing(key, room)
+        if self.outcome.failures:
+            raise self._job_error()
+        if self.remove_after:
+            self._delete_sources(infos)
+        return self.outcome
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _head_all(self) -> tuple[list[ObjectInfo], list[str]]:
+        infos, missing = [], []
+        for key in self.keys:
+            try:
+                infos.append(head_object(self.s3, self.bucket, key))
+            except S3ObjectMissingError:
+                missing.append(key)
+            except S3Error as exc:
+                self._log(LogCode.STORAGE_ERROR, str(exc), file=key)
+                raise JobError(str(exc), retryable=exc.retryable) from None
+        return infos, missing
+
+    def _check_already_done(self, missing: list[str]) -> None:
+        """A missing source is fine only if every target room has our file for it."""
+        try:
+            rooms = self._resolve_rooms(create=False, quiet=True)
+        except JobError:
+            rooms = []
+        complete = len(rooms) == len(self.targets) and all(
+            source_id(self.bucket, key) in room.existing for key in missing for room in rooms
+        )
+        if not complete:
+            where = ", ".join(f"s3://{self.bucket}/{key}" for key in missing)
+            message = (
+                f"job {self.job_id}: {where} does not exist and was not transferred by an "
+                "earlier delivery; check the producer of this message"
+            )
+            self._log(LogCode.STORAGE_ERROR, message, file=missing[0])
+            raise JobError(message, retryable=False)
+        log_event(
+            log,
+            LogCode.TRANSFERER_STATUS,
+            f"job {self.job_id}: {len(missing)} source(s) already transferred and removed by "
+            "an earlier delivery",
+            job=self.job_id,
+            instance=self.instance,
+        )
+
+    def _resolve_rooms(self, *, create: bool, quiet: bool = False) -> list[_Room]:
+        rooms = []
+        for target in self.targets:
+            try:
+                node = self.client.resolve_room_path(
+                    self.parent_room_id, list(target.room_path), create=create
+                )
+                existing = self._index_existing(node)
+            except Exception as exc:  # one bad target must not stop the others
+                if quiet:
+                    raise JobError(str(exc)) from None
+                if isinstance(exc, DracoonError | JobError):
+                    self._fail(None, target, exc)
+                    continue
+                raise
+            rooms.append(_Room(target, node, existing))
+        return rooms
+
+    def _index_existing(self, room: Any) -> dict[str, list[tuple[Marker, Any]]]:
+        index: dict[str, list[tuple[Marker, Any]]] = {}
+        for node in self.client.list_children(room.id, node_type="file"):
+            marker = parse_marker(node.notes)
+            if marker is not None:
+                index.setdefault(marker.source, []).append((marker, node))
+        return index
+
+    def _transfer_one(self, info: ObjectInfo, room: _Room) -> None:
+        target = room.target.display_path
+        marker = marker_for(info)
+        wanted = parse_marker(marker)
+        for found, node in room.existing.get(wanted.source, []):
+            if found == wanted:
+                self._record(info, room, node, reused=True)
+                self._give_keys(room, node, info.key)
+                self._advance(info.size)
+                return
+        name = sanitize_name(file_name_of(info.key))
+        expiration = room.target.expiration
+        done_before = self._done_before
+        try:
+            with self.open_source(info) as source:
+                node = self.client.upload(
+                    room.node.id,
+                    name,
+                    source,
+                    info.size,
+                    expire_at=expiration.expire_at(self.now) if expiration else None,
+                    notes=marker,
+                    resolution="autorename",
+                    chunk_size=self.chunk_size,
+                    progress=lambda done: self._report(done_before + done),
+                    cancel=self.cancel,
+                )
+        except (DracoonError, S3Error, OSError) as exc:
+            self._fail(info.key, room.target, exc)
+            if isinstance(exc, UploadCancelledError) or self.cancel.is_set():
+                raise JobError(f"job {self.job_id} cancelled: {exc}", retryable=True) from None
+            self._done_before = done_before + info.size
+            return
+        self._done_before = done_before + info.size
+        self.outcome.bytes_transferred += info.size
+        room.existing.setdefault(wanted.source, []).append((wanted, node))
+        self._record(info, room, node, reused=False)
+        self._give_keys(room, node, info.key)
+        if self.report_files:
+            log_event(
+                log,
+                LogCode.STORAGE_STATUS,
+                f"job {self.job_id}: uploaded s3://{info.bucket}/{info.key} ({info.size} bytes) "
+                f"as {node.name!r} into {target!r}"
+                + (f", expires {node.expire_at:%Y-%m-%d}" if node.expire_at else ""),
+                job=self.job_id,
+                instance=self.instance,
+                file=info.key,
+                room=target,
+                file_id=node.id,
+            )
+
+    def _give_keys(self, room: _Room, node: Any, key: str) -> None:
+        """Hand the file key to every reader of the room; the sharer retries failures."""
+        if not room.node.is_encrypted:
+            return
+        try:
+            report = self.client.distribute_missing_keys(file_id=node.id)
+        except DracoonError as exc:
+            self._log(
+                LogCode.AMAZON_TO_DRACOON_ERROR,
+                f"job {self.job_id}: file {node.id} is uploaded but its key could not be given "
+                f"to the room's readers yet ({exc}); the DracoonGlobalSharer will retry",
+                file=key,
+                room=room.target.display_path,
+            )
+            return
+        for failed in report.failed:
+            self._log(
+                LogCode.AMAZON_TO_DRACOON_ERROR,
+                f"job {self.job_id}: file key of {node.id} not given to user {failed.user_id}: "
+                f"{failed.reason}",
+                file=key,
+                room=room.target.display_path,
+            )
+
+    def _record_existing_for_missing(self, key: str, room: _Room) -> None:
+        for _, node in room.existing.get(source_id(self.bucket, key), [])[:1]:
+            self.outcome.files.append(
+                TransferredFile(key, room.target.display_path, room.node.id, node.id, node.name,
+                                node.size or 0, reused=True)
+            )  # fmt: skip
+
+    def _delete_sources(self, infos: list[ObjectInfo]) -> None:
+        for info in infos:
+            try:
+                delete_object(self.s3, info)
+            except S3Error as exc:
+                message = (
+                    f"job {self.job_id}: every target has {info.location}, but deleting it "
+                    f"failed ({exc}); the job will be retried and only delete"
+                )
+                self._log(LogCode.STORAGE_ERROR, message, file=info.key)
+                raise JobError(message, retryable=True) from None
+        self.outcome.s3_deleted = True
+        if self.report_files:
+            log_event(
+                log,
+                LogCode.STORAGE_STATUS,
+                f"job {self.job_id}: deleted {len(infos)} S3 object(s) after transfer",
+                job=self.job_id,
+                instance=self.instance,
+            )
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _open_ranged(self, info: ObjectInfo) -> BinaryIO:
+        return RangedObjectReader(self.s3, info, self.chunk_size)  # type: ignore[return-value]
+
+    def _record(self, info: ObjectInfo, room: _Room, node: Any, *, reused: bool) -> None:
+        self.outcome.files.append(
+            TransferredFile(info.key, room.target.display_path, room.node.id, node.id, node.name,
+                            info.size, reused)
+        )  # fmt: skip
+
+    def _fail(self, key: str | None, target: ResolvedTarget, exc: BaseException) -> None:
+        retryable = is_retryable(exc)
+        failure = TargetFailure(key, target.display_path, f"{type(exc).__name__}: {exc}", retryable)
+        self.outcome.failures.append(failure)
+        code = (
+            LogCode.STORAGE_ERROR if isinstance(exc, S3Error) else LogCode.AMAZON_TO_DRACOON_ERROR
+        )
+        what = f"s3://{self.bucket}/{key}" if key else "room"
+        self._log(
+            code,
+            f"job {self.job_id}: {what} -> {target.display_path!r} failed: {failure.error}"
+            + ("" if retryable else " (needs a configuration or permission fix)"),
+            file=key,
+            room=target.display_path,
+        )
+
+    def _job_error(self) -> JobError:
+        failures = self.outcome.failures
+        summary = "; ".join(
+            f"{f.key or '(room)'} -> {f.target!r}: {f.error}" for f in failures[:5]
+        ) + (f"; and {len(failures) - 5} more" if len(failures) > 5 else "")
+        kept = "S3 objects kept" if self.remove_after else "S3 objects untouched"
+        return JobError(
+            f"job {self.job_id}: {len(failures)} target(s) failed, {kept}: {summary}",
+            retryable=all(f.retryable for f in failures),
+        )
+
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise JobError(f"job {self.job_id} cancelled before it finished", retryable=True)
+
+    def _advance(self, size: int) -> None:
+        self._done_before += size
+        self._report(self._done_before)
+
+    def _report(self, done: int) -> None:
+        if self.progress is not None:
+            try:
+                self.progress(done, self._total)
+            except Exception:  # a broken progress callback must not break the transfer
+                log.debug("progress callback failed", exc_info=True)
+
+    def _log(self, code: LogCode, message: str, **fields: Any) -> None:
+        log_event(log, code, message, job=self.job_id, instance=self.instance, **fields)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Can the same job succeed later without a human fixing something?"""
+    if isinstance(exc, S3Error | JobError):
+        return exc.retryable
+    if isinstance(exc, DracoonAuthError | KeyPairError | RoomNameError):
+        return False
+    if isinstance(exc, DracoonApiError):
+        return exc.retryable
+    if isinstance(exc, DracoonConnectionError | UploadCancelledError | OSError):
+        return True
+    return isinstance(exc, DracoonError)
