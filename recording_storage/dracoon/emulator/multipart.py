@@ -39,10 +39,10 @@ def iter_file_part(chunks: Iterable[bytes], boundary: str) -> Iterator[bytes]:
 
     # Preamble up to the first boundary line.
     while (index := buffer.find(opening)) < 0:
-        if not fill():
-            raise ApiError(400, -80000, "multipart body has no boundary line")
         if len(buffer) > _MAX_HEADER_BLOCK:
             del buffer[: -len(opening)]
+        if not fill():
+            raise ApiError(400, -80000, "multipart body has no boundary line")
     del buffer[: index + len(opening)]
 
     found = False

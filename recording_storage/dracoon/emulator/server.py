@@ -146,7 +146,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
     ) -> None:
         millis = (time.monotonic() - started) * 1000
         who = f" user={outcome.user}" if outcome.user else ""
-        log.info("%s %s -> %s (%.1f ms%s)", req.method, outcome.log_path, status, millis, who)
+        reason = ""
+        body = outcome.response.body if outcome.response is not None else None
+        if status >= 400 and isinstance(body, dict):
+            code = body.get("errorCode", body.get("error", ""))
+            reason = f" {code} {body.get('message') or body.get('error_description', '')}"
+        log.info(
+            "%s %s -> %s%s (%.1f ms%s)", req.method, outcome.log_path, status, reason, millis, who
+        )
 
 
 class EmulatorServer:
