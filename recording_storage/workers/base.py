@@ -46,6 +46,31 @@ class WorkerChannel:
     master_pid: int
 
 
+class StopFlag:
+    """The ``stop`` event, safe to wait on where SIGTERM may raise.
+
+    Waiting on a ``multiprocessing.Event`` directly is not: an exception raised by a signal
+    handler inside its condition variable corrupts the semaphore counts. Short sleeps that
+    poll the flag are interrupted cleanly and cost nothing measurable.
+    """
+
+    def __init__(self, event: Any, poll: float = 0.2) -> None:
+        self.event = event
+        self.poll = poll
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.event.is_set():
+            remaining = self.poll if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(self.poll, remaining))
+        return True
+
+
 class _Interrupted(BaseException):
     """Raised by the SIGTERM handler inside an interruptible wait (BaseException: nothing in
     botocore or the jobs code may swallow it)."""
@@ -65,6 +90,7 @@ class Worker:
         self.heartbeat_interval = heartbeat_interval
         self.state = "starting"
         self.job_id: str | None = None
+        self.stop_flag = StopFlag(channel.stop)
         self._interruptible = False
 
     # -- life cycle ----------------------------------------------------------------------

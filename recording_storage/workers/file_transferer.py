@@ -108,7 +108,7 @@ class FileTransferer(Worker):
         while not self.channel.stop.is_set():
             self.state = "idle"
             with self.interruptible():
-                message = consumer.receive(self.channel.stop)
+                message = consumer.receive(self.stop_flag)
             if message is None:
                 continue
             if self.channel.stop.is_set():

@@ -60,7 +60,7 @@ class GlobalSharerWorker(Worker):
                 self.run_once(sharer)
             self.state = "idle"
             with self.interruptible():
-                self.channel.stop.wait(self.delay)
+                self.stop_flag.wait(self.delay)
 
     def run_once(self, sharer: Any) -> None:
         started = time.monotonic()
@@ -93,8 +93,7 @@ class GlobalSharerWorker(Worker):
             log_event(
                 log,
                 LogCode.GLOBAL_SHARER_ERROR,
-                f"sharer pass: {keys} key(s) set, {failures} failure(s) in {instances} "
-                "instance(s)",
+                f"sharer pass: {keys} key(s) set, {failures} failure(s) in {instances} instance(s)",
                 **fields,
             )
         else:

@@ -43,9 +43,7 @@ class HealthProber(Worker):
             self.state = "busy"
             with self.interruptible():
                 results = probes.run_all()
-            self.send(
-                {"type": "probes", "results": {n: r.to_json() for n, r in results.items()}}
-            )
+            self.send({"type": "probes", "results": {n: r.to_json() for n, r in results.items()}})
             self.state = "idle"
             with self.interruptible():
-                self.channel.stop.wait(self.options.probe_interval)
+                self.stop_flag.wait(self.options.probe_interval)

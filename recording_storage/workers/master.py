@@ -328,18 +328,18 @@ class Arbiter:
             if process is None or process.is_alive():
                 continue
             self._drain_one(slot)
-            code = process.exitcode
+            code, pid = process.exitcode, process.pid
             cause = slot.kill_cause or "exited"
             lived = now - slot.started_at
-            m.mark_process_dead(process.pid)
+            m.mark_process_dead(pid)
             self._discard(slot)
             if not restart:
                 log.info(
                     "%s (pid %s) stopped with %s",
                     slot.name,
-                    process.pid,
+                    pid,
                     _describe_exit(code),
-                    extra={"worker": slot.name, "pid": process.pid, "exit_code": code},
+                    extra={"worker": slot.name, "pid": pid, "exit_code": code},
                 )
                 continue
             slot.quick_deaths = slot.quick_deaths + 1 if lived < self.options.stable_after else 1
@@ -354,10 +354,10 @@ class Arbiter:
             log_event(
                 log,
                 LogCode.WORKER_ERROR,
-                f"{slot.name} (pid {process.pid}) {what} ({_describe_exit(code)}) after "
+                f"{slot.name} (pid {pid}) {what} ({_describe_exit(code)}) after "
                 f"{lived:.0f}s{during}; restarting in {delay:.1f}s",
                 worker=slot.name,
-                pid=process.pid,
+                pid=pid,
                 exit_code=code,
                 cause=cause,
                 job=slot.job,

@@ -1,0 +1,77 @@
+"""Fixtures of the service tests: a moto server for SQS/S3 and the fake-runner service."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import boto3
+import pytest
+
+from tests.service.support import (
+    AWS_ENV,
+    FAST_OPTIONS,
+    ServiceProcess,
+    free_port,
+    python_module,
+)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A moto server (S3 + SQS over HTTP) for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def sqs(moto_endpoint):
+    return boto3.client(
+        "sqs",
+        endpoint_url=moto_endpoint,
+        region_name="eu-central-1",
+        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+@pytest.fixture
+def queue_url(sqs):
+    """A fresh queue per test (no leftovers from another test)."""
+    return sqs.create_queue(QueueName=f"jobs-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+
+
+@pytest.fixture
+def fake_service(tmp_path, moto_endpoint, queue_url):
+    """``start(**spec)`` runs ``tests.service.fake_serve`` (the real master, fake work)."""
+    started: list[ServiceProcess] = []
+
+    def start(transferers=1, sharer=1, env=None, **extra) -> ServiceProcess:
+        http = f"127.0.0.1:{free_port()}"
+        spec = {
+            "endpoint": moto_endpoint,
+            "queue_url": queue_url,
+            "http_address": http,
+            "transferers": transferers,
+            "sharer": sharer,
+            **extra,
+        }
+        (tmp_path / "spec.json").write_text(json.dumps(spec))
+        service = ServiceProcess(
+            python_module("tests.service.fake_serve", str(tmp_path)),
+            env={**FAST_OPTIONS, **(env or {})},
+            log_path=tmp_path / "service.log",
+            http=http,
+        ).start()
+        started.append(service)
+        service.wait_listening()
+        return service
+
+    yield start
+    for service in started:
+        service.stop()

@@ -1,0 +1,139 @@
+"""Runs the real master (``serve``) with a fake job runner, sharer and probes, for the
+process-model tests: real processes, real SQS (moto server), real HTTP; only the work is fake.
+
+Usage: ``python -m tests.service.fake_serve WORKDIR`` where ``WORKDIR/spec.json`` holds the
+queue URL, endpoint, listener address and worker counts. The fake runner reads its job from
+the message body (JSON): ``{"seconds": 2, "fail": null|"invalid"|"retryable"|"permanent",
+"bytes": 1000, "redelivery_seconds": 0.2}`` and leaves markers in WORKDIR (started/, done/,
+cancelled/) so tests can see what happened in which process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from recording_storage.logs import setup_logging
+from recording_storage.ops.health import PROBES, ProbeResult
+from recording_storage.workers.master import serve
+
+
+class InvalidMessageError(Exception):
+    """Same name as the jobs package's: the worker classifies by name."""
+
+
+class JobError(Exception):
+    def __init__(self, message: str, retryable: bool = True):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class FakeRunner:
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        for sub in ("started", "done", "cancelled"):
+            (workdir / sub).mkdir(exist_ok=True)
+
+    def run(self, body, *, job_id, cancel=None, progress=None):
+        job = json.loads(body)
+        started = self.workdir / "started" / job_id
+        redelivered = started.exists()
+        with started.open("a") as marker:
+            marker.write(f"{os.getpid()}\n")
+        if job.get("fail") == "invalid":
+            raise InvalidMessageError("storage.type: missing")
+        seconds = float(job.get("seconds", 0.1))
+        if redelivered and "redelivery_seconds" in job:
+            seconds = float(job["redelivery_seconds"])
+        total = int(job.get("bytes", 1000))
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if cancel is not None and cancel.is_set():
+                (self.workdir / "cancelled" / job_id).write_text(str(os.getpid()))
+                raise JobError("upload channel cancelled", retryable=True)
+            time.sleep(0.05)
+            if progress:
+                progress(total // 2, total)
+        if job.get("fail") == "retryable":
+            raise JobError("DRACOON answered 503", retryable=True)
+        if job.get("fail") == "permanent":
+            raise JobError("parent room 42 not found", retryable=False)
+        (self.workdir / "done" / job_id).write_text(str(os.getpid()))
+        return SimpleNamespace(files=["a.mp4"], bytes_transferred=total, seconds=seconds,
+                               s3_deleted=True)  # fmt: skip
+
+
+class FakeSharer:
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+
+    def run_once(self):
+        with (self.workdir / "sharer-runs").open("a") as runs:
+            runs.write(f"{os.getpid()}\n")
+        return SimpleNamespace(instances=1, keys_set=2, failures=[])
+
+
+class FileProbes:
+    """Probe results from WORKDIR/probes.json ({"sqs": false, ...}; missing = ok)."""
+
+    def __init__(self, workdir: Path):
+        self.path = workdir / "probes.json"
+
+    def run_all(self):
+        try:
+            wanted = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            wanted = {}
+        now = time.time()
+        return {
+            name: ProbeResult(
+                name,
+                bool(wanted.get(name, True)),
+                "" if wanted.get(name, True) else "forced by test",
+                now,
+                0.0,
+            )
+            for name in PROBES
+        }
+
+
+def build_settings(spec: dict) -> SimpleNamespace:
+    """A settings object with the attribute names of INTERFACES.md (no app.conf needed)."""
+    return SimpleNamespace(
+        workers=SimpleNamespace(
+            file_transferer=SimpleNamespace(
+                count=spec.get("transferers", 1), queue="recordings", report_level="chunk"
+            ),
+            global_sharer=SimpleNamespace(count=spec.get("sharer", 1), job_delay_minutes=60),
+        ),
+        aws=SimpleNamespace(
+            region="eu-central-1",
+            endpoint_url=spec["endpoint"],
+            s3_endpoint_url=spec["endpoint"],
+            sqs_endpoint_url=spec["endpoint"],
+        ),
+        http=SimpleNamespace(address=spec["http_address"]),
+        topics={"recordings": spec["queue_url"]},
+        queue_url=spec["queue_url"],
+        logger=SimpleNamespace(level="INFO"),
+    )
+
+
+def main() -> int:
+    workdir = Path(sys.argv[1])
+    spec = json.loads((workdir / "spec.json").read_text())
+    setup_logging("DEBUG" if spec.get("debug") else "INFO")
+    return serve(
+        build_settings(spec),
+        runner_factory=lambda settings: FakeRunner(workdir),
+        sharer_factory=lambda settings: FakeSharer(workdir),
+        probes_factory=lambda settings, timeout: FileProbes(workdir),
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Helpers of the service tests: run the service as a subprocess and look at it from outside
+(HTTP, its JSON log lines, its processes, the SQS queue)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.paths import PROJECT_ROOT
+
+FAST_OPTIONS = {
+    "RECORDING_STORAGE_HEARTBEAT_INTERVAL": "0.2",
+    "RECORDING_STORAGE_HEARTBEAT_TIMEOUT": "3",
+    "RECORDING_STORAGE_GRACEFUL_TIMEOUT": "10",
+    "RECORDING_STORAGE_CANCEL_TIMEOUT": "10",
+    "RECORDING_STORAGE_RESTART_BACKOFF_INITIAL": "0.2",
+    "RECORDING_STORAGE_SQS_WAIT_SECONDS": "1",
+    "RECORDING_STORAGE_SQS_VISIBILITY_SECONDS": "3",
+    "RECORDING_STORAGE_RETRY_DELAY_SECONDS": "1",
+    "RECORDING_STORAGE_PROBE_INTERVAL": "0.3",
+    "RECORDING_STORAGE_PROBE_MAX_AGE": "10",
+    "RECORDING_STORAGE_TICK": "0.1",
+}
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "eu-central-1",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval=0.1):
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class ServiceProcess:
+    """The service (master + workers) as a subprocess in its own session."""
+
+    def __init__(self, argv: list[str], *, env: dict[str, str], log_path: Path, http: str):
+        self.argv = argv
+        self.env = {**os.environ, **AWS_ENV, **env}
+        self.log_path = log_path
+        self.http = http
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> ServiceProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        return self
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(f"http://{self.http}{path}", timeout=5) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def wait_listening(self, timeout: float = 30) -> None:
+        def up():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"service exited early ({self.proc.returncode}):\n"
+                                     + self.log_text()[-3000:])  # fmt: skip
+            with contextlib.suppress(OSError):
+                return self.get("/metrics")[0] == 200
+            return False
+
+        wait_for(up, timeout, "the service's HTTP listener")
+
+    def health(self) -> tuple[int, dict]:
+        status, body = self.get("/healthcheck")
+        return status, json.loads(body)
+
+    def metrics(self) -> dict[tuple[str, tuple], float]:
+        """Every sample as {(name, sorted label items): value}."""
+        status, body = self.get("/metrics")
+        assert status == 200
+        samples = {}
+        for family in text_string_to_metric_families(body.decode()):
+            for sample in family.samples:
+                samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+        return samples
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples named ``name`` whose labels include ``labels`` (0 if none)."""
+        total = 0.0
+        for (sample_name, sample_labels), value in self.metrics().items():
+            if sample_name == name and set(labels.items()) <= set(sample_labels):
+                total += value
+        return total
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def log_records(self) -> list[dict]:
+        records = []
+        for line in self.log_text().splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if isinstance(record, dict):
+                    records.append(record)
+        return records
+
+    def worker_pids(self, worker: str) -> list[int]:
+        """Pids the master started for slot ``worker``, oldest first (from its log)."""
+        return [
+            int(r["pid"])
+            for r in self.log_records()
+            if r.get("worker") == worker
+            and str(r.get("message", "")).startswith(worker + " started")
+        ]
+
+    def current_pid(self, worker: str, timeout: float = 15) -> int:
+        return wait_for(lambda: (self.worker_pids(worker) or [None])[-1], timeout,
+                        f"{worker} to start")  # fmt: skip
+
+    def signal(self, signum: int) -> None:
+        os.kill(self.proc.pid, signum)
+
+    def wait(self, timeout: float) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        """Teardown: SIGTERM, then SIGKILL the whole session if it lingers."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def queue_counts(sqs, queue_url: str) -> tuple[int, int]:
+    """(visible, in flight) messages of the queue."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return (
+        int(attributes["ApproximateNumberOfMessages"]),
+        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+    )
