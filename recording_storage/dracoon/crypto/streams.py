@@ -132,13 +132,15 @@ class EncryptingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: Any) -> int:
+    def readinto(self, buffer: Any) -> int | None:
         view = memoryview(buffer).cast("B")
         if self._eof or not len(view):
             return 0
         readinto = getattr(self._source, "readinto", None)
         if readinto is not None:
-            count = readinto(view) or 0
+            count = readinto(view)
+            if count is None:  # non-blocking source without data right now: not EOF
+                return None
         else:
             chunk = self._source.read(len(view)) or b""
             count = len(chunk)
