@@ -142,7 +142,7 @@ class Bucket:
             return False
         return True
 
-    def keys(self) -> list[str]:
+    def list_keys(self) -> list[str]:
         listing = self.client.list_objects_v2(Bucket=self.name)
         return [item["Key"] for item in listing.get("Contents", [])]
 
