@@ -72,7 +72,8 @@ async def main():
         items.append(service.nodes.make_set_file_key_item(
             file_id=item.fileId, user_id=item.userId,
             file_key=encrypt_file_key_public(plain_file_key=plain, public_key=public)))
-    await service.nodes.set_file_keys(file_keys=service.nodes.make_set_file_keys(file_key_list=items))
+    keys = service.nodes.make_set_file_keys(file_key_list=items)
+    await service.nodes.set_file_keys(file_keys=keys)
     after = await service.nodes.get_missing_file_keys(room_id=ARGS["room_id"], limit=100)
     result["missing_after"] = after.range.total
     alice = await login(ARGS["alice"])

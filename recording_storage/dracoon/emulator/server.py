@@ -41,6 +41,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
     sys_version = ""
     server: _HTTPServer
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes; without NODELAY, Nagle + delayed ACK
+        # add ~40 ms to every small response.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def do_GET(self) -> None:
         self._serve()
 
@@ -201,7 +207,7 @@ class EmulatorServer:
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.1},
+                kwargs={"poll_interval": 0.05},
                 name=f"dracoon-emulator-{self.port}",
                 daemon=True,
             )
