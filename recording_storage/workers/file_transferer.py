@@ -121,6 +121,7 @@ class FileTransferer(Worker):
         """Run one job and settle its message; returns the outcome."""
         job_id = message.message_id
         self.state, self.job_id = "busy", job_id
+        self.send({"type": "heartbeat", "state": "busy", "job": job_id})  # tell the master now
         fields = {"job": job_id, "worker": self.channel.name}
         self.metrics.jobs_received.inc()
         if self.report_level != "none":

@@ -95,8 +95,9 @@ class ServiceProcess:
     def wait_listening(self, timeout: float = 30) -> None:
         def up():
             if self.proc.poll() is not None:
-                raise AssertionError(f"service exited early ({self.proc.returncode}):\n"
-                                     + self.log_text()[-3000:])  # fmt: skip
+                raise AssertionError(
+                    f"service exited early ({self.proc.returncode}):\n" + self.log_text()[-3000:]
+                )
             with contextlib.suppress(OSError):
                 return self.get("/metrics")[0] == 200
             return False
@@ -147,8 +148,9 @@ class ServiceProcess:
         ]
 
     def current_pid(self, worker: str, timeout: float = 15) -> int:
-        return wait_for(lambda: (self.worker_pids(worker) or [None])[-1], timeout,
-                        f"{worker} to start")  # fmt: skip
+        return wait_for(
+            lambda: (self.worker_pids(worker) or [None])[-1], timeout, f"{worker} to start"
+        )
 
     def signal(self, signum: int) -> None:
         os.kill(self.proc.pid, signum)
