@@ -1,0 +1,43 @@
+"""Logging set-up shared by every entry point: one JSON object per line on stderr.
+
+Each record carries ``code`` (15000-15018, see :mod:`recording_storage.logcodes`), ``level``
+and whatever structured fields the caller passed (job, instance, file, room...). JSON lines
+are what the log shippers in front of the service parse; ``--log-format text`` exists for
+humans at a terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from pythonjsonlogger.json import JsonFormatter
+
+_JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
+_TEXT_FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
+
+
+def setup_logging(level: str | int = "INFO", fmt: str = "json") -> None:
+    """Configure the root logger once per process (children call it again after fork).
+
+    ``fmt`` is ``"json"`` (production) or ``"text"``.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                _JSON_FIELDS,
+                rename_fields={"levelname": "level", "asctime": "time"},
+            )
+        )
+    elif fmt == "text":
+        handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
+    else:
+        raise ValueError(f"unknown log format {fmt!r}: use 'json' or 'text'")
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level if isinstance(level, int) else level.upper())
+    # urllib3 and botocore log request details at DEBUG, which can include URLs with
+    # presigned credentials; keep them at WARNING whatever the service level is.
+    for noisy in ("urllib3", "botocore", "boto3", "s3transfer"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
