@@ -290,6 +290,7 @@ class Transfer:
             self._done_before = done_before + info.size
             return
         self._done_before = done_before + info.size
+        self._report(self._done_before)
         self.outcome.bytes_transferred += info.size
         room.existing.setdefault(wanted.source, []).append((wanted, node))
         self._record(info, room, node, reused=False)

@@ -1,0 +1,236 @@
+"""JobRunner and GlobalSharer orchestration with fake DRACOON clients and configurators
+(real S3 on the moto server); the real client and emulator are in test_end_to_end.py."""
+
+from __future__ import annotations
+
+import json
+import logging
+from types import SimpleNamespace
+
+import pytest
+
+from recording_storage.config import load_settings
+from recording_storage.configurator import (
+    ConfiguratorUnavailableError,
+    InstanceConfig,
+    UnknownInstanceError,
+)
+from recording_storage.dracoon.client import KeyDistributionReport
+from recording_storage.jobs.runner import InvalidMessageError, JobError, JobRunner
+from recording_storage.jobs.sharer import GlobalSharer
+from recording_storage.jobs.transfer import marker_for, parse_marker
+from tests.jobs.conftest import readme_message
+
+KEYS = {
+    "recordings.storage": "dracoon",
+    "recordings.dracoon.parent-room-id": 1,
+    "recordings.dracoon.login": "svc",
+    "recordings.dracoon.password": "pw",
+    "recordings.dracoon.encryption-password": "enc",
+}
+
+
+class FakeConfigurator:
+    def __init__(self, instances: dict[str, dict], error: Exception | None = None):
+        self.instances = instances
+        self.error = error
+
+    def get_instance(self, domain):
+        if self.error:
+            raise self.error
+        if domain not in self.instances:
+            raise UnknownInstanceError(domain, "fake")
+        return InstanceConfig.from_mapping(domain, self.instances[domain])
+
+    def list_dracoon_instances(self):
+        return [InstanceConfig.from_mapping(d, k) for d, k in self.instances.items()]
+
+    def describe(self):
+        return "fake"
+
+
+class FakeClient:
+    """Rooms by path, files with notes; uploads read the whole source."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+        self.rooms: dict[tuple[str, ...], int] = {}
+        self.files: dict[int, list] = {}
+        self.uploads = 0
+        self.shared = 0
+        self.fail_share = False
+
+    def resolve_room_path(self, parent, path, create=True):
+        room_id = self.rooms.setdefault(tuple(path), 100 + len(self.rooms))
+        return SimpleNamespace(id=room_id, is_encrypted=True)
+
+    def list_children(self, room_id, node_type=None):
+        return list(self.files.get(room_id, []))
+
+    def upload(self, room_id, name, source, size, **kw):
+        data = source.read()
+        assert len(data) == size
+        self.uploads += 1
+        node = SimpleNamespace(id=1000 + self.uploads, name=name, notes=kw["notes"], size=size,
+                               expire_at=kw["expire_at"])  # fmt: skip
+        self.files.setdefault(room_id, []).append(node)
+        return node
+
+    def distribute_missing_keys(self, **kw):
+        if self.fail_share:
+            from recording_storage.dracoon.client import DracoonError
+
+            raise DracoonError("sharing broke")
+        self.shared += 1
+        return KeyDistributionReport(keys_set=2)
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def settings(aws_env):
+    return load_settings(None, env={**aws_env, "RS_DRACOON_LOGIN": "app-account",
+                                    "RS_DRACOON_PASSWORD": "app-pw",
+                                    "RS_DRACOON_TEST_LOGIN": "test-account"})  # fmt: skip
+
+
+def make_runner(settings, instances, clients=None, **kwargs):
+    clients = [] if clients is None else clients
+
+    def factory(*args, **kw):
+        clients.append(FakeClient(*args, **kw))
+        return clients[-1]
+
+    return JobRunner(settings, configurator=FakeConfigurator(instances, **kwargs),
+                     client_factory=factory), clients  # fmt: skip
+
+
+def body(bucket, keys=("k/v.mp4",), targets=(("room",),)):
+    return json.dumps(readme_message(bucket=bucket, keys=list(keys),
+                                     targets=[{"path": "/".join(t)} for t in targets]))  # fmt: skip
+
+
+def test_instance_without_account_never_falls_back_to_app_accounts(settings, s3_bucket):
+    s3_bucket.put("k/v.mp4", b"x")
+    keys = {k: v for k, v in KEYS.items() if "login" not in k and "password" not in k}
+    runner, clients = make_runner(settings, {"24slocal.new.com": keys})
+    with pytest.raises(JobError, match=r"recordings\.dracoon\.login is missing") as info:
+        runner.run(body(s3_bucket.name), job_id="j1")
+    assert info.value.retryable is False
+    assert clients == []  # no DRACOON client at all, least of all for app-account
+    assert s3_bucket.exists("k/v.mp4")
+
+
+def test_one_client_per_account_reused_across_jobs(settings, s3_bucket):
+    runner, clients = make_runner(settings, {"24slocal.new.com": KEYS})
+    for n in range(3):
+        s3_bucket.put(f"k/{n}.mp4", b"x" * n)
+        runner.run(body(s3_bucket.name, keys=[f"k/{n}.mp4"]), job_id=f"j{n}")
+    assert len(clients) == 1
+    assert clients[0].args[1:] == ("svc", "pw")
+    assert clients[0].kwargs["encryption_password"] == "enc"
+    assert clients[0].uploads == 3
+
+
+def test_unknown_instance_and_outage(settings, s3_bucket):
+    runner, _ = make_runner(settings, {})
+    with pytest.raises(JobError) as info:
+        runner.run(body(s3_bucket.name), job_id="j")
+    assert info.value.retryable is False
+    runner, _ = make_runner(settings, {}, error=ConfiguratorUnavailableError("down"))
+    with pytest.raises(JobError, match="down") as info:
+        runner.run(body(s3_bucket.name), job_id="j")
+    assert info.value.retryable is True
+
+
+def test_no_matching_target_transfers_nothing_and_keeps_s3(settings, s3_bucket, caplog):
+    s3_bucket.put("k/v.mp4", b"x")
+    rules = [{"meetingTypeId": 99, "copyTo": [{"path": "x"}]}]
+    runner, _ = make_runner(settings, {"24slocal.new.com": KEYS | {
+        "recordings.dracoon.targets": json.dumps(rules)}})  # fmt: skip
+    message = readme_message(bucket=s3_bucket.name, keys=["k/v.mp4"], targets=None)
+    with caplog.at_level(logging.INFO):
+        result = runner.run(json.dumps(message), job_id="j")
+    assert result.files == [] and result.s3_deleted is False
+    assert s3_bucket.exists("k/v.mp4")
+    assert any("no target matches" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("targets", "named"),
+    [
+        ("{broken", "not valid JSON"),
+        (json.dumps([{"meetingTypeId": "*any*", "copyTo": [{"path": "$nope"}]}]), "nope"),
+    ],
+)
+def test_bad_instance_targets_are_permanent_config_errors(settings, s3_bucket, caplog, targets,
+                                                          named):  # fmt: skip
+    s3_bucket.put("k/v.mp4", b"x")
+    runner, _ = make_runner(settings, {"24slocal.new.com": KEYS | {
+        "recordings.dracoon.targets": targets}})  # fmt: skip
+    message = readme_message(bucket=s3_bucket.name, keys=["k/v.mp4"], targets=None)
+    with pytest.raises(JobError, match=named) as info:
+        runner.run(json.dumps(message), job_id="j")
+    assert info.value.retryable is False
+    assert any(getattr(r, "code", None) == 15018 for r in caplog.records)
+
+
+def test_bucket_allow_list(aws_env, s3_bucket):
+    settings = load_settings(None, env={**aws_env, "RS_S3_ALLOWEDBUCKETS": "only-this"})
+    runner, _ = make_runner(settings, {"24slocal.new.com": KEYS})
+    with pytest.raises(InvalidMessageError) as info:
+        runner.run(body(s3_bucket.name), job_id="j")
+    assert info.value.field == 'storage.extra["aws.s3"].bucket'
+
+
+def test_progress_and_key_sharing_failure_does_not_fail_the_job(settings, s3_bucket):
+    s3_bucket.put("k/v.mp4", b"x" * 1000)
+    runner, clients = make_runner(settings, {"24slocal.new.com": KEYS})
+    runner.run(body(s3_bucket.name, keys=["k/v.mp4"]), job_id="warm")  # creates the client
+    s3_bucket.put("k/w.mp4", b"y" * 500)
+    clients[0].fail_share = True
+    seen = []
+    result = runner.run(
+        body(s3_bucket.name, keys=["k/w.mp4"], targets=[("a",), ("b",)]),
+        job_id="j",
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert result.s3_deleted and len(result.files) == 2  # fmt: skip
+    assert seen[-1] == (1000, 1000)
+
+
+def test_marker_round_trip():
+    from recording_storage.aws.s3 import ObjectInfo
+
+    info = ObjectInfo("b", "a/v.mp4", 12, '"abc-2"')
+    marker = parse_marker("user text " + marker_for(info))
+    assert marker.size == 12 and marker.etag == '"abc-2"'
+    assert parse_marker("recording-storage:v1 nothing") is None
+    assert len(marker_for(ObjectInfo("b" * 63, "k" * 1024, 10**12, "e" * 200))) <= 255
+
+
+def test_sharer_serves_each_account_once_and_survives_failures(settings):
+    clients: list[FakeClient] = []
+
+    def factory(*args, **kw):
+        clients.append(FakeClient(*args, **kw))
+        clients[-1].fail_share = args[1] == "broken"
+        return clients[-1]
+
+    instances = {
+        "a.example.com": KEYS,
+        "b.example.com": KEYS,  # same account as a: one pass
+        "c.example.com": KEYS | {"recordings.dracoon.login": "broken"},
+        "d.example.com": KEYS | {"recordings.dracoon.login": "other"},
+        "e.example.com": {"recordings.storage": "dracoon"},  # incomplete
+    }
+    sharer = GlobalSharer(settings, configurator=FakeConfigurator(instances),
+                          client_factory=factory)  # fmt: skip
+    report = sharer.run_once()
+    assert report.instances == 3
+    assert report.keys_set == 4
+    assert len(report.failures) == 2
+    assert sorted(c.args[1] for c in clients) == ["broken", "other", "svc"]
+    report = sharer.run_once()
+    assert len(clients) == 3  # clients reused across passes
