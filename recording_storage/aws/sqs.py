@@ -20,8 +20,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from recording_storage.logcodes import LogCode, log_event
@@ -31,28 +29,6 @@ log = logging.getLogger(__name__)
 DEFAULT_WAIT_SECONDS = 20  # SQS's longest long poll: fewest empty receives
 DEFAULT_VISIBILITY_SECONDS = 120
 MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS's limit from the first receive
-
-
-def create_client(settings: Any, service: str, *, timeout: float | None = None) -> Any:
-    """A boto3 client for ``service`` ("sqs" or "s3") from ``settings.aws``.
-
-    Credentials come from boto3's usual chain (environment, profile, instance role). The
-    read timeout must outlast a 20 s long poll, hence the default of 60 s.
-    """
-    aws = settings.aws
-    endpoint = aws.sqs_endpoint_url if service == "sqs" else aws.s3_endpoint_url
-    config = Config(
-        connect_timeout=timeout or 10,
-        read_timeout=timeout or 60,
-        retries={"mode": "standard", "max_attempts": 3},
-    )
-    session = boto3.session.Session(region_name=aws.region)
-    return session.client(service, endpoint_url=endpoint or None, config=config)
-
-
-def create_sqs_client(settings: Any, *, timeout: float | None = None) -> Any:
-    """The SQS client of a FileTransferer (or of the SQS health probe)."""
-    return create_client(settings, "sqs", timeout=timeout)
 
 
 class _Waitable(Protocol):

@@ -154,16 +154,12 @@ class HealthProbes:
                 f"queue key {self.settings.workers.file_transferer.queue!r} is not in topics.yml"
             )
         if self._sqs is None:
-            from recording_storage.aws.sqs import create_sqs_client
-
-            self._sqs = create_sqs_client(self.settings, timeout=self.timeout)
+            self._sqs = self._client("sqs", self.settings.aws.sqs_endpoint_url)
         self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
 
     def check_s3(self) -> None:
         if self._s3 is None:
-            from recording_storage.aws.sqs import create_client
-
-            self._s3 = create_client(self.settings, "s3", timeout=self.timeout)
+            self._s3 = self._client("s3", self.settings.aws.s3_endpoint_url)
         buckets = tuple(getattr(self.settings.s3, "allowed_buckets", ()) or ())
         if buckets:
             for bucket in buckets:
@@ -185,6 +181,20 @@ class HealthProbes:
         response = self._http.request("GET", dracoon_version_url(base_url))
         if response.status != 200:
             raise ConnectionError(f"DRACOON answered HTTP {response.status}")
+
+    def _client(self, service: str, endpoint: str | None) -> Any:
+        """A boto3 client with the probe's short timeouts and a single retry."""
+        from botocore.config import Config
+
+        from recording_storage.aws.session import make_session
+
+        config = Config(
+            connect_timeout=self.timeout,
+            read_timeout=self.timeout,
+            retries={"mode": "standard", "max_attempts": 2},
+            s3={"addressing_style": "path"} if endpoint else None,
+        )
+        return make_session(self.settings).client(service, endpoint_url=endpoint, config=config)
 
     def _log_transition(self, result: ProbeResult) -> None:
         previous = self._last_ok.get(result.name)

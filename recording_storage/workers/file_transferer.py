@@ -24,7 +24,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from recording_storage.aws.sqs import SqsConsumer, SqsMessage, create_sqs_client
+from recording_storage.aws.session import make_sqs_client
+from recording_storage.aws.sqs import SqsConsumer, SqsMessage
+from recording_storage.jobs.errors import InvalidMessageError, JobError
 from recording_storage.logcodes import LogCode, log_event
 from recording_storage.ops import metrics as m
 from recording_storage.workers.base import KIND_FILE_TRANSFERER, Worker, WorkerChannel
@@ -40,20 +42,21 @@ PROGRESS_REPORT_SECONDS = 5.0
 
 
 def classify_failure(error: BaseException, cancelled: bool) -> str:
-    """The metrics reason of a failed job.
-
-    By class name and the ``retryable`` attribute rather than by importing the jobs package,
-    so test runners and the real :class:`JobRunner` raise the same contract
-    (``InvalidMessageError``, ``JobError(retryable=...)``).
-    """
-    names = {cls.__name__ for cls in type(error).__mro__}
-    if "InvalidMessageError" in names:
+    """The metrics reason (and settlement) of a failed job."""
+    if isinstance(error, InvalidMessageError):
         return m.REASON_INVALID_MESSAGE
     if cancelled:
         return m.REASON_CANCELLED
-    if "JobError" in names:
-        return m.REASON_RETRYABLE if getattr(error, "retryable", True) else m.REASON_PERMANENT
+    if isinstance(error, JobError):
+        return m.REASON_RETRYABLE if error.retryable else m.REASON_PERMANENT
     return m.REASON_INTERNAL
+
+
+def default_sqs_client(settings: Any) -> Any:
+    """The worker's SQS client, its retries counted in the metrics."""
+    client = make_sqs_client(settings)
+    m.attach_boto3_metrics(client, "sqs")
+    return client
 
 
 def retry_delay(options: SupervisionOptions, receive_count: int) -> int:
@@ -71,7 +74,7 @@ class FileTransferer(Worker):
         settings: Any,
         options: SupervisionOptions,
         runner_factory: RunnerFactory,
-        sqs_client_factory: SqsClientFactory = create_sqs_client,
+        sqs_client_factory: SqsClientFactory = default_sqs_client,
     ) -> None:
         super().__init__(channel, options.heartbeat_interval)
         self.settings = settings

@@ -55,13 +55,17 @@ STATUS_DRAIN_LIMIT = 200  # records per child per tick, so one chatty child cann
 
 
 def default_runner_factory(settings: Any) -> Any:
-    """The real job runner, with the DRACOON client's events feeding the metrics."""
+    """The real job runner; its DRACOON and S3 clients feed the metrics."""
+    from recording_storage.aws.session import make_s3_client
     from recording_storage.jobs.runner import JobRunner
 
-    return JobRunner(settings, events=m.DracoonMetricsEvents())
+    s3 = make_s3_client(settings)
+    m.attach_boto3_metrics(s3, "s3")
+    return JobRunner(settings, s3_client=s3, events=m.DracoonMetricsEvents())
 
 
 def default_sharer_factory(settings: Any) -> Any:
+    """The real sharer; its DRACOON clients feed the metrics."""
     from recording_storage.jobs.sharer import GlobalSharer
 
     return GlobalSharer(settings, events=m.DracoonMetricsEvents())

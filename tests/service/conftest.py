@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 
 import boto3
@@ -19,16 +18,9 @@ from tests.service.support import (
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint():
-    """A moto server (S3 + SQS over HTTP) for the whole session."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+def moto_endpoint(moto_server):
+    """The session's moto server (tests/support/aws_fixtures.py), for SQS and S3."""
+    return moto_server.url
 
 
 @pytest.fixture

@@ -17,19 +17,10 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from recording_storage.jobs.errors import InvalidMessageError, JobError
 from recording_storage.logs import setup_logging
 from recording_storage.ops.health import PROBES, ProbeResult
 from recording_storage.workers.master import serve
-
-
-class InvalidMessageError(Exception):
-    """Same name as the jobs package's: the worker classifies by name."""
-
-
-class JobError(Exception):
-    def __init__(self, message: str, retryable: bool = True):
-        super().__init__(message)
-        self.retryable = retryable
 
 
 class FakeRunner:
@@ -45,7 +36,7 @@ class FakeRunner:
         with started.open("a") as marker:
             marker.write(f"{os.getpid()}\n")
         if job.get("fail") == "invalid":
-            raise InvalidMessageError("storage.type: missing")
+            raise InvalidMessageError("storage.type", "missing")
         seconds = float(job.get("seconds", 0.1))
         if redelivered and "redelivery_seconds" in job:
             seconds = float(job["redelivery_seconds"])
@@ -117,6 +108,7 @@ def build_settings(spec: dict) -> SimpleNamespace:
             sqs_endpoint_url=spec["endpoint"],
         ),
         http=SimpleNamespace(address=spec["http_address"]),
+        sqs=SimpleNamespace(wait_time_seconds=1, visibility_timeout_seconds=30),
         topics={"recordings": spec["queue_url"]},
         queue_url=spec["queue_url"],
         logger=SimpleNamespace(level="INFO"),
