@@ -147,3 +147,17 @@ def test_wrong_password_message_has_no_secret(emulator, make_client):
     assert "very-secret-pw" not in str(info.value)
     assert "service" in str(info.value)
     assert "very-secret-pw" not in repr(client)
+
+
+def test_chunk_errors_name_the_file_but_never_the_upload_token(emulator, make_client):
+    client = make_client(emulator)
+    client.login()
+    faults(emulator, {"method": "POST", "path": r"/api/v4/uploads/", "status": 400, "count": 5})
+    with pytest.raises(DracoonApiError) as info:
+        client.upload(node_id(emulator, "Plain"), "refused.bin", io.BytesIO(b"abc"), 3)
+    text = str(info.value)
+    assert info.value.status == 400
+    assert "POST /v4/uploads/{token}" in text and "'refused.bin'" in text
+    tokens = [t for t in text.split() if len(t) > 20 and "{" not in t]
+    assert not tokens, text
+    assert not [n for n in nodes(emulator) if n["name"] == "refused.bin"]
