@@ -52,6 +52,22 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors http.server raises itself (malformed request line, headers) as DRACOON JSON."""
+        self.close_connection = True
+        payload = json.dumps(ApiError(code, None, message, explain).body()).encode("utf-8")
+        try:
+            self.send_response(code)
+            self.send_header("Content-Type", _JSON)
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+                self.wfile.write(payload)
+        except OSError:
+            pass
+        log.info("%s -> %s %s", (self.requestline or "-")[:80], code, message or "")
+
     def log_request(self, code: object = "-", size: object = "-") -> None:
         pass  # one line per request is written by _serve, with redacted paths
 

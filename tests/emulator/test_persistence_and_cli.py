@@ -1,0 +1,77 @@
+"""``--state`` keeps state and content across restarts; the ``dracoon-emulator`` program."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import yaml
+
+from recording_storage.dracoon.emulator import EmulatorServer
+from tests.emulator.conftest import Api, token_for
+from tests.support.emulator_fixtures import default_seed
+
+
+def test_state_dir_survives_a_restart(tmp_path, test_key_pairs):
+    seed = default_seed(test_key_pairs)
+    with EmulatorServer(seed, state_dir=tmp_path) as first:
+        client = Api(first, token_for(first, "service"))
+        node = client.upload(client.node_id("/Plain"), "kept.bin", b"persist me").json()
+    assert (tmp_path / "state.json").exists()
+    with EmulatorServer(seed, state_dir=tmp_path) as second:
+        client.server = second  # same token: sessions survive too
+        again = client.get(f"/nodes/{node['id']}")
+        assert again.status == 200 and again.json()["name"] == "kept.bin"
+        url = client.post(f"/nodes/files/{node['id']}/downloads").json()["downloadUrl"]
+        assert client.get(url).data == b"persist me"
+        newer = client.upload(client.node_id("/Plain"), "new.bin", b"x").json()
+        assert newer["id"] > node["id"]
+        assert client.admin("POST", "/reset").status == 204
+        assert client.get(f"/nodes/{node['id']}").status == 401
+
+
+def _write_seed(tmp_path, test_key_pairs, **extra) -> str:
+    path = tmp_path / "seed.yaml"
+    path.write_text(yaml.safe_dump(default_seed(test_key_pairs) | extra))
+    return str(path)
+
+
+def _start(args):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "recording_storage.dracoon.emulator.cli", *args]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+
+
+def test_cli_serves_logs_each_request_and_stops_on_sigterm(tmp_path, test_key_pairs):
+    seed = _write_seed(tmp_path, test_key_pairs)
+    process = _start(["--addr", "127.0.0.1:0", "--seed", seed, "--state", str(tmp_path / "st")])
+    try:
+        line = process.stdout.readline().strip()
+        assert line.startswith("listening on http://127.0.0.1:"), line
+        base_url = line.removeprefix("listening on ")
+
+        class Target:
+            api_url = base_url + "/api/v4"
+
+        reply = Api(Target).get("/public/system/info")
+        assert reply.status == 200 and reply.json()["useS3Storage"] is False
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=10)
+    assert process.returncode == 0
+    assert "GET /api/v4/public/system/info -> 200" in stderr
+    assert json.loads((tmp_path / "st" / "state.json").read_text())["users"]
+
+
+def test_cli_rejects_a_bad_seed(tmp_path):
+    bad = tmp_path / "seed.yaml"
+    bad.write_text("users:\n  - login: x\nrooms: []\ncolour: blue\n")
+    process = _start(["--addr", "127.0.0.1:0", "--seed", str(bad)])
+    _, stderr = process.communicate(timeout=10)
+    assert process.returncode == 2
+    assert "invalid seed" in stderr and "colour" in stderr
