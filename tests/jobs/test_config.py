@@ -177,3 +177,10 @@ def test_any_value_for_any_key_loads_or_raises_config_error(spec, value):
         load_settings(None, env={spec.env_var: value})
     except ConfigError as exc:
         assert exc.problems[0].startswith(spec.key)
+
+
+def test_every_key_and_env_var_is_documented():
+    doc = (PROJECT_ROOT / "docs" / "configuration.md").read_text()
+    for spec in KEYS:
+        assert f"`{spec.key}`" in doc, spec.key
+        assert f"`{spec.env_var}`" in doc, spec.env_var
