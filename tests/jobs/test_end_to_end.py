@@ -35,6 +35,8 @@ def test_readme_sample_message(service, readme_bucket):
     assert not readme_bucket.exists("sandbox/test-video.mp4")
     assert service.download_as("alice", file["id"]) == data
     assert '"code": 15001' in err  # the CLI start is logged with its code
+    for secret in ("service-pw", "service-crypto-pw"):
+        assert secret not in err and secret not in json.dumps(out)
 
 
 def test_multi_chunk_into_encrypted_room_two_targets(service, s3_bucket):

@@ -234,3 +234,17 @@ def test_sharer_serves_each_account_once_and_survives_failures(settings):
     assert sorted(c.args[1] for c in clients) == ["broken", "other", "svc"]
     report = sharer.run_once()
     assert len(clients) == 3  # clients reused across passes
+
+
+def test_cancelled_job_is_retryable_and_keeps_s3(settings, s3_bucket):
+    import threading
+
+    s3_bucket.put("k/v.mp4", b"x" * 10)
+    runner, clients = make_runner(settings, {"24slocal.new.com": KEYS})
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(JobError, match="cancelled") as info:
+        runner.run(body(s3_bucket.name), job_id="j", cancel=cancel)
+    assert info.value.retryable is True
+    assert s3_bucket.exists("k/v.mp4")
+    assert clients[0].uploads == 0

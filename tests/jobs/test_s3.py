@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import time
 
 import pytest
 
@@ -81,3 +82,28 @@ def test_object_deleted_between_head_and_get(s3, s3_bucket):
     delete_object(s3, info)  # idempotent
     with RangedObjectReader(s3, info, 65536) as reader, pytest.raises(S3ObjectMissingError):
         reader.read(10)
+
+
+class CountingClient:
+    """Wraps the S3 client and counts GETs, to show the read-ahead stays one range ahead."""
+
+    def __init__(self, client):
+        self.client = client
+        self.gets = 0
+
+    def get_object(self, **kwargs):
+        self.gets += 1
+        return self.client.get_object(**kwargs)
+
+
+def test_read_ahead_is_bounded_to_one_range(s3, s3_bucket):
+    chunk = 65536
+    s3_bucket.put("big", os.urandom(10 * chunk))
+    info = head_object(s3, s3_bucket.name, "big")
+    counting = CountingClient(s3)
+    with RangedObjectReader(counting, info, chunk) as reader:
+        for consumed in range(1, 11):
+            assert len(reader.read(chunk)) == chunk
+            time.sleep(0.05)  # give the read-ahead thread every chance to run further
+            assert counting.gets <= consumed + 1
+    assert counting.gets == 10
