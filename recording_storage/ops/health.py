@@ -178,7 +178,10 @@ class HealthProbes:
         base_url = self.settings.dracoon.base_url
         if not base_url:
             raise LookupError("dracoon.baseUrl is empty")
-        response = self._http.request("GET", dracoon_version_url(base_url))
+        # A fresh connection each time: a kept-alive one can outlive the server's listener.
+        response = self._http.request(
+            "GET", dracoon_version_url(base_url), headers={"Connection": "close"}
+        )
         if response.status != 200:
             raise ConnectionError(f"DRACOON answered HTTP {response.status}")
 
