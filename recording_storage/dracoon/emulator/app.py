@@ -51,7 +51,9 @@ class EmulatorApp:
         self._upload_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._seed_ready: dict | None = None
-        if not self.state.load_saved():
+        if self.state.load_saved():
+            self._fail_interrupted_s3_uploads()
+        else:
             apply_seed(self.state, self._materialised_seed())
             self.save_state()
 
@@ -87,6 +89,15 @@ class EmulatorApp:
             pair = generate_user_key_pair(version, spec["encryption_password"])
             spec["key_pair"] = pair.to_json()
         return spec
+
+    def _fail_interrupted_s3_uploads(self) -> None:
+        """An S3 completion cut short by a restart would poll as "finishing" forever."""
+        for upload in self.state.uploads.values():
+            if upload.status == "finishing":
+                upload.status = "error"
+                upload.error = ApiError(
+                    500, None, "The emulator restarted while finishing this upload; upload again"
+                ).body()
 
     def reset(self) -> None:
         with self.state.lock:
