@@ -8,8 +8,8 @@ The queue is the service's only memory of pending work, so the rules are strict:
   reappears after at most one visibility timeout;
 * a message that can never succeed is neither deleted nor extended: it reappears until the
   queue's redrive policy moves it to the dead-letter queue (docs/operations.md);
-* receive errors (throttling, a missing queue, no network) are logged with code 15005 and
-  retried with exponential backoff: a worker never spins on errors.
+* receive errors (throttling, a missing queue, no network) are logged with code 15005
+  (missing credentials: 15003) and retried with exponential backoff: a worker never spins.
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 
 from recording_storage.logcodes import LogCode, log_event
 
@@ -142,7 +147,11 @@ class SqsConsumer:
         code = error_code(error)
         self._count_error("receive", code)
         delay = self.backoff.next_delay()
-        if is_missing_queue(code):
+        log_code = LogCode.SQS_ERROR
+        if isinstance(error, NoCredentialsError | PartialCredentialsError):
+            log_code = LogCode.AMAZON_SESSION_ERROR
+            hint = "no usable AWS credentials (environment, profile or instance role)"
+        elif is_missing_queue(code):
             hint = "check workers.FileTransferer.queue and conf/pubsub/sqs/topics.yml"
         elif "Throttl" in code or code == "RequestThrottled":
             hint = "SQS is throttling; backing off"
@@ -150,7 +159,7 @@ class SqsConsumer:
             hint = "check the network, credentials and aws.region/sqs endpoint"
         log_event(
             log,
-            LogCode.SQS_ERROR,
+            log_code,
             f"receiving from SQS failed ({code}): {hint}; retrying in {delay:.1f}s",
             **self._fields,
             queue_url=self.queue_url,

@@ -210,7 +210,12 @@ class HealthProbes:
                 probe=result.name,
             )
         elif result.ok and previous is False:
-            log.info("health probe %s recovered", result.name, extra={"probe": result.name})
+            # Same code as the failure, at INFO: alerting keys on level, grep on the code.
+            log.info(
+                "health probe %s recovered",
+                result.name,
+                extra={"code": int(LogCode.HEALTHCHECK_ERROR), "probe": result.name},
+            )
 
 
 def _describe(error: BaseException) -> str:

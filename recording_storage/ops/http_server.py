@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from recording_storage.logcodes import LogCode, log_event
+
 log = logging.getLogger(__name__)
 
 HealthView = Callable[[], tuple[int, dict[str, str]]]
@@ -71,8 +73,13 @@ def _make_handler(health: HealthView, metrics: MetricsView) -> type[BaseHTTPRequ
                     self._send(200, payload, content_type)
                 else:
                     self._send(404, b'{"error":"not_found","status":"error"}', "application/json")
-            except Exception:
-                log.exception("ops endpoint %s failed", path)
+            except Exception as error:
+                log_event(
+                    log,
+                    LogCode.HEALTHCHECK_ERROR,
+                    f"ops endpoint {path} failed: {type(error).__name__}: {error}",
+                    path=path,
+                )
                 self._send(500, b'{"error":"internal","status":"error"}', "application/json")
 
         def _send(self, status: int, payload: bytes, content_type: str) -> None:

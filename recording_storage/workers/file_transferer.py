@@ -89,8 +89,19 @@ class FileTransferer(Worker):
     def run(self) -> None:
         self.state = "starting"
         queue_url = self.settings.queue_url
+        try:
+            client = self.sqs_client_factory(self.settings)
+        except Exception as error:  # bad region/endpoint: the master restarts us with backoff
+            log_event(
+                log,
+                LogCode.AMAZON_CONFIG_ERROR,
+                f"{self.channel.name}: cannot create the SQS client ({type(error).__name__}: "
+                f"{error}); check aws.region and the SQS endpoint",
+                worker=self.channel.name,
+            )
+            raise
         consumer = SqsConsumer(
-            self.sqs_client_factory(self.settings),
+            client,
             queue_url,
             wait_seconds=self.options.sqs_wait_seconds,
             visibility_seconds=self.options.sqs_visibility_seconds,
@@ -215,7 +226,9 @@ class FileTransferer(Worker):
             consumer.change_visibility(message, delay)
             log_event(
                 log,
-                LogCode.TRANSFERER_ERROR if reason == m.REASON_RETRYABLE else LogCode.WORKER_ERROR,
+                LogCode.TRANSFERER_ERROR
+                if reason == m.REASON_RETRYABLE
+                else LogCode.INSTANCE_JOB_RUNNER_ERROR,
                 f"job {message.message_id} failed ({described}); retrying in {delay}s",
                 **fields,
                 reason=reason,

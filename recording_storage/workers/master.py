@@ -226,7 +226,12 @@ class Arbiter:
             signum = self.signals.pop(0)
             name = signal.Signals(signum).name
             if signum == signal.SIGHUP:
-                log.info("SIGHUP ignored: restart the service to reload configuration")
+                log_event(
+                    log,
+                    LogCode.TRANSFERER_STATUS,
+                    "SIGHUP ignored: restart the service to reload its configuration",
+                    pid=self.pid,
+                )
             elif not self.stopping:
                 self.stopping = True
                 log_event(
@@ -272,11 +277,12 @@ class Arbiter:
         slot.process, slot.channel = process, channel
         slot.started_at = slot.last_heartbeat = now
         slot.state, slot.job, slot.kill_cause = "starting", None, None
-        log.info(
-            "%s started (pid %s)",
-            slot.name,
-            process.pid,
-            extra={"worker": slot.name, "pid": process.pid},
+        log_event(
+            log,
+            LogCode.START_APPLICATION,
+            f"{slot.name} started (pid {process.pid})",
+            worker=slot.name,
+            pid=process.pid,
         )
 
     def _child_main(self, kind: str, channel: WorkerChannel) -> None:
@@ -338,12 +344,13 @@ class Arbiter:
             m.mark_process_dead(pid)
             self._discard(slot)
             if not restart:
-                log.info(
-                    "%s (pid %s) stopped with %s",
-                    slot.name,
-                    pid,
-                    _describe_exit(code),
-                    extra={"worker": slot.name, "pid": pid, "exit_code": code},
+                log_event(
+                    log,
+                    LogCode.TRANSFERER_STATUS,
+                    f"{slot.name} (pid {pid}) stopped with {_describe_exit(code)}",
+                    worker=slot.name,
+                    pid=pid,
+                    exit_code=code,
                 )
                 continue
             slot.quick_deaths = slot.quick_deaths + 1 if lived < self.options.stable_after else 1
