@@ -181,6 +181,24 @@ def test_a_killed_worker_is_replaced_and_its_job_completes_once(live):
     assert died["job"] == job
 
 
+def test_a_hung_worker_is_replaced_and_its_job_completes_once(live):
+    service = live.start()  # heartbeat timeout 3 s (FAST_OPTIONS)
+    worker = service.current_pid("file_transferer-1")
+    live.faults(SLOW_CHUNKS)
+    data = os.urandom(4 * CHUNK)
+    job = live.send("hung/video.mp4", data)
+    wait_for(lambda: live.job_records(job, 15006), 30, "the job to start")
+    os.kill(worker, signal.SIGSTOP)  # hung: no heartbeats, no progress, no extensions
+    live.faults()
+
+    wait_for(lambda: len(live.files()) == 1, 60, "the file after the replacement")
+    wait_for(lambda: queue_counts(live.sqs, live.queue_url) == (0, 0), 15, "an empty queue")
+    assert live.setup.download_as("alice", live.files()[0]["id"]) == data
+    assert service.metric("recording_storage_worker_restarts_total", cause="hung") == 1
+    hung = [r for r in service.log_records() if r.get("code") == 15015 and r.get("pid") == worker]
+    assert any("sent no heartbeat" in r["message"] for r in hung)
+
+
 def test_sigterm_with_a_transfer_in_flight_releases_its_message(live):
     service = live.start(RECORDING_STORAGE_GRACEFUL_TIMEOUT="1")
     live.faults(SLOW_CHUNKS)
