@@ -250,7 +250,21 @@ class VisibilityExtender:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            if self.consumer.change_visibility(self.message, self.consumer.visibility_seconds):
+            try:
+                extended = self.consumer.change_visibility(
+                    self.message, self.consumer.visibility_seconds
+                )
+            except Exception as error:  # never let the thread die silently mid-transfer
+                log_event(
+                    log,
+                    LogCode.SQS_ERROR,
+                    f"extending the visibility of message {self.message.message_id} failed: "
+                    f"{type(error).__name__}: {error}",
+                    message_id=self.message.message_id,
+                    job=self.job_id,
+                )
+                continue
+            if extended:
                 self.extensions += 1
                 log.debug(
                     "visibility extended",
