@@ -66,7 +66,7 @@ class GlobalSharerWorker(Worker):
         started = time.monotonic()
         try:
             report = sharer.run_once()
-        except Exception as error:
+        except Exception as error:  # already logged by the pass when it is a known failure
             self.metrics.sharer_runs.labels(outcome="error").inc()
             log_event(
                 log,
@@ -79,27 +79,11 @@ class GlobalSharerWorker(Worker):
             return
         keys = _count(getattr(report, "keys_set", 0))
         failures = _count(getattr(report, "failures", 0))
-        instances = _count(getattr(report, "instances", 0))
         self.metrics.sharer_runs.labels(outcome="success" if not failures else "error").inc()
         self.metrics.sharer_keys_distributed.inc(keys)
-        fields = {
-            "worker": self.channel.name,
-            "instances": instances,
-            "keys_set": keys,
-            "failures": failures,
-            "duration_seconds": round(time.monotonic() - started, 3),
-        }
-        if failures:
-            log_event(
-                log,
-                LogCode.GLOBAL_SHARER_ERROR,
-                f"sharer pass: {keys} key(s) set, {failures} failure(s) in {instances} instance(s)",
-                **fields,
-            )
-        else:
-            log_event(
-                log,
-                LogCode.GLOBAL_SHARER_STATUS,
-                f"sharer pass: {keys} key(s) set in {instances} instance(s)",
-                **fields,
-            )
+        # The pass itself logged its counts (15017/15016); say only when the next one runs.
+        log.debug(
+            "next sharer pass in %.0fs",
+            self.delay,
+            extra={"worker": self.channel.name, "seconds": time.monotonic() - started},
+        )
