@@ -72,7 +72,9 @@ def run_sdk_script(script: str, *, args: dict | None = None, timeout: float = 30
         )
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     if not lines:
-        raise AssertionError(f"official SDK script printed nothing; stderr: {result.stderr[-3000:]}")
+        raise AssertionError(
+            f"official SDK script printed nothing; stderr: {result.stderr[-3000:]}"
+        )
     return json.loads(lines[-1])
 
 
