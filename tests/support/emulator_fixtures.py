@@ -15,23 +15,12 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from recording_storage.dracoon.emulator import EmulatorServer
+from recording_storage.dracoon.emulator.model import PERMISSIONS
 from tests.support.paths import CACHE_DIR
 
 KEY_PAIR_CACHE = CACHE_DIR / "test-keypairs"
 TEST_LOGINS = ("service", "alice", "bob")
 KEY_PAIR_VERSION = "RSA-4096"
-ALL_PERMISSIONS = [
-    "manage",
-    "read",
-    "create",
-    "change",
-    "delete",
-    "manageDownloadShare",
-    "manageUploadShare",
-    "readRecycleBin",
-    "restoreRecycleBin",
-    "deleteRecycleBin",
-]
 
 
 def login_password(login: str) -> str:
@@ -86,7 +75,7 @@ def default_seed(test_key_pairs: dict[str, tuple[dict, str]], s3_direct: bool = 
             }
         )
     members = [
-        {"login": "service", "permissions": ALL_PERMISSIONS},
+        {"login": "service", "permissions": list(PERMISSIONS)},
         {"login": "alice", "permissions": ["read"]},
         {"login": "bob", "permissions": ["read"]},
     ]
