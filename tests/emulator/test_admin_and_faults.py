@@ -109,6 +109,7 @@ def test_dropped_connection(emulator):
         {"rate": 2},
         {"path": "/x"},
         {"status": 500, "colour": "red"},
+        {"path": "/s3$", "finish_error": "yes"},
     ],
 )
 def test_bad_fault_rules_are_refused(emulator, rule):
@@ -124,3 +125,25 @@ def test_faults_from_the_seed(emulator_factory, test_key_pairs):
     first = Api(server).post(server.base_url + "/oauth/token", body=b"")
     assert first.status == 502
     assert token_for(server, "service")
+
+
+def test_quota_exceeded_is_a_507_rule(emulator, api):
+    """Quotas are not emulated; a rule answers 507 with DRACOON's quota error code instead."""
+    service = api("service")
+    rule = {"method": "POST", "path": "/nodes/files/uploads$", "status": 507,
+            "error_code": -40200}  # fmt: skip
+    service.admin("POST", "/faults", {"rules": [rule]})
+    reply = service.post("/nodes/files/uploads", {"parentId": service.node_id("/Plain"),
+                                                  "name": "a.bin"})  # fmt: skip
+    assert (reply.status, reply.error_code) == (507, -40200)
+
+
+def test_upload_channels_are_listed_without_tokens(emulator, api):
+    service = api("service")
+    created = service.post("/nodes/files/uploads", {"parentId": service.node_id("/Plain"),
+                                                    "name": "open.bin"})  # fmt: skip
+    [listed] = service.admin("GET", "/uploads").json()
+    assert listed["status"] == "transfer" and listed["name"] == "open.bin"
+    assert created.json()["token"] not in str(listed)
+    assert service.delete(f"/nodes/files/uploads/{created.json()['uploadId']}").status == 204
+    assert service.admin("GET", "/uploads").json()[0]["status"] == "cancelled"

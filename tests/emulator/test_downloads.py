@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
+import urllib.parse
+
 import pytest
 
 from tests.emulator.conftest import Api, token_for
@@ -66,3 +69,17 @@ def test_discard_storage_keeps_size_and_hash_only(emulator_factory, test_key_pai
     url = client.post(f"/nodes/files/{node['id']}/downloads").json()["downloadUrl"]
     reply = client.get(url)
     assert reply.status == 404 and reply.error_code == -40751
+
+
+def test_empty_file_downloads_as_zero_bytes(api):
+    service = api("service")
+    node = service.upload(service.node_id("/Plain"), "empty.bin", b"").json()
+    url = service.post(f"/nodes/files/{node['id']}/downloads").json()["downloadUrl"]
+    # Twice on one keep-alive connection: the first answer must not break the handler.
+    connection = http.client.HTTPConnection("127.0.0.1", service.server.port, timeout=5)
+    for _ in range(2):
+        connection.request("GET", urllib.parse.urlsplit(url).path)
+        reply = connection.getresponse()
+        assert reply.status == 200 and reply.read() == b""
+        assert reply.getheader("Content-Length") == "0"
+    connection.close()

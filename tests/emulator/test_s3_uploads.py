@@ -157,3 +157,24 @@ def test_enforced_s3_refuses_classic_channels(emulator_factory, test_key_pairs):
     client = Api(server, token_for(server, "service"))
     reply = client.post("/nodes/files/uploads", {"parentId": client.node_id("/Plain"), "name": "a"})
     assert (reply.status, reply.error_code) == (400, -90033)
+
+
+def test_injected_finish_error_is_accepted_then_polls_as_error(s3):
+    s3.admin("POST", "/faults", {"rules": [{"path": "/s3$", "finish_error": True, "count": 1}]})
+    channel = _channel(s3)
+    url = _urls(s3, channel["uploadId"], 1, 1, 3).json()["urls"][0]["url"]
+    etag = _put_part(s3, url, b"abc").headers["ETag"]
+    body = {"parts": [{"partNumber": 1, "partEtag": etag}]}
+    assert s3.put(f"/nodes/files/uploads/{channel['uploadId']}/s3", body).status == 202
+    status, _ = _poll(s3, channel["uploadId"])
+    assert status["status"] == "error" and status["errorDetails"]["code"] == 500
+    assert [n for n in s3.admin("GET", "/nodes").json() if n["type"] == "file"] == []
+    [listed] = s3.admin("GET", "/uploads").json()
+    assert listed["status"] == "error" and listed["directS3"] is True
+    # The rule fired once: the next upload finishes normally.
+    again = _channel(s3)
+    url = _urls(s3, again["uploadId"], 1, 1, 3).json()["urls"][0]["url"]
+    etag = _put_part(s3, url, b"abc").headers["ETag"]
+    body = {"parts": [{"partNumber": 1, "partEtag": etag}]}
+    assert s3.put(f"/nodes/files/uploads/{again['uploadId']}/s3", body).status == 202
+    assert _poll(s3, again["uploadId"])[0]["status"] == "done"

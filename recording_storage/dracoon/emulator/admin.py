@@ -103,6 +103,28 @@ def list_nodes(app: EmulatorApp, req: Request) -> Response:
     return Response(body=items)
 
 
+def list_uploads(app: EmulatorApp, req: Request) -> Response:
+    """Upload channels and their state (``transfer`` = still open), so a test can prove that
+    none was left open.
+
+    Tokens are left out: they are credentials for the chunk URLs.
+    """
+    state = app.state
+    with state.lock:
+        items = [
+            {
+                "id": u.id,
+                "name": u.name,
+                "parentId": u.parent_id,
+                "status": u.status,
+                "directS3": u.direct_s3,
+                "nodeId": u.node_id,
+            }
+            for u in state.uploads.values()
+        ]
+    return Response(body=items)
+
+
 def set_faults(app: EmulatorApp, req: Request) -> Response:
     rules = req.json().get("rules")
     if not isinstance(rules, list):
@@ -143,6 +165,7 @@ def register(router: Router) -> None:
     router.add("POST", f"{PREFIX}/rooms", add_room_handler, auth=False)
     router.add("PUT", f"{PREFIX}/rooms/{{room_id:int}}/members", set_member, auth=False)
     router.add("GET", f"{PREFIX}/nodes", list_nodes, auth=False)
+    router.add("GET", f"{PREFIX}/uploads", list_uploads, auth=False)
     router.add("POST", f"{PREFIX}/faults", set_faults, auth=False)
     router.add("GET", f"{PREFIX}/faults", get_faults, auth=False)
     router.add("DELETE", f"{PREFIX}/faults", clear_faults, auth=False)

@@ -130,6 +130,7 @@ class EmulatorApp:
                         return Outcome(None, log_path + " [fault: dropped]")
                     if fault.error is not None:
                         raise fault.error
+                    req.finish_error = fault.finish_error
             route, params = self.router.match(req.method, req.path)
             log_path = route.redacted(params, req.path)
             req.path_params = params

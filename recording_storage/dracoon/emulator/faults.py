@@ -1,4 +1,5 @@
-"""Fault injection: latency, 429 with Retry-After, 5xx and dropped connections.
+"""Fault injection: latency, 429 with Retry-After, 5xx, dropped connections, and S3 direct
+uploads whose completion is accepted but ends in ``error`` (``finish_error``).
 
 Rules come from the seed (``faults:``) and from ``POST /emulator/faults`` at runtime. Each
 rule matches a method and a regex on the URL path; ``rate`` is the chance that a matching
@@ -25,6 +26,7 @@ _RULE_KEYS = {
     "latency_ms",
     "drop_connection",
     "error_code",
+    "finish_error",
 }
 
 
@@ -39,6 +41,7 @@ class FaultRule:
     latency_ms: int
     drop_connection: bool
     error_code: int | None
+    finish_error: bool = False
 
     def to_json(self) -> dict:
         return {
@@ -51,16 +54,22 @@ class FaultRule:
             "latency_ms": self.latency_ms,
             "drop_connection": self.drop_connection,
             "error_code": self.error_code,
+            "finish_error": self.finish_error,
         }
 
 
 @dataclass(frozen=True)
 class Fault:
-    """What to do to one request: wait, then fail, drop, or carry on."""
+    """What to do to one request: wait, then fail, drop, or carry on.
+
+    ``finish_error``: serve the request normally, but make the S3 upload it completes end in
+    ``error`` with this error as ``errorDetails`` (DRACOON failing to assemble the parts).
+    """
 
     latency_seconds: float
     error: ApiError | None
     drop_connection: bool
+    finish_error: ApiError | None = None
 
 
 def parse_rule(spec: object, where: str = "rule") -> FaultRule:
@@ -88,8 +97,13 @@ def parse_rule(spec: object, where: str = "rule") -> FaultRule:
     drop = spec.get("drop_connection", False)
     if not isinstance(drop, bool):
         raise ValueError(f"{where}: drop_connection must be true or false")
-    if status is None and not drop and not latency:
-        raise ValueError(f"{where}: give at least one of status, drop_connection, latency_ms")
+    finish_error = spec.get("finish_error", False)
+    if not isinstance(finish_error, bool):
+        raise ValueError(f"{where}: finish_error must be true or false")
+    if status is None and not drop and not latency and not finish_error:
+        raise ValueError(
+            f"{where}: give at least one of status, drop_connection, latency_ms, finish_error"
+        )
     if status == 429 and retry_after is None:
         retry_after = 1
     return FaultRule(
@@ -102,6 +116,7 @@ def parse_rule(spec: object, where: str = "rule") -> FaultRule:
         latency,
         drop,
         error_code,
+        finish_error,
     )
 
 
@@ -156,6 +171,11 @@ class FaultInjector:
                     continue
                 if rule.remaining is not None:
                     rule.remaining -= 1
+                if rule.finish_error:
+                    error = _error_for(rule) or ApiError(
+                        500, None, "Injected fault", "emulator fault injection"
+                    )
+                    return Fault(rule.latency_ms / 1000, None, False, finish_error=error)
                 return Fault(rule.latency_ms / 1000, _error_for(rule), rule.drop_connection)
         return None
 

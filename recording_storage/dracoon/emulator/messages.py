@@ -78,6 +78,7 @@ class Request:
     path_params: dict[str, Any] = field(default_factory=dict)
     user: Any = None  # set by authentication for protected routes
     base_url: str = ""  # scheme://host:port as the client reached us
+    finish_error: Any = None  # fault injection: an S3 completion that ends in this ApiError
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)

@@ -159,8 +159,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
             return length
         self.wfile.flush()
-        with open(body.path, "rb") as handle:
-            self.connection.sendfile(handle, body.start, body.length)
+        if body.length > 0:  # sendfile refuses a count of 0 (an empty file)
+            with open(body.path, "rb") as handle:
+                self.connection.sendfile(handle, body.start, body.length)
         return length
 
     def _log(

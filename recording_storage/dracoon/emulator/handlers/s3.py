@@ -143,16 +143,26 @@ def complete_s3(app: EmulatorApp, req: Request) -> Response:
         upload.status = "finishing"
         upload.s3_sizes.clear()
     threading.Thread(
-        target=_finish, args=(app, upload, numbers, completion), name="s3-finish", daemon=True
+        target=_finish,
+        args=(app, upload, numbers, completion, req.finish_error),
+        name="s3-finish",
+        daemon=True,
     ).start()
     return Response(202, b"")
 
 
-def _finish(app: EmulatorApp, upload: Upload, numbers: list[int], completion) -> None:
-    """Assemble the parts and create the node, as DRACOON does after ``PUT .../s3``."""
+def _finish(
+    app: EmulatorApp, upload: Upload, numbers: list[int], completion, injected=None
+) -> None:
+    """Assemble the parts and create the node, as DRACOON does after ``PUT .../s3``.
+
+    ``injected``: an ApiError from fault injection (``finish_error``) that this finish ends in.
+    """
     time.sleep(app.settings.s3_finishing_seconds)
     state = app.state
     try:
+        if injected is not None:
+            raise injected
         too_small = [n for n in numbers[:-1] if upload.s3_parts[n]["size"] < MIN_PART_SIZE]
         if too_small:
             raise ApiError(400, -80000, f"Parts {too_small} are below the 5 MiB S3 minimum")
