@@ -33,7 +33,7 @@ from recording_storage.logcodes import LogCode, log_event
 
 log = logging.getLogger(__name__)
 
-_DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::\d{1,5})?$")
+_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?")
 _MAX_PAGES = 1000
 
 
@@ -76,7 +76,7 @@ class HttpConfigurator:
 
     def get_instance(self, domain: str) -> InstanceConfig:
         """The configuration of ``domain``; UnknownInstanceError on 404."""
-        if not _DOMAIN.match(domain or ""):
+        if not _DOMAIN.fullmatch(domain or ""):  # fullmatch: no trailing newline
             raise UnknownInstanceError(domain, "not a valid instance domain")
         return self._cache.get(
             ("instance", domain.lower()),
@@ -163,7 +163,7 @@ class HttpConfigurator:
     def _json_object(url: str, status: int, body: bytes) -> dict[str, Any]:
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise ConfiguratorUnavailableError(
                 f"configurator answered GET {url} (HTTP {status}) with malformed JSON"
             ) from None

@@ -26,6 +26,9 @@ _PERIODS = {
     "days": "days",
 }
 _MAX_DAYS = 100 * 366  # far enough for any retention policy, far from datetime's limits
+# Real phrases are short; the cap also keeps the pair search linear-time in practice (a long
+# run of digits without a period costs quadratic regex backtracking).
+MAX_PHRASE_LENGTH = 200
 
 
 class ExpirationError(ValueError):
@@ -64,6 +67,11 @@ def parse_expiration(phrase: str | None) -> Expiration | None:
     text = phrase.strip()
     if not text:
         return None
+    if len(text) > MAX_PHRASE_LENGTH:
+        raise ExpirationError(
+            f"{_shorten(text)!r} is longer than {MAX_PHRASE_LENGTH} characters; write it as "
+            "'<number> <period>' pairs such as '4 years 3 months 2 weeks 1 day'"
+        )
     amounts = {"years": 0, "months": 0, "weeks": 0, "days": 0}
     position = 0
     for match in _PAIR.finditer(text):

@@ -22,8 +22,9 @@ MAX_KEYS = 100
 MAX_TARGETS = 50
 MAX_TEXT = 1000
 
-_DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::\d{1,5})?$")
-_BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$")
+# Used with fullmatch: "$" alone would accept a trailing newline ("example.com\n").
+_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::[0-9]{1,5})?")
+_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]")
 _S3_EXTRA = 'storage.extra["aws.s3"]'
 
 
@@ -88,6 +89,8 @@ def parse_message(body: str | bytes) -> JobMessage:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidMessageError("(body)", f"not valid JSON ({_first_line(exc)})") from None
+    except RecursionError:  # "[[[[..." within the size limit exhausts the parser's stack
+        raise InvalidMessageError("(body)", "JSON is nested too deeply") from None
     root = _object(data, "(body)")
 
     storage = _object(root.get("storage"), "storage")
@@ -98,7 +101,7 @@ def parse_message(body: str | bytes) -> JobMessage:
 
     s3 = _object(extra.get("aws.s3"), _S3_EXTRA)
     bucket = _text(s3.get("bucket"), f"{_S3_EXTRA}.bucket")
-    if not _BUCKET.match(bucket):
+    if not _BUCKET.fullmatch(bucket):
         raise InvalidMessageError(f"{_S3_EXTRA}.bucket", f"{bucket!r} is not an S3 bucket name")
     keys = _keys(s3.get("keys"))
 
@@ -111,7 +114,7 @@ def parse_message(body: str | bytes) -> JobMessage:
     meeting = _meeting(root.get("meeting"))
     instance = _object(root.get("instance"), "instance")
     domain = _text(instance.get("domain"), "instance.domain")
-    if not _DOMAIN.match(domain):
+    if not _DOMAIN.fullmatch(domain):
         raise InvalidMessageError("instance.domain", f"{_short(domain)!r} is not a domain name")
     return JobMessage("dracoon", bucket, keys, targets, meeting, domain)
 
@@ -160,8 +163,9 @@ def _keys(value: Any) -> tuple[str, ...]:
             raise InvalidMessageError(where, "is longer than S3's 1024 bytes")
         if not file_name_of(key).strip():
             raise InvalidMessageError(where, f"{_short(key)!r} has no file name (ends with '/')")
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
+        if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in key):
             raise InvalidMessageError(where, "contains control characters")
+        _require_unicode(key, where)
         if key not in keys:  # a repeated key is the same recording: transfer it once
             keys.append(key)
     return tuple(keys)
@@ -219,7 +223,17 @@ def _text(value: Any, field: str) -> str:
         raise InvalidMessageError(field, "must not be empty")
     if len(value) > MAX_TEXT:
         raise InvalidMessageError(field, f"is longer than {MAX_TEXT} characters")
+    _require_unicode(value, field)
     return value
+
+
+def _require_unicode(value: str, field: str) -> None:
+    """Refuse lone surrogates (JSON ``"\\ud800"``): no S3 key, log line or DRACOON name can
+    carry them, and they would fail much later with an encoding error instead of here."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidMessageError(field, "is not valid Unicode (lone surrogate)") from None
 
 
 def _optional_text(value: Any, field: str) -> str | None:
@@ -235,6 +249,7 @@ def _scalar(value: Any, field: str) -> str | None:
     text = str(value)
     if len(text) > 100:
         raise InvalidMessageError(field, "is longer than 100 characters")
+    _require_unicode(text, field)
     return text
 
 

@@ -70,6 +70,8 @@ def parse_target_rules(value: Any) -> list[TargetRule]:
             value = json.loads(value)
         except ValueError as exc:
             raise TargetRulesError(f"{INSTANCE_FIELD} is not valid JSON ({exc})") from None
+        except RecursionError:
+            raise TargetRulesError(f"{INSTANCE_FIELD} is JSON nested too deeply") from None
     if not isinstance(value, list):
         raise TargetRulesError(f"{INSTANCE_FIELD} must be a JSON list of rules")
     rules = []

@@ -2,8 +2,11 @@
 
 Rules (API doc, §2.5 of the reference): at most 150 characters; none of ``\\ < > : " | ? * /``;
 no leading ``-``; no trailing ``.``; not ``CON PRN AUX NUL COM1-9 LPT1-9`` (also with an
-extension, ``nul.txt``); not empty, ``.`` or ``..``. We also refuse control characters: they
-are invisible in every UI and a classic way to smuggle look-alike names.
+extension, ``nul.txt``); not empty, ``.`` or ``..``. We also refuse control characters (C0,
+DEL, C1) and invisible formatting marks (bidirectional overrides/isolates such as U+202E,
+zero-width space, byte-order mark): they are invisible in every UI and a classic way to smuggle
+look-alike names (``video\\u202e4pm.exe`` shows as ``videoexe.mp4``). Joiners (U+200C/D) stay:
+scripts and emoji need them.
 """
 
 from __future__ import annotations
@@ -21,7 +24,11 @@ RESERVED_NAMES = frozenset(
     | {f"COM{i}" for i in range(1, 10)}
     | {f"LPT{i}" for i in range(1, 10)}
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f"  # C0, DEL, C1
+    r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidirectional marks and overrides
+    r"\u200b\ufeff]"  # zero-width space, byte-order mark
+)
 
 
 def name_problem(name: str) -> str | None:
@@ -39,7 +46,7 @@ def name_problem(name: str) -> str | None:
         shown = " ".join(bad)
         return f'contains forbidden character(s) {shown} (not allowed: \\ < > : " | ? * /)'
     if _CONTROL.search(name):
-        return "contains control characters"
+        return "contains control characters or invisible formatting marks"
     if name.startswith("-"):
         return "must not start with '-'"
     if name.endswith("."):
