@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("--message", required=True, metavar="FILE|-",
                           help="job message JSON file, or - to read standard input")  # fmt: skip
     transfer.add_argument("--job-id", help="id used in logs (default: a new UUID)")
+    transfer.add_argument(
+        "--progress", choices=("auto", "live", "plain", "off"), default="auto",
+        help="progress on stderr: a live line on a terminal, plain lines otherwise (auto)",
+    )  # fmt: skip
     transfer.set_defaults(handler=cmd_transfer)
 
     share = commands.add_parser(
@@ -190,8 +194,9 @@ def cmd_transfer(args: argparse.Namespace) -> int:
         print(f"cannot read message {args.message}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     runner = JobRunner(settings)
+    progress = _progress_display(args.progress)
     try:
-        result = runner.run(body, job_id=job_id)
+        result = runner.run(body, job_id=job_id, progress=progress)
     except InvalidMessageError as exc:
         _emit({"job": job_id, "status": "invalid_message", "field": exc.field, "error": str(exc)})
         return EXIT_INVALID_MESSAGE
@@ -199,6 +204,8 @@ def cmd_transfer(args: argparse.Namespace) -> int:
         _emit({"job": job_id, "status": "failed", "retryable": exc.retryable, "error": str(exc)})
         return EXIT_RETRYABLE if exc.retryable else EXIT_PERMANENT
     finally:
+        if progress is not None:
+            progress.finish()
         runner.close()
     _emit({
         "job": job_id,
@@ -268,6 +275,21 @@ def _start(args: argparse.Namespace) -> Settings | None:
     for warning in settings.warnings:
         log.warning("configuration: %s", warning)
     return settings
+
+
+def _progress_display(mode: str):
+    """The transfer's progress on stderr (stdout carries the JSON summary), or None."""
+    if mode == "off":
+        return None
+    from recording_storage.progress import ProgressDisplay
+
+    display = ProgressDisplay(sys.stderr, live={"auto": None, "live": True, "plain": False}[mode])
+    if display.live:
+        # Log lines go to the same terminal: clear the live line before each one.
+        for handler in logging.getLogger().handlers:
+            if getattr(handler, "stream", None) is sys.stderr:
+                handler.addFilter(display.logging_filter())
+    return display
 
 
 def _config_failed(exc: ConfigError) -> None:

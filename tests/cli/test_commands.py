@@ -1,0 +1,74 @@
+"""``recording-storage version`` and the progress output of ``recording-storage transfer``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib.metadata import version
+
+import pytest
+
+from recording_storage import cli
+from recording_storage.jobs import runner as runner_module
+from recording_storage.jobs.runner import JobResult
+
+MiB = 2**20
+
+
+def test_version_prints_the_package_metadata_version():
+    installed = version("recording-storage")
+    result = subprocess.run(
+        [sys.executable, "-m", "recording_storage.cli", "version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert result.stdout == f"recording-storage {installed}\n"
+    assert installed != "0+unknown"
+
+
+class ProgressingRunner:
+    """Stands in for JobRunner: reports 10 x 1 MiB of progress and succeeds."""
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    def run(self, body, *, job_id, cancel=None, progress=None):
+        for step in range(11):
+            if progress is not None:
+                progress(step * MiB, 10 * MiB)
+        return JobResult(files=[], bytes_transferred=10 * MiB, seconds=1.0, s3_deleted=True)
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def transfer_args(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner_module, "JobRunner", ProgressingRunner)
+    for name in [n for n in os.environ if n.startswith("RS_")]:
+        monkeypatch.delenv(name)
+    (tmp_path / "instances.yaml").write_text("{}\n")
+    (tmp_path / "app.conf").write_text("logger.format = text\n")
+    (tmp_path / "message.json").write_text("{}")
+    return ["--config", str(tmp_path / "app.conf"), "transfer",
+            "--message", str(tmp_path / "message.json")]  # fmt: skip
+
+
+def test_transfer_prints_plain_progress_lines_off_a_terminal(transfer_args, capsys):
+    assert cli.main(transfer_args) == 0
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.startswith("transfer: ")]
+    assert lines[0].startswith("transfer: 0 B of 10.0 MiB (0%)")
+    assert lines[-1].startswith("transfer: 10.0 MiB of 10.0 MiB (100%)")
+    assert "\r" not in captured.err
+    assert '"status": "success"' in captured.out  # the JSON summary stays alone on stdout
+
+
+def test_transfer_progress_can_be_forced_live_or_off(transfer_args, capsys):
+    assert cli.main([*transfer_args, "--progress", "live"]) == 0
+    assert "\r\x1b[Ktransfer: 10.0 MiB of 10.0 MiB (100%)" in capsys.readouterr().err
+    assert cli.main([*transfer_args, "--progress", "off"]) == 0
+    assert "MiB of 10.0 MiB" not in capsys.readouterr().err
