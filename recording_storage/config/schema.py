@@ -138,13 +138,27 @@ def url(*schemes: str, optional: bool = False) -> Callable[[str], str | None]:
 
 def address(value: str) -> str:
     host, sep, port = value.strip().rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
         raise ValueError(f"must be host:port such as 127.0.0.1:8080, got {value!r}")
     return f"{host or '0.0.0.0'}:{int(port)}"
 
 
 def word_list(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+_BUCKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]")
+
+
+def bucket_names(value: str) -> tuple[str, ...]:
+    """Comma-separated S3 bucket names; a typo must fail loudly, not silently match nothing."""
+    names = word_list(value)
+    bad = [name for name in names if not _BUCKET_NAME.fullmatch(name)]
+    if bad:
+        raise ValueError(
+            f"must be comma-separated S3 bucket names, got {', '.join(map(repr, bad))}"
+        )
+    return names
 
 
 _AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d+$")
@@ -217,8 +231,9 @@ KEYS: tuple[KeySpec, ...] = (
             "Delete the S3 objects of a job once every file reached every target."),
     KeySpec("s3.endpointUrl", "", url("http", "https", optional=True),
             "S3 endpoint override (else aws.endpointUrl, else AWS)."),
-    KeySpec("s3.allowedBuckets", "", word_list,
-            "Comma-separated source buckets jobs may read; empty allows any bucket."),
+    KeySpec("s3.allowedBuckets", "", bucket_names,
+            "Comma-separated source buckets jobs may read (others are refused as invalid "
+            "messages); empty allows any bucket the AWS credentials can read."),
     KeySpec("sqs.endpointUrl", "", url("http", "https", optional=True),
             "SQS endpoint override (else aws.endpointUrl, else AWS)."),
     KeySpec("sqs.waitTimeSeconds", "20", integer(0, 20),

@@ -25,6 +25,8 @@ def parse_topics(text: str, source: str = "topics.yml") -> dict[str, str]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise TopicsError(f"{source}: not valid YAML ({_first_line(exc)})") from None
+    except RecursionError:  # "[[[[..." exhausts the YAML composer's stack
+        raise TopicsError(f"{source}: not valid YAML (nested too deeply)") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -36,7 +38,9 @@ def parse_topics(text: str, source: str = "topics.yml") -> dict[str, str]:
             problems.append(f"{source}: key {key!r} must be a non-empty string")
             continue
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-            problems.append(f"{source}: {key}: must be an SQS queue URL (https://...), got {url!r}")
+            shown = repr(url)
+            shown = shown if len(shown) <= 80 else shown[:80] + "..."
+            problems.append(f"{source}: {key}: must be an SQS queue URL (https://...), got {shown}")
             continue
         topics[key] = url
     if problems:

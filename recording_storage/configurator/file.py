@@ -76,7 +76,7 @@ class FileConfigurator:
     def _parse(self) -> dict[str, Any]:
         try:
             data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ConfiguratorUnavailableError(
                 f"instances file {self.path} is not valid YAML/JSON: {first}"
