@@ -53,6 +53,7 @@ from recording_storage.dracoon.client import (
     RoomNameError,
     UploadCancelledError,
 )
+from recording_storage.jobs.dedup import keep_oldest_copy
 from recording_storage.jobs.errors import JobError
 from recording_storage.jobs.message import file_name_of
 from recording_storage.jobs.targets import ResolvedTarget
@@ -260,12 +261,15 @@ class Transfer:
         target = room.target.display_path
         marker = marker_for(info)
         wanted = parse_marker(marker)
-        for found, node in room.existing.get(wanted.source, []):
-            if found == wanted:
-                self._record(info, room, node, reused=True)
-                self._give_keys(room, node, info.key)
-                self._advance(info.size)
+        copies = [node for found, node in room.existing.get(wanted.source, []) if found == wanted]
+        if copies:
+            node = copies[0] if len(copies) == 1 else self._keep_one(info, room, copies[0])
+            if node is None:
                 return
+            self._record(info, room, node, reused=True)
+            self._give_keys(room, node, info.key)
+            self._advance(info.size)
+            return
         name = sanitize_name(file_name_of(info.key))
         expiration = room.target.expiration
         done_before = self._done_before
@@ -292,6 +296,9 @@ class Transfer:
         self._done_before = done_before + info.size
         self._report(self._done_before)
         self.outcome.bytes_transferred += info.size
+        node = self._keep_one(info, room, node)
+        if node is None:
+            return
         room.existing.setdefault(wanted.source, []).append((wanted, node))
         self._record(info, room, node, reused=False)
         self._give_keys(room, node, info.key)
@@ -308,6 +315,24 @@ class Transfer:
                 room=target,
                 file_id=node.id,
             )
+
+    def _keep_one(self, info: ObjectInfo, room: _Room, node: Any) -> Any | None:
+        """Another run of this job may have uploaded the same file: keep one (jobs.dedup)."""
+        wanted = parse_marker(marker_for(info))
+        try:
+            return keep_oldest_copy(
+                self.client,
+                room.node.id,
+                node,
+                lambda other: parse_marker(other.notes) == wanted,
+                size=info.size,
+                job_id=self.job_id,
+                instance=self.instance,
+                room=room.target.display_path,
+            )
+        except (DracoonError, JobError) as exc:
+            self._fail(info.key, room.target, exc)
+            return None
 
     def _give_keys(self, room: _Room, node: Any, key: str) -> None:
         """Hand the file key to every reader of the room; the sharer retries failures."""

@@ -184,6 +184,14 @@ class DracoonClient:
         )
         return self._uploader.upload(job, s3=capabilities.s3_direct_upload)
 
+    def delete_file(self, file_id: int) -> bool:
+        """Delete file ``file_id`` (into the recycle bin); False when it was already gone.
+
+        Used to remove the extra copy when two runs of one job uploaded the same recording
+        (``jobs.dedup``).
+        """
+        return self._nodes.delete_node(file_id)
+
     def download(self, file_id: int, out: BinaryIO) -> int:
         """Write the file's plaintext to ``out`` (decrypted, tag verified); return its size.
 

@@ -50,6 +50,16 @@ class NodeService:
         except DracoonApiError as exc:
             raise exc.with_context(f"looking up node {node_id}") from None
 
+    def delete_node(self, node_id: int) -> bool:
+        """Delete one node; False when it does not exist (any more): a delete is idempotent."""
+        try:
+            self._api.call("DELETE", f"/v4/nodes/{int(node_id)}", kind=RetryKind.REPEATABLE)
+        except DracoonApiError as exc:
+            if exc.status == 404:
+                return False
+            raise exc.with_context(f"deleting node {node_id}") from None
+        return True
+
     def list_children(
         self, parent_id: int | None, *, node_type: str | None = None, name: str | None = None
     ) -> Iterator[Node]:

@@ -1,0 +1,272 @@
+"""A fault-injecting HTTP proxy for the reliability tests, in front of the moto server.
+
+The service (in-process or as a subprocess) is pointed at ``proxy.url`` instead of the moto
+server (``s3.endpointUrl``/``sqs.endpointUrl``); the proxy forwards every request unchanged
+and, when a rule matches, breaks the exchange the way real networks and AWS do:
+
+=================  =========================================================================
+``action``         what the client sees
+=================  =========================================================================
+``reset``          the upstream status and headers, part of the body, then a TCP reset
+``short``          the upstream status and headers (full Content-Length), part of the body,
+                   then a normal close: a short read
+``error``          ``status`` with an AWS error body: S3 XML (``code``, e.g. ``SlowDown``) or,
+                   for SQS's JSON protocol, ``{"__type": ..., "message": ...}``
+``delay``          ``delay`` seconds of silence, then the normal answer
+``drop``           the connection closes before any answer
+=================  =========================================================================
+
+A rule matches a ``method``, a regex ``path`` (searched in path + query) and, for SQS, a
+regex ``operation`` (searched in the ``X-Amz-Target`` header, e.g. ``ReceiveMessage``).
+``count`` caps how often it fires; ``before`` runs in the proxy thread just before the
+request is forwarded (e.g. delete the object between HeadObject and GetObject). Only
+127.0.0.1 is used. SigV4 signatures stay valid because moto does not verify them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import re
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
+_COPY_CHUNK = 256 * 1024
+
+
+@dataclass
+class ProxyRule:
+    action: str  # reset | short | error | delay | drop
+    method: str | None = None
+    path: str = ".*"
+    operation: str | None = None
+    status: int = 503
+    code: str = "SlowDown"
+    message: str = "Please reduce your request rate."
+    delay: float = 0.0
+    fraction: float = 0.5  # reset/short: how much of the body gets through
+    count: int | None = None
+    before: Callable[[], None] | None = None
+    fired: int = 0
+    _path: re.Pattern = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.action not in ("reset", "short", "error", "delay", "drop"):
+            raise ValueError(f"unknown proxy action {self.action!r}")
+        self._path = re.compile(self.path)
+
+    def matches(self, method: str, path: str, operation: str) -> bool:
+        if self.count is not None and self.fired >= self.count:
+            return False
+        if self.method and self.method.upper() != method:
+            return False
+        if self.operation and not re.search(self.operation, operation):
+            return False
+        return bool(self._path.search(path))
+
+
+class FaultProxy:
+    """Threaded loopback HTTP proxy to ``upstream`` with fault rules; a context manager."""
+
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self._rules: list[ProxyRule] = []
+        self._lock = threading.Lock()
+        self.requests: list[tuple[str, str, str]] = []  # (method, path, operation)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def add(self, *rules: ProxyRule) -> list[ProxyRule]:
+        with self._lock:
+            self._rules.extend(rules)
+        return list(rules)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules = []
+
+    def pick(self, method: str, path: str, operation: str) -> ProxyRule | None:
+        with self._lock:
+            self.requests.append((method, path, operation))
+            for rule in self._rules:
+                if rule.matches(method, path, operation):
+                    rule.fired += 1
+                    return rule
+        return None
+
+    def count(self, method: str, pattern: str) -> int:
+        """How many requests with ``method`` whose path or operation matched ``pattern``."""
+        with self._lock:
+            return sum(
+                1
+                for m, p, op in self.requests
+                if m == method and (re.search(pattern, p) or re.search(pattern, op))
+            )
+
+
+def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
+    class Handler(_ProxyHandler):
+        pass
+
+    Handler.proxy = proxy
+    return Handler
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    proxy: FaultProxy
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        return None
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError, ValueError):  # the socket may be reset already
+            super().finish()
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_GET
+
+    def _handle(self) -> None:
+        body = self._read_body()
+        operation = self.headers.get("X-Amz-Target", "")
+        rule = self.proxy.pick(self.command, self.path, operation)
+        if rule is not None:
+            if rule.before is not None:
+                rule.before()
+            if rule.delay:
+                time.sleep(rule.delay)
+            if rule.action == "drop":
+                self._reset()
+                return
+            if rule.action == "error":
+                self._send_error(rule, json_protocol=bool(operation))
+                return
+        self._forward(body, rule)
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = bytearray()
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(data)
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _forward(self, body: bytes, rule: ProxyRule | None) -> None:
+        upstream = http.client.HTTPConnection(*self.proxy.upstream, timeout=60)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            headers["Content-Length"] = str(len(body))
+            upstream.request(self.command, self.path, body=body, headers=headers)
+            response = upstream.getresponse()
+            self.send_response_only(response.status, response.reason)
+            length = response.getheader("Content-Length")
+            for name, value in response.getheaders():
+                if name.lower() not in _HOP_BY_HOP:
+                    self.send_header(name, value)
+            if length is None and self.command != "HEAD":
+                data = response.read()
+                length = str(len(data))
+                self.send_header("Content-Length", length)
+                response = _Buffered(data)
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            total = int(length or 0)
+            limit = total
+            if rule is not None and rule.action in ("reset", "short") and total:
+                limit = max(1, int(total * rule.fraction))
+            sent = 0
+            while sent < limit:
+                data = response.read(min(_COPY_CHUNK, limit - sent))
+                if not data:
+                    break
+                self.wfile.write(data)
+                sent += len(data)
+            self.wfile.flush()
+            if limit < total:
+                if rule.action == "reset":
+                    self._reset()
+                else:
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):
+                        self.connection.shutdown(socket.SHUT_WR)
+        except (OSError, http.client.HTTPException):
+            self._reset()
+        finally:
+            upstream.close()
+
+    def _send_error(self, rule: ProxyRule, *, json_protocol: bool) -> None:
+        if json_protocol:
+            payload = json.dumps(
+                {"__type": f"com.amazonaws.sqs#{rule.code}", "message": rule.message}
+            ).encode()
+            content_type = "application/x-amz-json-1.0"
+        else:
+            payload = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                f"<Error><Code>{rule.code}</Code><Message>{rule.message}</Message>"
+                "<RequestId>fault-proxy</RequestId></Error>"
+            ).encode()
+            content_type = "application/xml"
+        self.send_response_only(rule.status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("x-amzn-RequestId", "fault-proxy")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+        self.wfile.flush()
+
+    def _reset(self) -> None:
+        """Close with RST (SO_LINGER 0), like a peer or middlebox dropping the connection."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+
+
+class _Buffered:
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+
+    def read(self, size: int) -> bytes:
+        chunk, self._data = self._data[:size], self._data[size:]
+        return bytes(chunk)
