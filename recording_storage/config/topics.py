@@ -35,12 +35,13 @@ def parse_topics(text: str, source: str = "topics.yml") -> dict[str, str]:
     problems: list[str] = []
     for key, url in data.items():
         if not isinstance(key, str) or not key.strip():
-            problems.append(f"{source}: key {key!r} must be a non-empty string")
+            problems.append(f"{source}: key {_shown(key)} must be a non-empty string")
             continue
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-            shown = repr(url)
-            shown = shown if len(shown) <= 80 else shown[:80] + "..."
-            problems.append(f"{source}: {key}: must be an SQS queue URL (https://...), got {shown}")
+            problems.append(
+                f"{source}: {_shown(key)}: must be an SQS queue URL (https://...), "
+                f"got {_shown(url)}"
+            )
             continue
         topics[key] = url
     if problems:
@@ -52,6 +53,12 @@ def read_topics(path: str | Path) -> dict[str, str]:
     """Read and parse a topics.yml file."""
     path = Path(path)
     return parse_topics(path.read_text(encoding="utf-8"), source=str(path))
+
+
+def _shown(value: object, limit: int = 80) -> str:
+    """A key or value for an error line: quoted (no raw newlines) and shortened."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _first_line(exc: Exception) -> str:
