@@ -6,16 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON=${PYTHON:-python3}
-VENV=${VENV:-.venv}
-
-if [ ! -x "$VENV/bin/python" ]; then
-    echo "==> creating virtual environment $VENV"
-    "$PYTHON" -m venv "$VENV"
-fi
+# shellcheck source=scripts/lib/venv.sh
+. scripts/lib/venv.sh
+ensure_venv
 echo "==> installing recording-storage with test extras"
-"$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e '.[test]'
+install_project test
 
 echo "==> preparing DRACOON's official Python SDK (own venv under .cache/)"
 "$VENV/bin/python" -m tests.support.official_sdk

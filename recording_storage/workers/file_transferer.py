@@ -146,7 +146,12 @@ class FileTransferer(Worker):
                 **fields,
                 receive_count=message.receive_count,
             )
-        progress = _ProgressReporter(job_id, fields, enabled=self.report_level == "chunk")
+        progress = _ProgressReporter(
+            job_id,
+            fields,
+            enabled=self.report_level == "chunk",
+            interval=self.options.progress_interval,
+        )
         started = time.monotonic()
         error: BaseException | None = None
         result = None
@@ -251,10 +256,18 @@ class FileTransferer(Worker):
 class _ProgressReporter:
     """The runner's progress callback: chunk-level 15006 reports every few seconds."""
 
-    def __init__(self, job_id: str, fields: dict[str, object], *, enabled: bool) -> None:
+    def __init__(
+        self,
+        job_id: str,
+        fields: dict[str, object],
+        *,
+        enabled: bool,
+        interval: float = PROGRESS_REPORT_SECONDS,
+    ) -> None:
         self.job_id = job_id
         self.fields = fields
         self.enabled = enabled
+        self.interval = interval
         self._last = 0.0
         self._lock = threading.Lock()
 
@@ -263,7 +276,7 @@ class _ProgressReporter:
             return
         now = time.monotonic()
         with self._lock:
-            if now - self._last < PROGRESS_REPORT_SECONDS and done < total:
+            if now - self._last < self.interval and done < total:
                 return
             self._last = now
         log_event(

@@ -51,6 +51,8 @@ class SupervisionOptions:
     """A probe result older than this counts as failed (the prober is stuck or dead)."""
     tick: float = 0.5
     """How often the master's supervision loop wakes up when nothing happens."""
+    progress_interval: float = 5.0
+    """Seconds between two progress reports (15006) when reportLevel is ``chunk``."""
 
     @classmethod
     def from_settings(
