@@ -1,0 +1,147 @@
+"""Benchmark driver: runs the scenarios and prints one table of ratios (see docs/performance.md).
+
+``scripts/bench.sh [--quick] [--size 1G] [--memory-size 4G] [--scenarios 0,1,2,3,4,5] ...``
+Each ratio compares ours with a baseline measured in the same run, so a loaded machine moves
+both. Exit status: 0 unless a workload failed or stored a wrong file (targets never fail it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from scripts.bench import scenarios  # noqa: E402
+from scripts.bench.world import MiB, World  # noqa: E402
+from scripts.bench_upload import parse_size  # noqa: E402
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/bench.sh", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="CI smoke run: small sizes, few jobs (well under a minute)",
+    )
+    parser.add_argument("--size", default="1G", help="recording size of scenarios 1-3 (1G)")
+    parser.add_argument(
+        "--memory-size", default="4G", help="the larger transfer of scenario 5 (4G)"
+    )
+    parser.add_argument("--chunk-size", default="20M", help="s3.chunkSize (20M, the default)")
+    parser.add_argument(
+        "--modes", default="classic,s3", help="DRACOON upload modes of scenarios 1-2: classic,s3"
+    )
+    parser.add_argument("--scenarios", default="0,1,2,3,4,5", help="which scenarios to run")
+    parser.add_argument("--jobs", type=int, default=200, help="scenario 4: number of jobs")
+    parser.add_argument("--job-size", default="1M", help="scenario 4: size of each recording")
+    parser.add_argument("--workers", type=int, default=4, help="scenario 4: worker processes")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="scenario 1: runs of ours and the baseline (best counts)",
+    )
+    parser.add_argument("--no-sdk", action="store_true", help="skip the official SDK (2)")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="write a cProfile of our first scenario-1 transfer to FILE",
+    )
+    options = parser.parse_args(argv)  # fmt: skip
+    if options.quick:
+        options.size, options.memory_size, options.chunk_size = "48M", "96M", "4M"
+        options.jobs, options.job_size = 20, "256K"
+    return options
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    size = parse_size(options.size)
+    chunk = parse_size(options.chunk_size)
+    chosen = set(options.scenarios.split(","))
+    modes = tuple(m for m in options.modes.split(",") if m)
+    load = os.getloadavg()
+    started = time.monotonic()
+    rows: list[scenarios.Row] = []
+    details: list[str] = []
+    world = World(chunk, modes=tuple(dict.fromkeys(("classic", *modes))))
+    try:
+        if "0" in chosen:
+            say("0: S3 servers")
+            rows += scenarios.s3_servers(world, size)
+        single_results = {}
+        for mode in modes:
+            if chosen & {"1", "2", "4", "5"}:
+                say(f"1/2: one recording, {mode}")
+                found, result = scenarios.single(
+                    world, mode, size, options.repeat,
+                    sdk="2" in chosen and not options.no_sdk, profile=options.profile,
+                )  # fmt: skip
+                if "1" in chosen or "2" in chosen:
+                    rows += found
+                single_results[mode] = result
+        if "3" in chosen:
+            say("3: three targets")
+            rows += scenarios.three_targets(world, size)
+        if "4" in chosen:
+            say("4: small recordings through SQS")
+            found, per_job = scenarios.many_small(
+                world, options.jobs, parse_size(options.job_size), options.workers,
+                scenarios.mib_s(single_results["classic"]),
+            )  # fmt: skip
+            rows += found
+            details.append(f"4: DRACOON requests per job: {per_job}")
+        if "5" in chosen:
+            say("5: memory")
+            rows += scenarios.memory(
+                world, single_results["classic"], size, parse_size(options.memory_size)
+            )
+    finally:
+        world.close()
+    print_table(rows, details, options, chunk, load, time.monotonic() - started)
+    return 1 if any("WRONG" in row.note for row in rows) else 0
+
+
+def say(text: str) -> None:
+    print(f"... {text}", file=sys.stderr, flush=True)
+
+
+def print_table(rows, details, options, chunk, load, seconds) -> None:
+    argv = " ".join(sys.argv[1:])
+    print(
+        f"\nrecording-storage benchmark: {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, s3.chunkSize {chunk / MiB:g} MiB; load average before "
+        f"{load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}, after {os.getloadavg()[0]:.2f}; "
+        f"{seconds:.0f} s; command: scripts/bench.sh {argv}".rstrip()
+    )
+    header = ("scenario", "measure", "ours", "baseline", "ratio", "target", "met", "note")
+    table = [header] + [
+        (
+            r.scenario,
+            r.measure,
+            r.ours,
+            r.baseline,
+            f"{r.ratio:.2f}x" if r.ratio is not None else "",
+            r.target,
+            {True: "yes", False: "NO", None: ""}[r.met],
+            r.note,
+        )
+        for r in rows
+    ]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for line in table[1:]:
+        print("| " + " | ".join(line) + " |")
+    for detail in details:
+        print(detail)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
