@@ -124,7 +124,7 @@ class Emulator:
         return self.server.base_url
 
     def admin(self, method: str, path: str, body: dict | None = None):
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 - our own 127.0.0.1 URL
             self.server.base_url + path,
             data=json.dumps(body).encode() if body is not None else None,
             method=method,
