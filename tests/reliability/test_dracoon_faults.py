@@ -130,22 +130,6 @@ def test_s3_direct_completion_ending_in_error_is_retried(s3_world):
     assert statuses == ["done", "error"]
 
 
-def test_quota_exceeded_keeps_s3_and_is_retryable(world):
-    world.bucket.put("rec/quota.mp4", b"q" * 1000)
-    world.faults(
-        {"method": "POST", "path": "/nodes/files/uploads$", "status": 507, "error_code": -40200}
-    )
-    runner = world.runner()
-    with pytest.raises(Exception) as failure:
-        runner.run(world.message("rec/quota.mp4"), job_id="quota")
-    assert failure.value.retryable is True
-    assert "507" in str(failure.value) and "quota.mp4" in str(failure.value)
-    assert world.bucket.exists("rec/quota.mp4") and world.files() == []
-    world.faults()
-    runner.run(world.message("rec/quota.mp4"), job_id="quota-again")
-    world.assert_one_correct_file(b"q" * 1000)
-
-
 def _wait(predicate, timeout: float = 20) -> None:
     import time
 
