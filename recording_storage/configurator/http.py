@@ -18,7 +18,7 @@ import json
 import logging
 import re
 from typing import Any
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 import urllib3
 
@@ -67,7 +67,8 @@ class HttpConfigurator:
             raise_on_status=False,
             respect_retry_after_header=True,
         )
-        self._pool = pool or urllib3.PoolManager(maxsize=4)
+        # Certificates are always verified for https; plain http only when configured so.
+        self._pool = pool or urllib3.PoolManager(maxsize=4, cert_reqs="CERT_REQUIRED")
         # Serve the last good answer for up to 10 TTLs while the configurator is down.
         self._cache: TtlCache[Any] = TtlCache(cache_ttl, stale_for=10 * cache_ttl)
 
@@ -125,6 +126,11 @@ class HttpConfigurator:
                     instances.append(config)
             next_url = data.get("next")
             url = urljoin(url, next_url) if isinstance(next_url, str) and next_url else None
+            if url is not None and _origin(url) != _origin(self.base_url):
+                raise ConfiguratorUnavailableError(
+                    f"configurator's next page {_short(url)} is not on {_origin(self.base_url)}; "
+                    "the token is only sent to the configured origin"
+                )
         return instances
 
     def _get(self, url: str) -> tuple[int, bytes]:
@@ -136,6 +142,9 @@ class HttpConfigurator:
                 timeout=self._timeout,
                 retries=self._retry,
                 preload_content=True,
+                # A redirect could lead the bearer token (and the answer's passwords) to
+                # another host or to plain http: never follow one.
+                redirect=False,
             )
         except urllib3.exceptions.HTTPError as exc:
             reason = getattr(exc, "reason", None) or exc
@@ -180,6 +189,16 @@ class HttpConfigurator:
             f"configurator unavailable, using the last known configuration: {exc}",
             instance=domain,
         )
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    try:
+        port = parts.port or default
+    except ValueError:  # a malformed port never matches
+        port = -1
+    return parts.scheme, (parts.hostname or "").lower(), port
 
 
 def _short(value: object) -> str:
