@@ -53,7 +53,7 @@ from recording_storage.dracoon.client import (
     RoomNameError,
     UploadCancelledError,
 )
-from recording_storage.jobs.dedup import keep_oldest_copy
+from recording_storage.jobs.dedup import complete_copies, keep_oldest_copy
 from recording_storage.jobs.errors import JobError
 from recording_storage.jobs.message import file_name_of
 from recording_storage.jobs.targets import ResolvedTarget
@@ -288,6 +288,8 @@ class Transfer:
                     cancel=self.cancel,
                 )
         except (DracoonError, S3Error, OSError) as exc:
+            if isinstance(exc, S3ObjectMissingError) and self._done_by_another_run(info, room):
+                return
             self._fail(info.key, room.target, exc)
             if isinstance(exc, UploadCancelledError) or self.cancel.is_set():
                 raise JobError(f"job {self.job_id} cancelled: {exc}", retryable=True) from None
@@ -315,6 +317,32 @@ class Transfer:
                 room=target,
                 file_id=node.id,
             )
+
+    def _done_by_another_run(self, info: ObjectInfo, room: _Room) -> bool:
+        """The object vanished mid-transfer: fine if a concurrent run of this job completed
+        this (key, room) and then deleted it (jobs.dedup)."""
+        wanted = parse_marker(marker_for(info))
+        try:
+            copies = complete_copies(
+                self.client,
+                room.node.id,
+                lambda other: parse_marker(other.notes) == wanted,
+                size=info.size,
+            )
+        except DracoonError:
+            return False
+        if not copies:
+            return False
+        self._record(info, room, min(copies, key=lambda node: int(node.id)), reused=True)
+        self._advance(info.size)
+        self._log(
+            LogCode.TRANSFERER_STATUS,
+            f"job {self.job_id}: {info.location} was removed while this run read it; a "
+            f"concurrent run of the job had already put it into {room.target.display_path!r}",
+            file=info.key,
+            room=room.target.display_path,
+        )
+        return True
 
     def _keep_one(self, info: ObjectInfo, room: _Room, node: Any) -> Any | None:
         """Another run of this job may have uploaded the same file: keep one (jobs.dedup)."""
