@@ -19,6 +19,10 @@ one copy from an earlier delivery:
 Every run applies the same rule, so whichever run looks last removes the extra copies, and all
 of them report the same kept file. A run deletes the S3 object only after this, so the object
 is never removed while the only complete copy is one that is about to be deleted.
+
+The other side of the race: a run whose S3 object disappears in the middle of its transfer
+(the concurrent run finished first and deleted it) looks for a complete copy in the room; if
+there is one, its (key, target) is done, not failed (``complete_copies``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,17 @@ from recording_storage.jobs.errors import JobError
 from recording_storage.logcodes import LogCode, log_event
 
 log = logging.getLogger(__name__)
+
+
+def complete_copies(
+    client: Any, room_id: int, is_copy: Callable[[Any], bool], *, size: int
+) -> list[Any]:
+    """The room's files carrying the marker and its size (DRACOON lists only complete files)."""
+    return [
+        node
+        for node in client.list_children(room_id, node_type="file")
+        if is_copy(node) and (node.size is None or int(node.size) == size)
+    ]
 
 
 def keep_oldest_copy(
@@ -49,11 +64,7 @@ def keep_oldest_copy(
     the same marker. Raises JobError (retryable) when not even ``own`` is listed any more:
     then nothing proves the recording is in the room, and the S3 object must stay.
     """
-    copies = [
-        node
-        for node in client.list_children(room_id, node_type="file")
-        if is_copy(node) and (node.size is None or int(node.size) == size)
-    ]
+    copies = complete_copies(client, room_id, is_copy, size=size)
     if not copies:
         raise JobError(
             f"job {job_id}: file {own.id} ({own.name!r}) was uploaded but is no longer listed "

@@ -14,6 +14,7 @@ from recording_storage.jobs.errors import JobError
 from recording_storage.jobs.transfer import marker_for
 from tests.jobs.conftest import CHUNK
 from tests.reliability.conftest import in_thread
+from tests.support.fault_proxy import ProxyRule
 
 SLOW_COMPLETION = {"method": "PUT", "path": r"^/api/v4/uploads/[^/]+$", "latency_ms": 800}
 
@@ -40,6 +41,28 @@ def test_two_runs_of_one_job_at_the_same_time_leave_one_file_per_target(world):
         assert ids == {kept["id"]}
     assert not world.bucket.exists("rec/twice.mp4")
     assert len([n for n in world.nodes() if n["path"] == "/Recordings/a"]) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_a_run_whose_object_is_deleted_by_a_finished_twin_succeeds(world):
+    """Run B has done HeadObject; run A then completes the job and deletes the object; B's
+    GetObject finds nothing. B must recognise A's file, not fail for the dead-letter queue."""
+    data = os.urandom(3 * CHUNK)
+    world.bucket.put("rec/twin.mp4", data)
+    body = world.message("rec/twin.mp4")
+    first, second = world.runner(), world.runner()
+    finished = []
+    world.proxy.add(
+        ProxyRule("delay", method="GET", path=r"/rec/twin\.mp4$", count=1,
+                  before=lambda: finished.append(first.run(body, job_id="A")))
+    )  # fmt: skip
+
+    result = second.run(body, job_id="B")
+
+    assert finished and finished[0].s3_deleted
+    kept = world.assert_one_correct_file(data)
+    assert [(f.file_id, f.reused) for f in result.files] == [(kept["id"], True)]
 
 
 @pytest.mark.slow

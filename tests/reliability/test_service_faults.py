@@ -64,6 +64,7 @@ def test_failing_visibility_extensions_and_a_second_worker_leave_one_file(deploy
     world.assert_one_correct_file(data)
     assert not world.bucket.exists("rec/visibility.mp4")
     assert deployment.records(code=15005)  # the failed extensions were logged
+    assert deployment.records(job, 15007) == []  # no delivery failed, none was dead-lettered
 
 
 def test_a_job_that_cannot_succeed_ends_in_the_dead_letter_queue(deployment):
