@@ -1,12 +1,21 @@
 """S3 access for transfers: HeadObject, ranged-GET streaming with read-ahead, delete.
 
 ``RangedObjectReader`` is a read-only file object over one S3 object. It fetches the object
-in ranges of ``chunk_size`` bytes (``s3.chunkSize``) and, while the caller consumes one
-range, fetches the next one in a background thread - at most one range ahead, so memory
-stays at about two chunks whatever the object size. Every range is requested with
-``If-Match: <etag>`` from HeadObject, so an object replaced mid-transfer fails loudly
-instead of producing a file made of two versions. A range that breaks off or comes back
-short is fetched again (``attempts``); botocore itself retries throttling and 5xx.
+in ranges of ``chunk_size`` bytes (``s3.chunkSize``), in one of two ways:
+
+- ``read_ahead=True``: while the caller consumes one range, the next one is fetched in a
+  background thread - at most one range ahead, so memory stays at about two chunks
+  whatever the object size. For callers that read in small pieces.
+- ``read_ahead=False``: streaming. ``readinto`` reads the GET response body straight into
+  the caller's buffer (in pieces of at most ``STREAM_PIECE`` bytes), so the reader holds no
+  chunk of its own. Transfers use this: the upload pipeline already reads ahead into its
+  own reused buffers (``dracoon.client.upload``), and a second copy would only cost memory
+  and a memcpy per byte.
+
+Every range is requested with ``If-Match: <etag>`` from HeadObject, so an object replaced
+mid-transfer fails loudly instead of producing a file made of two versions. A range that
+breaks off or comes back short is fetched again (``attempts``; when streaming, only its
+missing rest); botocore itself retries throttling and 5xx.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ log = logging.getLogger(__name__)
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 _DENIED = {"403", "AccessDenied", "Forbidden", "AllAccessDisabled"}
 _CHANGED = {"412", "PreconditionFailed"}
+STREAM_PIECE = 1024 * 1024  # urllib3 reads via a temporary of this size: keep it small
 
 
 class S3Error(Exception):
@@ -116,6 +126,9 @@ class RangedObjectReader(io.RawIOBase):
         )
         self._closed_event = threading.Event()
         self.ranges_fetched = 0
+        self._body = None  # streaming: the open GET body of the current range
+        self._body_end = 0  # streaming: first byte after the current range
+        self._range_attempt = 0
 
     def readable(self) -> bool:
         return True
@@ -126,6 +139,8 @@ class RangedObjectReader(io.RawIOBase):
         target = memoryview(buffer).cast("B")
         if not target.nbytes or self._position >= self.info.size:
             return 0
+        if self._executor is None:
+            return self._stream_into(target)
         if not self._buffer.nbytes:
             self._buffer = memoryview(self._next_range())
         count = min(target.nbytes, self._buffer.nbytes)
@@ -144,7 +159,85 @@ class RangedObjectReader(io.RawIOBase):
                 self._executor.shutdown(wait=False, cancel_futures=True)
             self._pending = None
             self._buffer = memoryview(b"")
+            self._drop_body()
         super().close()
+
+    # -- streaming (no read-ahead) ----------------------------------------------------------
+
+    def _stream_into(self, target: memoryview) -> int:
+        """Fill ``target`` from the object (up to its end) straight from the GET bodies."""
+        wanted = min(target.nbytes, self.info.size - self._position)
+        filled = 0
+        while filled < wanted:
+            if self._body is None:
+                self._open_body()
+            piece = target[filled : filled + min(STREAM_PIECE, wanted - filled,
+                                                 self._body_end - self._position)]  # fmt: skip
+            try:
+                count = self._body.readinto(piece)
+                problem = "" if count else "the body ended early"
+            except (BotoCoreError, OSError) as exc:  # reset, timeout, protocol error
+                count, problem = 0, f"{type(exc).__name__}: {exc}"
+            if problem:
+                self._retry_rest(problem)
+                continue
+            filled += count
+            self._position += count
+            if self._position == self._body_end:
+                self._drop_body()
+                self.ranges_fetched += 1
+                self._range_attempt = 0
+        return filled
+
+    def _open_body(self) -> None:
+        start = self._position
+        if not self._body_end or start >= self._body_end:  # a new range, not a retried rest
+            self._body_end = min(start + self.chunk_size, self.info.size)
+        end = self._body_end - 1
+        where = f"GetObject {self.info.location} bytes {start}-{end}"
+        while True:
+            if self._closed_event.is_set():
+                raise S3Error(f"{where}: reader closed")
+            self._range_attempt += 1
+            try:
+                response = self._client.get_object(
+                    Bucket=self.info.bucket,
+                    Key=self.info.key,
+                    Range=f"bytes={start}-{end}",
+                    **({"IfMatch": f'"{self.info.etag}"'} if self.info.etag else {}),
+                )
+            except ClientError as exc:
+                raise _classify(exc, where) from None
+            except (BotoCoreError, OSError) as exc:
+                self._wait_before_retry(where, f"{type(exc).__name__}: {exc}")
+                continue
+            length = int(response.get("ContentLength", end - start + 1))
+            if length != end - start + 1:
+                response["Body"].close()
+                self._wait_before_retry(where, f"got {length} bytes instead of {end - start + 1}")
+                continue
+            self._body = response["Body"]
+            return
+
+    def _retry_rest(self, problem: str) -> None:
+        """The body broke off: fetch the rest of this range again (counts as an attempt)."""
+        self._drop_body()
+        where = f"GetObject {self.info.location} bytes {self._position}-{self._body_end - 1}"
+        self._wait_before_retry(where, problem)
+
+    def _wait_before_retry(self, where: str, problem: str) -> None:
+        if self._range_attempt >= self._attempts:
+            raise S3Error(f"{where} failed after {self._attempts} attempts: {problem}")
+        log.warning("%s: %s; retry %d/%d", where, problem, self._range_attempt, self._attempts)
+        time.sleep(self._retry_delay * self._range_attempt)
+
+    def _drop_body(self) -> None:
+        body, self._body = self._body, None
+        if body is not None:
+            try:
+                body.close()
+            except Exception:  # closing a broken connection must not hide the real error
+                log.debug("closing a GetObject body failed", exc_info=True)
 
     def _next_range(self) -> bytes:
         if self._pending is not None:

@@ -20,9 +20,11 @@ earlier run that crashed before the message was deleted), a file with the same s
 every target room proves the job done. A DRACOON upload only becomes a file when it is
 completed, so a crash mid-upload leaves nothing to match and the file is uploaded again.
 
-Seam for "read S3 once for all targets" (a later performance issue): ``SourceOpener`` opens
-one stream per (key, target); a tee that feeds several uploads from one read can replace it
-without touching this module's logic.
+Read once: a key that must be uploaded into several rooms is read from S3 once
+(``jobs.tee.SharedSource``) and uploaded into all of them at the same time, each upload
+with its own file key in its own thread; a failing target does not disturb the others, and
+its failure keeps the S3 object like any other. A custom ``SourceOpener`` (one stream per
+(key, target)) turns this off.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO
@@ -57,6 +60,7 @@ from recording_storage.jobs.dedup import complete_copies, keep_oldest_copy
 from recording_storage.jobs.errors import JobError
 from recording_storage.jobs.message import file_name_of
 from recording_storage.jobs.targets import ResolvedTarget
+from recording_storage.jobs.tee import SharedSource
 from recording_storage.jobs.templates import sanitize_name
 from recording_storage.logcodes import LogCode, log_event
 
@@ -68,6 +72,7 @@ _MARKER = re.compile(
 )
 
 SourceOpener = Callable[[ObjectInfo], BinaryIO]
+PROGRESS_POLL_SECONDS = 0.5
 Progress = Callable[[int, int], None]
 
 
@@ -150,6 +155,7 @@ class Transfer:
         progress: Progress | None = None,
         report_files: bool = True,
         open_source: SourceOpener | None = None,
+        read_once: bool = True,
     ):
         self.job_id = job_id
         self.instance = instance
@@ -166,6 +172,9 @@ class Transfer:
         self.progress = progress
         self.report_files = report_files
         self.open_source = open_source or self._open_ranged
+        # One S3 read for all targets of a key - only with our own S3 reader: a given
+        # ``open_source`` keeps its contract of one stream per (key, target).
+        self.read_once = read_once and open_source is None
         self.outcome = TransferOutcome()
         self._done_before = 0
         self._total = 0
@@ -179,9 +188,15 @@ class Transfer:
         rooms = self._resolve_rooms(create=True)
         self._total = sum(info.size for info in infos) * len(rooms)
         for info in infos:
+            self._check_cancel()
+            todo = [room for room in rooms if self._needs_upload(info, room)]
+            uploads = {}
+            if self.read_once and len(todo) > 1:
+                uploads = dict(zip(map(id, todo), self._upload_read_once(info, todo), strict=True))
             for room in rooms:
-                self._check_cancel()
-                self._transfer_one(info, room)
+                if not uploads:
+                    self._check_cancel()
+                self._transfer_one(info, room, uploads.get(id(room)))
         for room in rooms:
             for key in missing:
                 self._record_existing_for_missing(key, room)
@@ -257,7 +272,9 @@ class Transfer:
                 index.setdefault(marker.source, []).append((marker, node))
         return index
 
-    def _transfer_one(self, info: ObjectInfo, room: _Room) -> None:
+    def _transfer_one(self, info: ObjectInfo, room: _Room, uploaded: Future | None = None) -> None:
+        """Reuse, or upload, ``info`` into ``room``; ``uploaded``: an upload already run
+        (read-once, see ``_upload_read_once``) whose node or exception to take instead."""
         target = room.target.display_path
         marker = marker_for(info)
         wanted = parse_marker(marker)
@@ -270,23 +287,15 @@ class Transfer:
             self._give_keys(room, node, info.key)
             self._advance(info.size)
             return
-        name = sanitize_name(file_name_of(info.key))
-        expiration = room.target.expiration
         done_before = self._done_before
         try:
-            with self.open_source(info) as source:
-                node = self.client.upload(
-                    room.node.id,
-                    name,
-                    source,
-                    info.size,
-                    expire_at=expiration.expire_at(self.now) if expiration else None,
-                    notes=marker,
-                    resolution="autorename",
-                    chunk_size=self.chunk_size,
-                    progress=lambda done: self._report(done_before + done),
-                    cancel=self.cancel,
-                )
+            if uploaded is not None:
+                node = uploaded.result()  # raises what the upload raised
+            else:
+                with self.open_source(info) as source:
+                    node = self._upload(
+                        info, room, source, lambda done: self._report(done_before + done)
+                    )
         except (DracoonError, S3Error, OSError) as exc:
             if isinstance(exc, S3ObjectMissingError) and self._done_by_another_run(info, room):
                 return
@@ -317,6 +326,49 @@ class Transfer:
                 room=target,
                 file_id=node.id,
             )
+
+    def _upload(
+        self, info: ObjectInfo, room: _Room, source: BinaryIO, progress: Callable[[int], None]
+    ) -> Any:
+        expiration = room.target.expiration
+        return self.client.upload(
+            room.node.id,
+            sanitize_name(file_name_of(info.key)),
+            source,
+            info.size,
+            expire_at=expiration.expire_at(self.now) if expiration else None,
+            notes=marker_for(info),
+            resolution="autorename",
+            chunk_size=self.chunk_size,
+            progress=progress,
+            cancel=self.cancel,
+        )
+
+    def _needs_upload(self, info: ObjectInfo, room: _Room) -> bool:
+        wanted = parse_marker(marker_for(info))
+        return not any(found == wanted for found, _ in room.existing.get(wanted.source, []))
+
+    def _upload_read_once(self, info: ObjectInfo, rooms: list[_Room]) -> list[Future]:
+        """Upload ``info`` into every room at once from one S3 read (jobs.tee).
+
+        Each upload runs in its own thread with its own file key; a failing one closes its
+        branch and the others go on. Progress is reported from this (the job's) thread.
+        """
+        shared = SharedSource(self.s3, info, self.chunk_size, len(rooms))
+        done = [0] * len(rooms)
+
+        def upload(index: int, room: _Room) -> Any:
+            def progress(count: int) -> None:
+                done[index] = count
+
+            with shared.branch(index) as branch:
+                return self._upload(info, room, branch, progress)
+
+        with ThreadPoolExecutor(len(rooms), thread_name_prefix="upload-target") as pool:
+            futures = [pool.submit(upload, index, room) for index, room in enumerate(rooms)]
+            while wait(futures, timeout=PROGRESS_POLL_SECONDS).not_done:
+                self._report(self._done_before + sum(done))
+        return futures
 
     def _done_by_another_run(self, info: ObjectInfo, room: _Room) -> bool:
         """The object vanished mid-transfer: fine if a concurrent run of this job completed
@@ -417,7 +469,9 @@ class Transfer:
     # -- helpers --------------------------------------------------------------------------
 
     def _open_ranged(self, info: ObjectInfo) -> BinaryIO:
-        return RangedObjectReader(self.s3, info, self.chunk_size)  # type: ignore[return-value]
+        # Streaming straight into the upload's buffers: the upload pipeline reads ahead.
+        reader = RangedObjectReader(self.s3, info, self.chunk_size, read_ahead=False)
+        return reader  # type: ignore[return-value]
 
     def _record(self, info: ObjectInfo, room: _Room, node: Any, *, reused: bool) -> None:
         self.outcome.files.append(

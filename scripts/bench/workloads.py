@@ -26,6 +26,11 @@ def peak_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def transfer(args: dict) -> dict:
     from recording_storage.config import load_settings
     from recording_storage.jobs.runner import JobRunner
@@ -41,7 +46,7 @@ def transfer(args: dict) -> dict:
 
         profile = cProfile.Profile()
         profile.enable()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     for index, body in enumerate(args["messages"]):
         job_started = time.perf_counter()
         result = runner.run(json.dumps(body), job_id=f"bench-{index}")
@@ -59,6 +64,7 @@ def transfer(args: dict) -> dict:
     runner.close()
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds() - cpu_started,
         "bytes": sum(job["bytes"] for job in jobs),
         "jobs": jobs,
         "rss_kib": peak_rss_kib(),
@@ -92,7 +98,7 @@ def plain_copy(args: dict) -> dict:
     info = head_object(s3, args["bucket"], args["key"])  # warm the boto3 client up
     rss_before = peak_rss_kib()
     chunk = args["chunk"]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     channel = json.loads(
         http.request(
             "POST",
@@ -126,6 +132,7 @@ def plain_copy(args: dict) -> dict:
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds() - cpu_started,
         "bytes": info.size,
         "rss_kib": peak_rss_kib(),
         "rss_before_kib": rss_before,

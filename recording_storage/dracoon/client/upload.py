@@ -56,6 +56,7 @@ class UploadOptions:
     s3_completion_timeout: float = 600.0
     s3_poll_initial: float = 0.1
     s3_poll_max: float = 2.0
+    read_ahead: bool = True  # read the next chunk while this one is encrypted and sent
 
 
 @dataclass
@@ -179,21 +180,30 @@ def _read_exact(source: BinaryIO, view: memoryview) -> int:
 
 
 class _Pipeline:
-    """Read + encrypt chunks in the caller's thread, send them on ``senders`` threads.
+    """Read, encrypt and send chunks as three overlapping stages.
 
-    ``buffers = senders + 1`` chunk buffers exist: one being filled while the others are in
-    flight. A buffer is recycled only after its send returned (acknowledged), which is what
-    keeps every retry able to resend the same ciphertext.
+    - a reader thread fills free buffers from the source (the next chunk is read while the
+      current one is encrypted and sent - for S3 sources that is the read-ahead);
+    - the caller's thread encrypts each filled buffer in place, strictly in order (one GCM
+      stream), and hands it to a sender;
+    - ``senders`` threads send.
+
+    ``senders + 2`` chunk buffers exist (``senders + 1`` without ``read_ahead``), reused for
+    the whole file. A buffer is recycled only after its send returned (acknowledged), which
+    is what keeps every retry able to resend the same ciphertext.
     """
 
-    def __init__(self, job: UploadJob, chunk_len: int, senders: int) -> None:
+    def __init__(self, job: UploadJob, chunk_len: int, senders: int, read_ahead: bool) -> None:
         self.job = job
         self.senders = senders
+        self.read_ahead = read_ahead
         self.free: queue.Queue[bytearray] = queue.Queue()
-        for _ in range(senders + 1):
+        for _ in range(senders + (2 if read_ahead else 1)):
             self.free.put(bytearray(chunk_len))
         self.encrypter = FileEncrypter(PlainFileKey.generate()) if job.key_pair else None
         self.done_bytes = 0
+        self._filled: queue.Queue[tuple[bytearray, memoryview] | BaseException] = queue.Queue()
+        self._stop = threading.Event()
 
     def run(
         self, chunks: list[tuple[int, int]], send: Callable[[int, int, memoryview], Any]
@@ -202,32 +212,90 @@ class _Pipeline:
         results: list[Any] = [None] * len(chunks)
         pending: dict[Future, tuple[int, int]] = {}
         executor = ThreadPoolExecutor(max_workers=self.senders, thread_name_prefix="dracoon-up")
+        reader = None
+        if self.read_ahead:
+            reader = threading.Thread(
+                target=self._read_all, args=(chunks,), name="dracoon-read", daemon=True
+            )
+            reader.start()
         try:
-            for index, (offset, length) in enumerate(chunks):
-                buffer = self._next_buffer(pending, results)
-                view = memoryview(buffer)[:length]
-                got = _read_exact(self.job.source, view)
-                if got != length:
-                    raise UploadError(
-                        f"source of {self.job.name!r} ended after {offset + got} of "
-                        f"{self.job.size} bytes; nothing was stored"
-                    )
+            for index, (offset, _length) in enumerate(chunks):
+                if reader is None:
+                    buffer = self._next_buffer(pending, results)
+                    view = self._fill(buffer, offset, chunks[index][1])
+                else:
+                    buffer, view = self._next_filled(pending, results)
                 if self.encrypter is not None:
                     self.encrypter.encrypt(view, output=view)
                 future = executor.submit(send, index, offset, view)
                 future.add_done_callback(lambda _f, b=buffer: self.free.put(b))
-                pending[future] = (index, length)
-            self._check_source_end()
+                pending[future] = (index, len(view))
+            if reader is None:
+                self._check_source_end()
+            else:
+                self._next_filled(pending, results, end=True)
             while pending:
                 self._reap(pending, results, block=True)
             return results
         finally:
+            self._stop.set()
             for future in pending:
                 future.cancel()
             executor.shutdown(wait=True, cancel_futures=True)
+            if reader is not None:
+                reader.join(timeout=5.0)  # it stops at its next buffer or when reads fail
 
     def file_key(self) -> PlainFileKey | None:
         return self.encrypter.finalize() if self.encrypter is not None else None
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _fill(self, buffer: bytearray, offset: int, length: int) -> memoryview:
+        view = memoryview(buffer)[:length]
+        got = _read_exact(self.job.source, view)
+        if got != length:
+            raise UploadError(
+                f"source of {self.job.name!r} ended after {offset + got} of "
+                f"{self.job.size} bytes; nothing was stored"
+            )
+        return view
+
+    def _read_all(self, chunks: list[tuple[int, int]]) -> None:
+        """Reader thread: fill free buffers in chunk order, then check the source's end."""
+        try:
+            for offset, length in chunks:
+                buffer = self._free_buffer()
+                if buffer is None:
+                    return
+                self._filled.put((buffer, self._fill(buffer, offset, length)))
+            self._check_source_end()
+            self._filled.put(_END_OF_SOURCE)
+        except BaseException as exc:  # handed to the encrypting thread, raised there
+            self._filled.put(exc)
+
+    def _free_buffer(self) -> bytearray | None:
+        while not self._stop.is_set():
+            try:
+                return self.free.get(timeout=0.2)
+            except queue.Empty:
+                continue
+        return None
+
+    def _next_filled(
+        self, pending: dict[Future, tuple[int, int]], results: list[Any], *, end: bool = False
+    ) -> tuple[bytearray, memoryview]:
+        while True:
+            _check_cancel(self.job)
+            self._reap(pending, results, block=False)
+            try:
+                item = self._filled.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if isinstance(item, BaseException):
+                if item is _END_OF_SOURCE and end:
+                    return bytearray(), memoryview(b"")
+                raise item
+            return item
 
     def _next_buffer(self, pending: dict[Future, tuple[int, int]], results: list[Any]) -> bytearray:
         while True:
@@ -237,6 +305,8 @@ class _Pipeline:
                 return self.free.get(timeout=0.2)
             except queue.Empty:
                 continue
+
+    # -- sending --------------------------------------------------------------------------
 
     def _reap(
         self, pending: dict[Future, tuple[int, int]], results: list[Any], *, block: bool
@@ -262,6 +332,13 @@ class _Pipeline:
                 f"source of {self.job.name!r} has more than the announced {self.job.size} "
                 "bytes; nothing was stored"
             )
+
+
+class _EndOfSource(Exception):
+    """Marker the reader thread queues after the last chunk (never raised)."""
+
+
+_END_OF_SOURCE = _EndOfSource()
 
 
 def _completion_body(job: UploadJob, file_key: PlainFileKey | None) -> dict[str, Any]:
@@ -291,7 +368,9 @@ class _ClassicUpload:
 
     def run(self) -> Node:
         chunk = max(1, self.job.chunk_size)
-        pipeline = _Pipeline(self.job, min(chunk, max(self.job.size, 1)), senders=1)
+        pipeline = _Pipeline(
+            self.job, min(chunk, max(self.job.size, 1)), 1, self.options.read_ahead
+        )
         pipeline.run(_plan(self.job.size, chunk), self._send)
         body = _completion_body(self.job, pipeline.file_key())
         answer = self.api.transport.request_json(
@@ -356,7 +435,7 @@ class _S3Upload:
     def run(self) -> Node:
         senders = max(1, min(self.options.s3_parallel_parts, len(self.parts)))
         chunk_len = max(1, min(self.part_size, self.job.size))
-        pipeline = _Pipeline(self.job, chunk_len, senders=senders)
+        pipeline = _Pipeline(self.job, chunk_len, senders, self.options.read_ahead)
         etags = pipeline.run(self.parts, self._send_part)
         body = _completion_body(self.job, pipeline.file_key())
         body["parts"] = [{"partNumber": i + 1, "partEtag": tag} for i, tag in enumerate(etags)]
