@@ -39,8 +39,23 @@ class World(Service):
 
     # -- jobs -----------------------------------------------------------------------------
 
-    def runner(self, **env: str) -> JobRunner:
-        runner = JobRunner(self.settings(**env))
+    def runner(self, *, s3_attempts: int | None = None, **env: str) -> JobRunner:
+        """A JobRunner on this world; ``s3_attempts`` shrinks botocore's retry budget (its
+        backoff makes a lasting 503 take ~20 s with the service's 5 attempts)."""
+        s3_client = None
+        if s3_attempts is not None:
+            import boto3
+            from botocore.config import Config
+
+            s3_client = boto3.session.Session().client(
+                "s3",
+                endpoint_url=self.proxy.url,
+                config=Config(
+                    s3={"addressing_style": "path"},
+                    retries={"mode": "standard", "max_attempts": s3_attempts},
+                ),
+            )
+        runner = JobRunner(self.settings(**env), s3_client=s3_client)
         self.runners.append(runner)
         return runner
 

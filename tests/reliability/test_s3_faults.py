@@ -59,7 +59,7 @@ def test_lasting_s3_faults_fail_cleanly_and_keep_the_object(world, rule, expecte
     data = os.urandom(3 * CHUNK)
     world.bucket.put(KEY, data)
     world.proxy.add(rule)
-    runner = world.runner()
+    runner = world.runner(s3_attempts=2)
 
     with pytest.raises(JobError) as failure:
         runner.run(world.message(KEY), job_id="s3-fault")
