@@ -73,6 +73,7 @@ _MARKER = re.compile(
 
 SourceOpener = Callable[[ObjectInfo], BinaryIO]
 PROGRESS_POLL_SECONDS = 0.5
+MAX_FILTERED_LISTINGS = 4  # more keys in one job: one full listing per room is cheaper
 Progress = Callable[[int, int], None]
 
 
@@ -265,11 +266,22 @@ class Transfer:
         return rooms
 
     def _index_existing(self, room: Any) -> dict[str, list[tuple[Marker, Any]]]:
+        """Our earlier uploads of this job's keys in ``room``, by source id.
+
+        Lists only files whose name contains the stem of a key's file name (autorename
+        keeps the stem: ``talk (1).mp4``), so the cost does not grow with the room; a job
+        with many keys lists the room once instead. A file renamed by a user is not found
+        and is uploaded again.
+        """
         index: dict[str, list[tuple[Marker, Any]]] = {}
-        for node in self.client.list_children(room.id, node_type="file"):
-            marker = parse_marker(node.notes)
-            if marker is not None:
-                index.setdefault(marker.source, []).append((marker, node))
+        stems = sorted({name_stem(sanitize_name(file_name_of(key))) for key in self.keys})
+        seen: set[Any] = set()
+        for stem in stems if len(stems) <= MAX_FILTERED_LISTINGS else [None]:
+            for node in self.client.list_children(room.id, node_type="file", name_contains=stem):
+                marker = parse_marker(node.notes)
+                if marker is not None and node.id not in seen:
+                    seen.add(node.id)
+                    index.setdefault(marker.source, []).append((marker, node))
         return index
 
     def _transfer_one(self, info: ObjectInfo, room: _Room, uploaded: Future | None = None) -> None:
@@ -523,6 +535,12 @@ class Transfer:
 
     def _log(self, code: LogCode, message: str, **fields: Any) -> None:
         log_event(log, code, message, job=self.job_id, instance=self.instance, **fields)
+
+
+def name_stem(name: str) -> str:
+    """``talk.mp4`` -> ``talk``: the part of a file name that DRACOON's autorename keeps."""
+    stem, dot, _ = name.rpartition(".")
+    return stem if dot and stem else name
 
 
 def is_retryable(exc: BaseException) -> bool:

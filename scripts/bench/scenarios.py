@@ -129,7 +129,7 @@ def single(world: World, mode: str, size: int, repeat: int, sdk: bool, profile: 
             "conf": str(world.configure(mode, "plain")), "api_url": emulator.api_url,
             "user": "bench", "password": "bench-pw", "bucket": BUCKET, "key": key,
             "room": emulator.rooms["BenchPlain"], "name": f"plain-{attempt}.bin",
-            "chunk": world.chunk_size,
+            "chunk": world.chunk_size, "mode": mode,
         })  # fmt: skip
         stored = emulator.files(f"plain-{attempt}.bin")
         ok = ok and bool(stored) and stored[0]["size"] == size
@@ -145,7 +145,9 @@ def single(world: World, mode: str, size: int, repeat: int, sdk: bool, profile: 
     rows = [
         Row(f"1 one recording ({mode})", f"MiB/s, {size // MiB} MiB into an encrypted room",
             f"{mib_s(ours):.0f}", f"{mib_s(base):.0f} (plain copy)", ratio, ">= 0.8",
-            ratio >= 0.8, "" if ok else "STORED FILE WRONG"),
+            ratio >= 0.8, f"peak RSS {rss_mib(ours):.0f} vs {rss_mib(base):.0f} MiB; CPU s "
+            f"{ours['cpu_seconds']:.2f} vs {base['cpu_seconds']:.2f}"
+            + ("" if ok else "; STORED FILE WRONG")),
     ]  # fmt: skip
     if sdk:
         from scripts.bench_upload import ENCRYPTION_PASSWORD, PASSWORD, USER

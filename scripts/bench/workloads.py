@@ -4,9 +4,10 @@
   runs a small warm-up job first (login, key unlock, room lookups, boto3 set-up), then the
   timed jobs one after another. Reports per-job seconds and the process's peak RSS.
 - ``plain_copy``: the baseline - the same bytes the simplest way: sequential ranged GETs with
-  the same boto3 configuration and chunk size, each range POSTed as one classic upload chunk
-  into a plain room with urllib3 (no encryption, no overlap, no retries); channel creation
-  and completion included in the time, like ours.
+  the same boto3 configuration and chunk size, each range sent as one classic upload chunk
+  (``mode`` classic) or one presigned S3 part (``mode`` s3) into a plain room with urllib3
+  (no encryption, no overlap, no retries); channel creation and completion (for S3: until
+  the upload is ``done``) included in the time, like ours.
 
 Usage (by the driver): ``python -m scripts.bench.workloads KIND JSON-ARGS``.
 """
@@ -98,37 +99,62 @@ def plain_copy(args: dict) -> dict:
     info = head_object(s3, args["bucket"], args["key"])  # warm the boto3 client up
     rss_before = peak_rss_kib()
     chunk = args["chunk"]
-    started, cpu_started = time.perf_counter(), cpu_seconds()
-    channel = json.loads(
-        http.request(
-            "POST",
-            f"{api}/nodes/files/uploads",
-            body=json.dumps({"parentId": args["room"], "name": args["name"], "size": info.size}),
+    s3_direct = args.get("mode") == "s3"
+    if s3_direct:
+        chunk = max(chunk, 5 * 1024 * 1024)  # S3's minimum part size, as our client does
+
+    def call(method: str, path: str, body: dict | None = None) -> dict:
+        answer = http.request(
+            method,
+            f"{api}{path}",
+            body=json.dumps(body) if body is not None else None,
             headers={**auth, "Content-Type": "application/json"},
-        ).data
-    )
-    url = channel["uploadUrl"]
-    for start in range(0, info.size, chunk):
+        )
+        if answer.status >= 300:
+            raise RuntimeError(f"{method} {path}: HTTP {answer.status} {answer.data[:200]!r}")
+        return json.loads(answer.data) if answer.data else {}
+
+    started, cpu_started = time.perf_counter(), cpu_seconds()
+    channel = call("POST", "/nodes/files/uploads", {
+        "parentId": args["room"], "name": args["name"], "size": info.size,
+        "directS3Upload": s3_direct,
+    })  # fmt: skip
+    parts = []
+    for number, start in enumerate(range(0, info.size, chunk), 1):
         end = min(start + chunk, info.size) - 1
         body = s3.get_object(Bucket=info.bucket, Key=info.key, Range=f"bytes={start}-{end}")
         data = body["Body"].read()
-        answer = http.request(
-            "POST",
-            url,
-            body=data,
-            headers={"Content-Range": f"bytes {start}-{end}/{info.size}",
-                     "Content-Type": "application/octet-stream"},
-        )  # fmt: skip
+        if s3_direct:
+            urls = call("POST", f"/nodes/files/uploads/{channel['uploadId']}/s3_urls",
+                        {"size": len(data), "firstPartNumber": number,
+                         "lastPartNumber": number})  # fmt: skip
+            answer = http.request("PUT", urls["urls"][0]["url"], body=data)
+            parts.append({"partNumber": number, "partEtag": answer.headers["ETag"].strip('"')})
+        else:
+            answer = http.request(
+                "POST",
+                channel["uploadUrl"],
+                body=data,
+                headers={"Content-Range": f"bytes {start}-{end}/{info.size}",
+                         "Content-Type": "application/octet-stream"},
+            )  # fmt: skip
         if answer.status >= 300:
-            raise RuntimeError(f"chunk {start}-{end}: HTTP {answer.status}")
-    done = http.request(
-        "PUT",
-        url,
-        body=json.dumps({"resolutionStrategy": "autorename", "fileName": args["name"]}),
-        headers={"Content-Type": "application/json"},
-    )
-    if done.status >= 300:
-        raise RuntimeError(f"completion: HTTP {done.status} {done.data[:200]!r}")
+            raise RuntimeError(f"bytes {start}-{end}: HTTP {answer.status}")
+    completion = {"resolutionStrategy": "autorename", "fileName": args["name"]}
+    if s3_direct:
+        call("PUT", f"/nodes/files/uploads/{channel['uploadId']}/s3", {**completion,
+             "parts": parts})  # fmt: skip
+        while call("GET", f"/nodes/files/uploads/{channel['uploadId']}")["status"] != "done":
+            time.sleep(0.01)
+    else:
+        done = http.request(
+            "PUT",
+            channel["uploadUrl"],
+            body=json.dumps(completion),
+            headers={"Content-Type": "application/json"},
+        )
+        if done.status >= 300:
+            raise RuntimeError(f"completion: HTTP {done.status} {done.data[:200]!r}")
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,

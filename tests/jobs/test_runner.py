@@ -64,8 +64,9 @@ class FakeClient:
         room_id = self.rooms.setdefault(tuple(path), 100 + len(self.rooms))
         return SimpleNamespace(id=room_id, is_encrypted=True)
 
-    def list_children(self, room_id, node_type=None):
-        return list(self.files.get(room_id, []))
+    def list_children(self, room_id, node_type=None, name_contains=None):
+        files = self.files.get(room_id, [])
+        return [f for f in files if name_contains is None or name_contains in f.name]
 
     def upload(self, room_id, name, source, size, **kw):
         data = source.read()

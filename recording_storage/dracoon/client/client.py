@@ -111,9 +111,16 @@ class DracoonClient:
         return self._nodes.get_node(node_id)
 
     def list_children(
-        self, parent_id: int, *, node_type: str | None = None, name: str | None = None
+        self,
+        parent_id: int,
+        *,
+        node_type: str | None = None,
+        name: str | None = None,
+        name_contains: str | None = None,
     ) -> Iterator[Node]:
-        return self._nodes.list_children(parent_id, node_type=node_type, name=name)
+        return self._nodes.list_children(
+            parent_id, node_type=node_type, name=name, name_contains=name_contains
+        )
 
     def resolve_room_path(
         self, parent_room_id: int, path: str | Sequence[str], *, create: bool = True
@@ -159,7 +166,7 @@ class DracoonClient:
             )
         capabilities = self.capabilities
         try:
-            parent = self._nodes.get_node(parent_id)
+            parent = self._nodes.cached_room(parent_id) or self._nodes.get_node(parent_id)
         except DracoonApiError as exc:
             if exc.status == 404:
                 self._nodes.forget(parent_id)
@@ -182,7 +189,12 @@ class DracoonClient:
             cancel=cancel,
             key_pair=key_pair,
         )
-        return self._uploader.upload(job, s3=capabilities.s3_direct_upload)
+        try:
+            return self._uploader.upload(job, s3=capabilities.s3_direct_upload)
+        except DracoonApiError as exc:
+            if exc.status == 404:  # e.g. the (cached) room was deleted meanwhile
+                self._nodes.forget(parent_id)
+            raise
 
     def delete_file(self, file_id: int) -> bool:
         """Delete file ``file_id`` (into the recycle bin); False when it was already gone.

@@ -69,6 +69,9 @@ def distribute_missing_keys(
         else:
             # Set pairs dropped out of the list; the unset ones still sit before the rest.
             offset += len(pairs) - done
+            total = (page.get("range") or {}).get("total")
+            if done == len(pairs) and isinstance(total, int) and total <= len(pairs):
+                break  # that page was the whole list and all of it is set: saves a request
     else:
         log.warning("missing-key distribution stopped after %d rounds", MAX_ROUNDS)
     return report

@@ -61,14 +61,25 @@ class NodeService:
         return True
 
     def list_children(
-        self, parent_id: int | None, *, node_type: str | None = None, name: str | None = None
+        self,
+        parent_id: int | None,
+        *,
+        node_type: str | None = None,
+        name: str | None = None,
+        name_contains: str | None = None,
     ) -> Iterator[Node]:
-        """Yield the direct children of ``parent_id`` (0/None: top-level), page by page."""
+        """Yield the direct children of ``parent_id`` (0/None: top-level), page by page.
+
+        ``name`` / ``name_contains``: server-side name filters (``name:eq`` / ``name:cn``,
+        case-insensitive), so a lookup does not cost a listing of the whole room.
+        """
         filters = []
         if node_type:
             filters.append(f"type:eq:{node_type}")
         if name is not None:
             filters.append(f"name:eq:{name}")
+        if name_contains is not None:
+            filters.append(f"name:cn:{name_contains}")
         offset = 0
         while True:
             params = {
@@ -174,6 +185,18 @@ class NodeService:
             with self._lock:
                 self._cache[key] = (node, self._clock() + self._cache_seconds)
             return node
+
+    def cached_room(self, node_id: int) -> Node | None:
+        """A room resolved by path within ``room_cache_seconds``, by its id (else None).
+
+        Lets an upload into a just-resolved room skip looking the room up again.
+        """
+        now = self._clock()
+        with self._lock:
+            for node, expires in self._cache.values():
+                if node.id == node_id and now < expires:
+                    return node
+        return None
 
     def _cached(self, key: tuple[int, str]) -> Node | None:
         with self._lock:
