@@ -47,16 +47,18 @@ def test_sqs_receive_errors_are_retried_with_backoff(deployment):
     assert service.metric("recording_storage_sqs_errors_total", operation="receive") == 3
 
 
-def test_failing_visibility_extensions_and_a_second_worker_leave_one_file(deployment):
-    """Extensions fail, so the message reappears while its job runs and a second worker runs
-    it too, at the same time: the duplicate rule leaves one file."""
+def test_failing_visibility_extensions_and_a_second_instance_leave_one_file(deployment):
+    """Extensions fail, so the message reappears while its job runs and a second service
+    instance runs it too, at the same time: the duplicate rule leaves one file. (Two workers
+    of one instance behave the same; test_concurrent_runs.py runs two runners directly.)"""
     world = deployment.world
     world.proxy.add(ProxyRule("error", operation="ChangeMessageVisibility", status=500,
                               code="InternalError"))  # fmt: skip
     world.faults(SLOW_CHUNKS)
     data = os.urandom(8 * CHUNK)
+    deployment.start(sqs_via_proxy=True)
+    deployment.start(sqs_via_proxy=True)
     job = deployment.send("rec/visibility.mp4", data)
-    deployment.start(transferers=2, sqs_via_proxy=True)
 
     wait_for(lambda: len(_received(deployment, job)) >= 2, 60, "a second concurrent delivery")
     wait_for(lambda: _empty(deployment), 90, "the message deleted")
