@@ -82,6 +82,10 @@ SDK_SCRIPT = r"""
 import asyncio, logging, os, resource, tempfile, time
 from dracoon import DRACOON, OAuth2ConnectionType
 
+def peak_rss_kib():  # VmHWM: ru_maxrss would include the forking parent's peak
+    with open("/proc/self/status") as status:
+        return next(int(l.split()[1]) for l in status if l.startswith("VmHWM:"))
+
 async def main():
     log = os.path.join(tempfile.gettempdir(), "bench-dracoon-sdk.log")
     d = DRACOON(base_url=ARGS["base_url"], raise_on_err=True, log_file=log,
@@ -89,15 +93,14 @@ async def main():
     await d.connect(OAuth2ConnectionType.password_flow, ARGS["user"], ARGS["password"])
     if ARGS["encrypted"]:
         await d.get_keypair(secret=ARGS["encryption_password"])
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_before = peak_rss_kib()
     started = time.perf_counter()
     await d.upload(file_path=ARGS["file"], target_parent_id=ARGS["room"],
                    file_name=ARGS["name"], chunksize=ARGS["chunk"])
     seconds = time.perf_counter() - started
     await d.logout()
     return {"seconds": seconds, "bytes": os.path.getsize(ARGS["file"]),
-            "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-            "rss_before_kib": rss_before}
+            "rss_kib": peak_rss_kib(), "rss_before_kib": rss_before}
 
 print(json.dumps(asyncio.run(main())))
 """

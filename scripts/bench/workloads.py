@@ -24,6 +24,15 @@ from pathlib import Path
 
 
 def peak_rss_kib() -> int:
+    """This process's peak RSS (VmHWM). Not ``ru_maxrss``: Linux carries that over from the
+    forking parent across exec, so a child would report the driver's peak."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
