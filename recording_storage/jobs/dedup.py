@@ -38,12 +38,21 @@ log = logging.getLogger(__name__)
 
 
 def complete_copies(
-    client: Any, room_id: int, is_copy: Callable[[Any], bool], *, size: int
+    client: Any,
+    room_id: int,
+    is_copy: Callable[[Any], bool],
+    *,
+    size: int,
+    name_contains: str | None = None,
 ) -> list[Any]:
-    """The room's files carrying the marker and its size (DRACOON lists only complete files)."""
+    """The room's files carrying the marker and its size (DRACOON lists only complete files).
+
+    ``name_contains``: the stem of the file name (autorename keeps it), so the listing does
+    not grow with the room.
+    """
     return [
         node
-        for node in client.list_children(room_id, node_type="file")
+        for node in client.list_children(room_id, node_type="file", name_contains=name_contains)
         if is_copy(node) and (node.size is None or int(node.size) == size)
     ]
 
@@ -56,6 +65,7 @@ def keep_oldest_copy(
     *,
     size: int,
     job_id: str,
+    name_contains: str | None = None,
     **log_fields: Any,
 ) -> Any:
     """The one copy to keep of a file in room ``room_id``; deletes the other copies.
@@ -64,7 +74,7 @@ def keep_oldest_copy(
     the same marker. Raises JobError (retryable) when not even ``own`` is listed any more:
     then nothing proves the recording is in the room, and the S3 object must stay.
     """
-    copies = complete_copies(client, room_id, is_copy, size=size)
+    copies = complete_copies(client, room_id, is_copy, size=size, name_contains=name_contains)
     if not copies:
         raise JobError(
             f"job {job_id}: file {own.id} ({own.name!r}) was uploaded but is no longer listed "

@@ -392,6 +392,7 @@ class Transfer:
                 room.node.id,
                 lambda other: parse_marker(other.notes) == wanted,
                 size=info.size,
+                name_contains=name_stem(sanitize_name(file_name_of(info.key))),
             )
         except DracoonError:
             return False
@@ -418,6 +419,7 @@ class Transfer:
                 node,
                 lambda other: parse_marker(other.notes) == wanted,
                 size=info.size,
+                name_contains=name_stem(sanitize_name(file_name_of(info.key))),
                 job_id=self.job_id,
                 instance=self.instance,
                 room=room.target.display_path,

@@ -94,7 +94,7 @@ class FakeRoom:
         self.nodes = {n.id: n for n in nodes}
         self.deleted: list[int] = []
 
-    def list_children(self, room_id, node_type=None):
+    def list_children(self, room_id, node_type=None, name_contains=None):
         return list(self.nodes.values())
 
     def delete_file(self, file_id):
