@@ -19,6 +19,7 @@ a file with the same source, ETag and size; if the S3 object is already gone (de
 earlier run that crashed before the message was deleted), a file with the same source in
 every target room proves the job done. A DRACOON upload only becomes a file when it is
 completed, so a crash mid-upload leaves nothing to match and the file is uploaded again.
+Two runs of the same job at the same time converge to one file per target (``jobs.dedup``).
 
 Read once: a key that must be uploaded into several rooms is read from S3 once
 (``jobs.tee.SharedSource``) and uploaded into all of them at the same time, each upload
