@@ -17,12 +17,32 @@ _JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 _TEXT_FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """A stream handler that writes to whatever ``sys.stderr`` is when a record is emitted.
+
+    Binding the stream once would keep writing to a replaced (and possibly closed) stream
+    when something swaps ``sys.stderr`` later, e.g. a test harness capturing output or a
+    program embedding the CLI.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def setup_logging(level: str | int = "INFO", fmt: str = "json") -> None:
     """Configure the root logger once per process (children call it again after fork).
 
     ``fmt`` is ``"json"`` (production) or ``"text"``.
     """
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderrHandler()
     if fmt == "json":
         handler.setFormatter(
             JsonFormatter(
