@@ -79,3 +79,31 @@ def test_a_broken_user_is_reported_and_does_not_block_the_rest(
     assert out.getvalue() == b"hello"
     # a second pass reports the broken user again and still terminates
     assert service.distribute_missing_keys(file_id=node.id).keys_set == 0
+
+
+def test_own_upload_is_distributed_without_unwrapping_its_key(emulator, make_client, monkeypatch):
+    """The uploader keeps the plain key: no RSA private-key operation for its own new files."""
+    from recording_storage.dracoon.client import key_distribution
+
+    unwraps = []
+    real_decrypt = key_distribution.decrypt_file_key
+
+    def counting_decrypt(encrypted, pair):
+        unwraps.append(encrypted.version)
+        return real_decrypt(encrypted, pair)
+
+    monkeypatch.setattr(key_distribution, "decrypt_file_key", counting_decrypt)
+    room = node_id(emulator, "Recordings")
+    service = make_client(emulator)
+    node = service.upload(room, "fresh.bin", io.BytesIO(b"fresh"), 5)
+    assert service.distribute_missing_keys(file_id=node.id).keys_set == 2
+    assert unwraps == []
+    alice = make_client(emulator, "alice")
+    out = io.BytesIO()
+    alice.download(node.id, out)
+    assert out.getvalue() == b"fresh"
+    # Another client (say the global sharer) has no plain key: it unwraps the server's copy.
+    other = make_client(emulator)
+    later = service.upload(room, "later.bin", io.BytesIO(b"later"), 5)
+    assert other.distribute_missing_keys(file_id=later.id).keys_set == 2
+    assert len(unwraps) == 1

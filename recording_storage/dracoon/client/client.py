@@ -26,6 +26,7 @@ from .keys import KeyRing
 from .models import KeyDistributionReport, Node, ServerCapabilities
 from .names import validate_name
 from .nodes import NodeService
+from .recent_file_keys import RecentFileKeys
 from .transport import ServerLocation, Transport
 from .upload import (
     DEFAULT_CHUNK_SIZE,
@@ -70,6 +71,7 @@ class DracoonClient:
         self._keys = KeyRing(self._api, username, encryption_password)
         self._nodes = NodeService(self._api, room_cache_seconds=room_cache_seconds)
         self._uploader = Uploader(self._api, upload_options)
+        self._recent_keys = RecentFileKeys()
         self._capabilities: ServerCapabilities | None = None
         self._capabilities_lock = threading.Lock()
 
@@ -190,11 +192,14 @@ class DracoonClient:
             key_pair=key_pair,
         )
         try:
-            return self._uploader.upload(job, s3=capabilities.s3_direct_upload)
+            node = self._uploader.upload(job, s3=capabilities.s3_direct_upload)
         except DracoonApiError as exc:
             if exc.status == 404:  # e.g. the (cached) room was deleted meanwhile
                 self._nodes.forget(parent_id)
             raise
+        if job.sent_file_key is not None:
+            self._recent_keys.remember(node.id, *job.sent_file_key)
+        return node
 
     def delete_file(self, file_id: int) -> bool:
         """Delete file ``file_id`` (into the recycle bin); False when it was already gone.
@@ -215,8 +220,18 @@ class DracoonClient:
     def distribute_missing_keys(
         self, *, file_id: int | None = None, room_id: int | None = None
     ) -> KeyDistributionReport:
-        """Wrap file keys for every reader still missing one (one file, one room, or all)."""
-        return _distribute(self._api, self._keys, file_id=file_id, room_id=room_id)
+        """Wrap file keys for every reader still missing one (one file, one room, or all).
+
+        Files this client uploaded recently need no RSA unwrap: their plain keys are kept
+        (bounded, see ``RecentFileKeys``) and used when the server's copy is the one we sent.
+        """
+        return _distribute(
+            self._api,
+            self._keys,
+            file_id=file_id,
+            room_id=room_id,
+            recent_keys=self._recent_keys,
+        )
 
     def close(self) -> None:
         """Revoke the tokens (best effort) and close pooled connections."""

@@ -26,6 +26,7 @@ from .auth import AuthorizedApi
 from .errors import DracoonApiError
 from .keys import KeyRing
 from .models import FailedKey, KeyDistributionReport
+from .recent_file_keys import RecentFileKeys
 from .transport import RetryKind
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,9 @@ def distribute_missing_keys(
     *,
     file_id: int | None = None,
     room_id: int | None = None,
+    recent_keys: RecentFileKeys | None = None,
 ) -> KeyDistributionReport:
+    """Set every missing key in scope; ``recent_keys`` spares the unwrap of our own uploads."""
     report = KeyDistributionReport()
     given_up: set[tuple[int, int]] = set()
     plain_keys: dict[int, PlainFileKey | str] = {}  # file id -> key, or why we cannot read it
@@ -59,7 +62,7 @@ def distribute_missing_keys(
             break
         previous_page = pairs
         todo = [p for p in pairs if p not in given_up]
-        done = _fill_page(api, keyring, page, todo, plain_keys, report, given_up)
+        done = _fill_page(api, keyring, page, todo, plain_keys, report, given_up, recent_keys)
         if done == 0:
             # Nothing on this page can be set: step past it, or stop at the end of the list.
             offset += len(pairs)
@@ -85,6 +88,7 @@ def _fill_page(
     plain_keys: dict[int, PlainFileKey | str],
     report: KeyDistributionReport,
     given_up: set[tuple[int, int]],
+    recent_keys: RecentFileKeys | None = None,
 ) -> int:
     """Wrap and store the keys of ``todo``; return how many (user, file) pairs were set."""
     public_keys: dict[int, list[dict]] = {}
@@ -104,7 +108,9 @@ def _fill_page(
         user_id, file_id = pair
         plain = plain_keys.get(file_id)
         if plain is None:
-            plain = _read_file_key(keyring, file_key_copies.get(file_id, []))
+            copies = file_key_copies.get(file_id, [])
+            known = recent_keys.lookup(file_id, copies) if recent_keys is not None else None
+            plain = known or _read_file_key(keyring, copies)
             plain_keys[file_id] = plain
         if isinstance(plain, str):
             fail(pair, plain)

@@ -72,6 +72,9 @@ class UploadJob:
     progress: Callable[[int], None] | None
     cancel: threading.Event | None
     key_pair: UserKeyPair | None  # set when the room is encrypted
+    # Set at completion of an encrypted upload: the fileKey JSON sent and its plain key, so
+    # the client can hand the key to readers without unwrapping it again (RecentFileKeys).
+    sent_file_key: tuple[dict, PlainFileKey] | None = None
 
 
 class Uploader:
@@ -350,6 +353,7 @@ def _completion_body(job: UploadJob, file_key: PlainFileKey | None) -> dict[str,
     if file_key is not None:
         assert job.key_pair is not None
         body["fileKey"] = encrypt_file_key(file_key, job.key_pair.public_key_container).to_json()
+        job.sent_file_key = (body["fileKey"], file_key)
     return body
 
 
