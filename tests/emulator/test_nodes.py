@@ -107,3 +107,15 @@ def test_folder_rules_and_delete(api, tree):
     assert alice.post("/nodes/folders", {"name": "x", "parentId": tree["plain"]}).status == 403
     assert service.delete(f"/nodes/{tree['folder']['id']}").status == 204
     assert service.get(f"/nodes/{tree['folder']['id']}").status == 404
+
+
+def test_node_ids_and_user_ids_do_not_overlap(api, tree):
+    """A client that mixes up user and node ids gets a 404, not somebody else's object."""
+    service = api("service")
+    users = service.admin("GET", "/users").json()
+    nodes = service.admin("GET", "/nodes").json()
+    assert min(node["id"] for node in nodes) >= 1000
+    assert {user["id"] for user in users}.isdisjoint(node["id"] for node in nodes)
+    own_id = service.get("/user/account").json()["id"]
+    mixed_up = service.get(f"/nodes/{own_id}")
+    assert (mixed_up.status, mixed_up.error_code) == (404, -41000)

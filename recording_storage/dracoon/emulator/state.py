@@ -26,6 +26,11 @@ from .model import (
 )
 
 SNAPSHOT_VERSION = 1
+# User ids count from 1 and node ids from 1000, so the two ranges do not overlap while the
+# emulator is small: a client that sends a user id where a node id belongs (or the other way
+# round) gets a 404 instead of silently hitting the wrong object.
+FIRST_USER_ID = 1
+FIRST_NODE_ID = 1000
 
 
 class State:
@@ -43,8 +48,8 @@ class State:
             self.access_tokens: dict[str, Token] = {}
             self.refresh_tokens: dict[str, Token] = {}
             self.download_tokens: dict[str, DownloadToken] = {}
-            self.next_user_id = 1
-            self.next_node_id = 1
+            self.next_user_id = FIRST_USER_ID
+            self.next_node_id = FIRST_NODE_ID
 
     # ids -------------------------------------------------------------------------------
     def new_user_id(self) -> int:
