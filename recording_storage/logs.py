@@ -9,6 +9,7 @@ humans at a terminal.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 from pythonjsonlogger.json import JsonFormatter
@@ -37,12 +38,33 @@ class _CurrentStderrHandler(logging.StreamHandler):
         pass
 
 
+# An absolute URL, or an absolute path with or without a query string.
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]*|(?<![\w.:/])/[^\s'\"<>]+")
+
+
+class _HideUrlsOfUrllib3(logging.Filter):
+    """Replace URLs in urllib3's own records with ``<URL>``.
+
+    urllib3 names the request URL in some warnings (a connection broken before a retry,
+    unparsable response headers). The URLs this service requests carry credentials:
+    presigned S3 part URLs a signature in their query, DRACOON upload URLs the upload token
+    in their path. The DRACOON client logs its retries itself, with a safe endpoint label.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "urllib3" or record.name.startswith("urllib3."):
+            record.msg = _URL.sub("<URL>", record.getMessage())
+            record.args = ()
+        return True
+
+
 def setup_logging(level: str | int = "INFO", fmt: str = "json") -> None:
     """Configure the root logger once per process (children call it again after fork).
 
     ``fmt`` is ``"json"`` (production) or ``"text"``.
     """
     handler = _CurrentStderrHandler()
+    handler.addFilter(_HideUrlsOfUrllib3())
     if fmt == "json":
         handler.setFormatter(
             JsonFormatter(
