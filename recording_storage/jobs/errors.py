@@ -14,6 +14,10 @@ from recording_storage.jobs.message import InvalidMessageError
 
 
 class JobError(Exception):
+    """``instance`` is the job's instance domain once known, so callers can log it."""
+
+    instance: str | None = None
+
     def __init__(self, message: str, *, retryable: bool = True):
         super().__init__(message)
         self.retryable = retryable

@@ -111,6 +111,22 @@ class JobRunner:
                       field=exc.field)  # fmt: skip
             raise
         domain = message.instance_domain
+        try:
+            return self._run(message, job_id, started, now, cancel, progress)
+        except (InvalidMessageError, JobError) as exc:
+            exc.instance = domain  # the worker's failure log names the instance too
+            raise
+
+    def _run(
+        self,
+        message: JobMessage,
+        job_id: str,
+        started: float,
+        now: datetime,
+        cancel: threading.Event | None,
+        progress: Callable[[int, int], None] | None,
+    ) -> JobResult:
+        domain = message.instance_domain
         instance = self._instance(domain, job_id)
         targets = self._targets(message, instance, job_id)
         level = self.settings.workers.file_transferer.report_level

@@ -501,24 +501,38 @@ class Transfer:
         code = (
             LogCode.STORAGE_ERROR if isinstance(exc, S3Error) else LogCode.AMAZON_TO_DRACOON_ERROR
         )
-        what = f"s3://{self.bucket}/{key}" if key else "room"
+        what = f"s3://{self.bucket}/{key}" if key else "resolving"
         self._log(
             code,
-            f"job {self.job_id}: {what} -> {target.display_path!r} failed: {failure.error}"
-            + ("" if retryable else " (needs a configuration or permission fix)"),
+            f"job {self.job_id}: instance {self.instance}: {what} -> room "
+            f"{target.display_path!r} failed: {failure.error}; {self._advice(retryable)}",
             file=key,
             room=target.display_path,
+        )
+
+    def _advice(self, retryable: bool) -> str:
+        """What the operator does about a failure: wait for the retry, or fix something."""
+        if retryable:
+            return "the job will be retried"
+        return (
+            "needs a configuration or permission fix: check the DRACOON account of instance "
+            f"{self.instance} (recordings.dracoon.* in the configurator) and its rights in "
+            f"parent room {self.parent_room_id}, then redrive the message"
         )
 
     def _job_error(self) -> JobError:
         failures = self.outcome.failures
         summary = "; ".join(
-            f"{f.key or '(room)'} -> {f.target!r}: {f.error}" for f in failures[:5]
+            f"{f's3://{self.bucket}/{f.key}' if f.key else 'resolving'} -> room {f.target!r}: "
+            f"{f.error}"
+            for f in failures[:5]
         ) + (f"; and {len(failures) - 5} more" if len(failures) > 5 else "")
         kept = "S3 objects kept" if self.remove_after else "S3 objects untouched"
+        retryable = all(f.retryable for f in failures)
         return JobError(
-            f"job {self.job_id}: {len(failures)} target(s) failed, {kept}: {summary}",
-            retryable=all(f.retryable for f in failures),
+            f"job {self.job_id}: instance {self.instance}: {len(failures)} target(s) failed, "
+            f"{kept}: {summary}; {self._advice(retryable)}",
+            retryable=retryable,
         )
 
     def _check_cancel(self) -> None:

@@ -171,6 +171,9 @@ class FileTransferer(Worker):
         try:
             if error is None:
                 return self._succeeded(consumer, message, result, seconds, fields)
+            instance = getattr(error, "instance", None)  # set by the runner once it is known
+            if instance:
+                fields = {**fields, "instance": instance}
             return self._failed(consumer, message, error, seconds, fields)
         finally:
             self.state, self.job_id = "idle", None

@@ -249,3 +249,31 @@ def test_cancelled_job_is_retryable_and_keeps_s3(settings, s3_bucket):
     assert info.value.retryable is True
     assert s3_bucket.exists("k/v.mp4")
     assert clients[0].uploads == 0
+
+
+class RefusingClient(FakeClient):
+    def upload(self, *args, **kwargs):
+        from recording_storage.dracoon.client import DracoonAuthError
+
+        raise DracoonAuthError("POST", "/oauth/token", 400, server_message="Bad credentials")
+
+
+def test_failed_target_error_names_instance_file_room_and_what_to_do(settings, s3_bucket, caplog):
+    s3_bucket.put("k/v.mp4", b"x" * 10)
+    instances = {"24slocal.new.com": KEYS | {"recordings.dracoon.password": "s3cret-pw"}}
+    runner = JobRunner(settings, configurator=FakeConfigurator(instances),
+                       client_factory=RefusingClient)  # fmt: skip
+    with caplog.at_level(logging.INFO), pytest.raises(JobError) as info:
+        runner.run(body(s3_bucket.name, targets=[("Room A",)]), job_id="j-auth")
+    text = str(info.value)
+    assert info.value.retryable is False and info.value.instance == "24slocal.new.com"
+    for part in ("j-auth", "instance 24slocal.new.com", f"s3://{s3_bucket.name}/k/v.mp4",
+                 "room 'Room A'", "Bad credentials", "needs a configuration or permission fix",
+                 "recordings.dracoon"):  # fmt: skip
+        assert part in text, (part, text)
+    [record] = [r for r in caplog.records if getattr(r, "code", None) == 15009]
+    assert (record.job, record.instance, record.file, record.room) == (
+        "j-auth", "24slocal.new.com", "k/v.mp4", "Room A")  # fmt: skip
+    assert "instance 24slocal.new.com" in record.getMessage()
+    assert "s3cret-pw" not in text and "s3cret-pw" not in caplog.text
+    assert s3_bucket.exists("k/v.mp4")
