@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from recording_storage.configurator import ConfiguratorError
 from recording_storage.logcodes import LogCode, log_event
 from recording_storage.ops import metrics as m
 from recording_storage.workers.base import KIND_GLOBAL_SHARER, Worker, WorkerChannel
@@ -66,7 +67,12 @@ class GlobalSharerWorker(Worker):
         started = time.monotonic()
         try:
             report = sharer.run_once()
-        except Exception as error:  # already logged by the pass when it is a known failure
+        except ConfiguratorError:
+            # The pass logged it (15016, "cannot list instances"); say it once, not twice.
+            self.metrics.sharer_runs.labels(outcome="error").inc()
+            log.debug("next sharer pass in %.0fs", self.delay, extra={"worker": self.channel.name})
+            return
+        except Exception as error:  # unexpected: nothing has logged it yet
             self.metrics.sharer_runs.labels(outcome="error").inc()
             log_event(
                 log,

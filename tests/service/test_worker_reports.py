@@ -1,5 +1,6 @@
-"""FileTransferer.handle in this process (fake consumer and runner): what each
-``workers.FileTransferer.reportLevel`` logs, and that a failed job's log names its instance."""
+"""The workers' own log records, run in this process with fakes: what each
+``workers.FileTransferer.reportLevel`` logs, that a failed job's log names its instance, and
+that a sharer pass that cannot list the instances is logged once (15016), not twice."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from types import SimpleNamespace
 import pytest
 
 from recording_storage.aws.sqs import SqsMessage
+from recording_storage.configurator import ConfiguratorUnavailableError
 from recording_storage.jobs.runner import JobError, JobResult
-from recording_storage.workers.base import KIND_FILE_TRANSFERER, WorkerChannel
+from recording_storage.jobs.sharer import GlobalSharer
+from recording_storage.workers.base import KIND_FILE_TRANSFERER, KIND_GLOBAL_SHARER, WorkerChannel
 from recording_storage.workers.file_transferer import FileTransferer
+from recording_storage.workers.global_sharer import GlobalSharerWorker
 from recording_storage.workers.options import SupervisionOptions
 
 
@@ -84,3 +88,23 @@ def test_failed_job_log_names_the_instance(caplog):
     [failure] = [r for r in caplog.records if getattr(r, "code", None) == 15007]
     assert failure.job == "m-2" and failure.instance == "a.example.com"
     assert "dead-letter" in failure.getMessage()
+
+
+class DownConfigurator:
+    def list_dracoon_instances(self):
+        raise ConfiguratorUnavailableError("configurator at http://cfg did not answer")
+
+
+def test_sharer_pass_that_cannot_list_instances_is_logged_once(caplog):
+    channel = WorkerChannel(KIND_GLOBAL_SHARER, KIND_GLOBAL_SHARER, queue.Queue(),
+                            threading.Event(), threading.Event(), 0)  # fmt: skip
+    settings = SimpleNamespace(
+        workers=SimpleNamespace(global_sharer=SimpleNamespace(job_delay_minutes=1))
+    )
+    worker = GlobalSharerWorker(channel, settings, SupervisionOptions(), lambda s: None)
+    sharer = GlobalSharer(settings, configurator=DownConfigurator())
+    with caplog.at_level(logging.INFO):
+        worker.run_once(sharer)  # the worker survives the failed pass
+    failures = [r for r in caplog.records if getattr(r, "code", None) == 15016]
+    assert len(failures) == 1, [r.getMessage() for r in failures]
+    assert "cannot list instances" in failures[0].getMessage()
