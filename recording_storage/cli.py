@@ -249,6 +249,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     from recording_storage.workers.master import serve
 
+    _warn_open_buckets(settings)
     return serve(settings)
 
 
@@ -290,6 +291,17 @@ def _progress_display(mode: str):
             if getattr(handler, "stream", None) is sys.stderr:
                 handler.addFilter(display.logging_filter())
     return display
+
+
+def _warn_open_buckets(settings: Settings) -> None:
+    """Say once, at service start, that any bucket is accepted: a queue writer may then name
+    any object the AWS role can read (docs/security.md). Jobs still run; it is a warning."""
+    if not settings.s3.allowed_buckets:
+        log.warning(
+            "configuration: s3.allowedBuckets is empty, so jobs may read any bucket the AWS "
+            "credentials can read; set it to the recording buckets (docs/security.md)",
+            extra={"key": "s3.allowedBuckets"},
+        )
 
 
 def _config_failed(exc: ConfigError) -> None:

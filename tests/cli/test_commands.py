@@ -72,3 +72,24 @@ def test_transfer_progress_can_be_forced_live_or_off(transfer_args, capsys):
     assert "\r\x1b[Ktransfer: 10.0 MiB of 10.0 MiB (100%)" in capsys.readouterr().err
     assert cli.main([*transfer_args, "--progress", "off"]) == 0
     assert "MiB of 10.0 MiB" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("buckets", "warned"), [("", True), ("recordings-eu", False)])
+def test_serve_warns_once_when_any_bucket_is_accepted(tmp_path, monkeypatch, capsys, buckets,
+                                                      warned):  # fmt: skip
+    from recording_storage.workers import master
+
+    for name in [n for n in os.environ if n.startswith("RS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(master, "serve", lambda settings: 0)
+    (tmp_path / "instances.yaml").write_text("{}\n")
+    (tmp_path / "topics.yml").write_text("recordings: http://127.0.0.1:9/000000000000/q\n")
+    (tmp_path / "app.conf").write_text(f"logger.format = text\ns3.allowedBuckets = {buckets}\n")
+    args = ["--config", str(tmp_path / "app.conf"), "serve"]
+    monkeypatch.setenv("RS_TOPICS", str(tmp_path / "topics.yml"))
+    assert cli.main(args) == 0
+    # setup_logging replaced the root handlers, so read the text log lines on stderr.
+    lines = capsys.readouterr().err.splitlines()
+    warnings = [line for line in lines if "s3.allowedBuckets is empty" in line]
+    assert len(warnings) == (1 if warned else 0)
+    assert all(" WARNING " in line for line in warnings)
