@@ -161,3 +161,20 @@ def test_chunk_errors_name_the_file_but_never_the_upload_token(emulator, make_cl
     tokens = [t for t in text.split() if len(t) > 20 and "{" not in t]
     assert not tokens, text
     assert not [n for n in nodes(emulator) if n["name"] == "refused.bin"]
+
+
+def test_lost_answer_to_an_upload_channel_create_is_not_repeated(emulator, make_client):
+    """The channel may exist once the request went out: fail instead of opening a second one."""
+    from recording_storage.dracoon.client import DracoonConnectionError
+
+    events = Events()
+    client = make_client(emulator, events=events)
+    client.login()
+    faults(
+        emulator,
+        {"method": "POST", "path": r"/api/v4/nodes/files/uploads$", "drop_connection": True},
+    )
+    with pytest.raises(DracoonConnectionError) as info:
+        client.upload(node_id(emulator, "Plain"), "once.bin", io.BytesIO(b"abc"), 3)
+    assert "POST /v4/nodes/files/uploads" in str(info.value)
+    assert not [r for r in events.retries if r[1] == "/v4/nodes/files/uploads"]

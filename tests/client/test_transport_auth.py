@@ -257,3 +257,47 @@ def test_revoke_sends_both_tokens(httpserver, transport):
     session.revoke()
     revoked = [json.dumps(dict(r.form)) for r, _ in httpserver.log if r.path == "/oauth/revoke"]
     assert len(revoked) == 2
+
+
+def test_429_waits_for_retry_after_not_the_backoff(httpserver, transport, monkeypatch):
+    import time
+    import types
+
+    import urllib3.util.retry as retry_module
+
+    slept = []
+    fake_time = types.SimpleNamespace(sleep=slept.append, time=time.time)
+    monkeypatch.setattr(retry_module, "time", fake_time)
+    httpserver.expect_ordered_request("/api/v4/slow").respond_with_response(
+        Response("", status=429, headers={"Retry-After": "7"})
+    )
+    httpserver.expect_ordered_request("/api/v4/slow").respond_with_response(
+        Response("", status=502)
+    )
+    httpserver.expect_ordered_request("/api/v4/slow").respond_with_json({"ok": 1})
+    assert transport.request_json("GET", "/v4/slow") == {"ok": 1}
+    assert slept[0] == 7  # Retry-After, not the 0.01 s backoff
+    assert 0 < slept[1] < 1  # no Retry-After: exponential backoff (second error: 2 x 0.01 s)
+
+
+def test_backoff_grows_exponentially_with_bounded_jitter():
+    from recording_storage.dracoon.client.transport import ObservedRetry
+
+    retry = ObservedRetry(total=10, backoff_factor=0.5, backoff_jitter=0.5, backoff_max=20)
+    waits = []
+    for _ in range(7):
+        retry = retry.increment("GET", "/x", error=ConnectionResetError())
+        waits.append(retry.get_backoff_time())
+    for errors, wait in enumerate(waits, start=1):
+        base = min(20.0, 0.5 * 2 ** (errors - 1))
+        assert base <= wait <= min(20.0, base + 0.5), (errors, wait)
+    assert waits[-1] == 20.0  # capped
+
+
+def test_a_create_is_not_retried_on_502_or_after_the_request_went_out(httpserver, transport):
+    """502/504 or a lost answer may mean the server created it: no blind repeat."""
+    httpserver.expect_request("/api/v4/make", method="POST").respond_with_json({}, status=502)
+    with pytest.raises(DracoonApiError) as info:
+        transport.request("POST", "/v4/make", json_body={}, kind=RetryKind.CREATE)
+    assert info.value.status == 502
+    assert len(httpserver.log) == 1
