@@ -17,9 +17,9 @@ cd "$(dirname "$0")/.."
 . scripts/lib/venv.sh
 ensure_venv
 if ! project_installed moto || [ ! -x "$VENV/bin/recording-storage" ]; then
-    # The moto server (S3 + SQS stand-in) comes with the test extras.
-    echo "==> installing recording-storage with its test extras into $VENV"
-    install_project test
+    # The demo extra adds the moto server (the S3 + SQS stand-in) to the base install.
+    echo "==> installing recording-storage with its demo extra into $VENV"
+    install_project demo
 fi
 
 # demo.py stops what it starts. Should it die without cleaning up (SIGKILL), the trap stops
