@@ -107,3 +107,39 @@ def test_own_upload_is_distributed_without_unwrapping_its_key(emulator, make_cli
     later = service.upload(room, "later.bin", io.BytesIO(b"later"), 5)
     assert other.distribute_missing_keys(file_id=later.id).keys_set == 2
     assert len(unwraps) == 1
+
+
+def test_preferred_key_pair_follows_the_server_policy(emulator, crypto_vectors):
+    """A user with an "A" and an RSA-4096 pair uploads with RSA-4096 (server order), whatever
+    order the pairs were created in; the "A" pair is never unlocked for that."""
+    import json
+
+    from recording_storage.dracoon.client import DracoonClient
+    from tests.emulator.conftest import Api, token_for
+
+    from .conftest import FAST_RETRY
+
+    def pair(folder):
+        base = crypto_vectors / "unit" / "data" / folder
+        return {
+            "privateKeyContainer": json.loads((base / "private_key.json").read_text()),
+            "publicKeyContainer": json.loads((base / "public_key.json").read_text()),
+        }
+
+    admin(
+        emulator,
+        "POST",
+        "/emulator/users",
+        {"login": "dual", "password": "dual-pw", "key_pair": pair("kp_rsa2048")},
+    )
+    raw = Api(emulator, token_for(emulator, "dual", "dual-pw"))
+    assert raw.post("/user/account/keypair", pair("kp_rsa4096")).status == 204
+    client = DracoonClient(
+        emulator.base_url, "dual", "dual-pw", encryption_password="Qwer1234!", retry=FAST_RETRY
+    )
+    try:
+        assert sorted(client._keys.versions()) == ["A", "RSA-4096"]
+        assert client.key_pair.version == "RSA-4096"
+        assert client._keys.unlocks == 1
+    finally:
+        client.close()

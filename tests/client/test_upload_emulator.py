@@ -226,3 +226,44 @@ def test_memory_is_bounded_by_chunks(emulator, make_client):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < size // 2, peak  # the emulator runs in this process too
+
+
+def test_s3_completion_wait_is_bounded(emulator_factory, test_key_pairs, make_client):
+    """A server stuck in "finishing" makes the upload fail after s3_completion_timeout."""
+    from recording_storage.dracoon.client import UploadOptions
+    from tests.support.emulator_fixtures import default_seed
+
+    seed = default_seed(test_key_pairs, s3_direct=True) | {"s3_finishing_seconds": 60}
+    server = emulator_factory(seed)
+    options = UploadOptions(s3_completion_timeout=0.3, s3_poll_initial=0.02, s3_poll_max=0.1)
+    client = make_client(server, upload_options=options)
+    with pytest.raises(UploadError) as info:
+        client.upload(node_id(server, "Plain"), "stuck.bin", io.BytesIO(b"abc"), 3)
+    assert "'stuck.bin' still 'finishing'" in str(info.value)
+
+
+def test_download_with_a_wrong_tag_fails_the_integrity_check(emulator, make_client):
+    """A file whose ciphertext does not match its key's tag is refused at the end."""
+    from recording_storage.dracoon.client import DownloadError
+    from recording_storage.dracoon.crypto import FileEncrypter, PlainFileKey, encrypt_file_key
+    from tests.emulator.conftest import Api, token_for
+
+    client = make_client(emulator)
+    data = os.urandom(3000)
+    encrypter = FileEncrypter(PlainFileKey.generate())
+    ciphertext = encrypter.encrypt(data)
+    good = encrypter.finalize()
+    forged = PlainFileKey(key=good.key, iv=good.iv, tag=bytes(a ^ 1 for a in good.tag))
+    raw = Api(emulator, token_for(emulator, "service"))
+    reply = raw.upload(
+        node_id(emulator, "Recordings"),
+        "forged.bin",
+        ciphertext,
+        file_key=encrypt_file_key(forged, client.key_pair.public_key_container).to_json(),
+    )
+    assert reply.status == 201, reply.data
+    out = io.BytesIO()
+    with pytest.raises(DownloadError) as info:
+        client.download(reply.json()["id"], out)
+    assert "integrity check failed" in str(info.value) and "'forged.bin'" in str(info.value)
+    assert good.key.hex() not in str(info.value)
