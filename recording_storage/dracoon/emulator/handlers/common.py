@@ -42,6 +42,14 @@ def paging(req: Request, max_limit: int = MAX_LIMIT) -> tuple[int, int]:
     return offset, min(limit, max_limit)
 
 
+def body_list(body: dict, name: str) -> list:
+    """The non-empty JSON array ``name`` of a request body; 400 -80000 naming it otherwise."""
+    value = body.get(name)
+    if not isinstance(value, list) or not value:
+        raise ApiError(400, -80000, f"Mandatory field '{name}' is missing or empty")
+    return value
+
+
 def body_int(body: dict, name: str, *, required: bool = True) -> int | None:
     value = body.get(name)
     if value is None:

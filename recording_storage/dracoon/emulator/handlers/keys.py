@@ -12,7 +12,6 @@ from ..errors import (
     ApiError,
     file_not_found,
     forbidden,
-    missing_field,
     room_not_found,
     user_not_found,
 )
@@ -31,7 +30,7 @@ from ..model import (
 from ..permissions import effective, is_visible, key_readers
 from ..routing import Router
 from ..state import State
-from .common import body_int, paging, query_int
+from .common import body_int, body_list, paging, query_int
 
 if TYPE_CHECKING:
     from ..app import EmulatorApp
@@ -152,9 +151,7 @@ def _public(user: User, version: str) -> dict:
 
 def set_file_keys(app: EmulatorApp, req: Request) -> Response:
     body = req.json()
-    items = body.get("items")
-    if not isinstance(items, list) or not items:
-        raise missing_field("items")
+    items = body_list(body, "items")
     user: User = req.user
     state = app.state
     with state.lock:

@@ -13,7 +13,7 @@ from ..permissions import effective, is_visible
 from ..routing import Router
 from ..state import State
 from ..views import node_json, page
-from .common import body_int, paging, query_int, require, visible_node
+from .common import body_int, body_list, paging, query_int, require, visible_node
 
 if TYPE_CHECKING:
     from ..app import EmulatorApp
@@ -129,9 +129,7 @@ def create_folder(app: EmulatorApp, req: Request) -> Response:
 
 def delete_nodes(app: EmulatorApp, req: Request) -> Response:
     body = req.json()
-    ids = body.get("nodeIds")
-    if not isinstance(ids, list) or not ids:
-        raise missing_field("nodeIds")
+    ids = body_list(body, "nodeIds")
     with app.state.lock:
         for node_id in ids:
             _delete(app, node_id, req.user)

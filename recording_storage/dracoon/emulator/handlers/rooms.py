@@ -12,7 +12,7 @@ from ..permissions import direct_grants, effective, inherited_grants, is_visible
 from ..routing import Router
 from ..state import State
 from ..views import node_json, page, permissions_json, public_key_container, user_info
-from .common import body_int, paging
+from .common import body_int, body_list, paging
 
 if TYPE_CHECKING:
     from ..app import EmulatorApp
@@ -182,9 +182,7 @@ def room_users(app: EmulatorApp, req: Request) -> Response:
 
 def grant_room_users(app: EmulatorApp, req: Request) -> Response:
     body = req.json()
-    items = body.get("items")
-    if not isinstance(items, list) or not items:
-        raise missing_field("items")
+    items = body_list(body, "items")
     user: User = req.user
     state = app.state
     with state.lock:
@@ -211,9 +209,7 @@ def grant_room_users(app: EmulatorApp, req: Request) -> Response:
 
 def revoke_room_users(app: EmulatorApp, req: Request) -> Response:
     body = req.json()
-    ids = body.get("ids")
-    if not isinstance(ids, list) or not ids:
-        raise missing_field("ids")
+    ids = body_list(body, "ids")
     user: User = req.user
     state = app.state
     with state.lock:

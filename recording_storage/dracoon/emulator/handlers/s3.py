@@ -18,7 +18,7 @@ from ..files import create_file, parse_completion
 from ..messages import Request, Response
 from ..model import Upload
 from ..routing import Router
-from .common import body_int
+from .common import body_int, body_list
 from .uploads import _by_id
 
 if TYPE_CHECKING:
@@ -116,9 +116,7 @@ def complete_s3(app: EmulatorApp, req: Request) -> Response:
     if not upload.direct_s3:
         raise ApiError(400, -90034, "This upload channel is not an S3 direct upload")
     body = req.json()
-    parts = body.get("parts")
-    if not isinstance(parts, list) or not parts:
-        raise ApiError(400, -80000, "Mandatory field 'parts' is missing or empty")
+    parts = body_list(body, "parts")
     state = app.state
     with app.upload_lock(upload.id), state.lock:
         if not upload.open:
