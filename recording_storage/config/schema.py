@@ -249,6 +249,11 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("dracoon.clientSecret", "", text, "OAuth client secret.", secret=True),
     KeySpec("dracoon.timeoutSeconds", "60", integer(1, 3600),
             "Connect/read timeout of one DRACOON request."),
+    KeySpec("dracoon.uploadParallelParts", "2", integer(1, 8),
+            "S3-direct uploads: parts sent in parallel per upload; each adds one part buffer."),
+    KeySpec("dracoon.uploadReadAhead", "true", boolean,
+            "Read the next chunk while the current one is encrypted and sent (false saves "
+            "one chunk buffer per upload, at the cost of speed)."),
     *_dracoon_keys("dracoon.test", "test account"),
     KeySpec("http.address", "127.0.0.1:8080", address,
             "host:port of the /healthcheck and /metrics listener."),

@@ -105,6 +105,8 @@ class DracoonSettings:
     client_id: str
     client_secret: str = field(repr=False)
     timeout_seconds: int
+    upload_parallel_parts: int  # S3-direct parts in flight per upload (UploadOptions)
+    upload_read_ahead: bool  # read the next chunk while this one is sent (UploadOptions)
     account: DracoonAccountSettings  # dracoon.login/... (tests only)
     test: DracoonAccountSettings  # dracoon.test.* (tests only)
 
@@ -346,6 +348,8 @@ def _build(
             client_id=v["dracoon.clientId"],
             client_secret=v["dracoon.clientSecret"],
             timeout_seconds=v["dracoon.timeoutSeconds"],
+            upload_parallel_parts=v["dracoon.uploadParallelParts"],
+            upload_read_ahead=v["dracoon.uploadReadAhead"],
             account=account("dracoon"),
             test=account("dracoon.test"),
         ),

@@ -16,7 +16,7 @@ from typing import Any
 
 from recording_storage.config import Settings
 from recording_storage.configurator import InstanceConfig
-from recording_storage.dracoon.client import DracoonClient
+from recording_storage.dracoon.client import DracoonClient, UploadOptions
 
 ClientFactory = Callable[..., Any]
 
@@ -59,6 +59,10 @@ class DracoonClientPool:
                     encryption_password=instance.encryption_password or None,
                     timeout=float(dracoon.timeout_seconds),
                     events=self._events,
+                    upload_options=UploadOptions(
+                        s3_parallel_parts=dracoon.upload_parallel_parts,
+                        read_ahead=dracoon.upload_read_ahead,
+                    ),
                 )
                 self._clients[key] = client
             return client
