@@ -8,6 +8,7 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from recording_storage.aws.sqs import Backoff, SqsConsumer, error_code, is_missing_queue
 from recording_storage.jobs.errors import InvalidMessageError, JobError
@@ -166,6 +167,43 @@ def test_boto3_hooks_count_s3_errors(moto_server):
     with pytest.raises(s3.exceptions.ClientError):
         s3.head_bucket(Bucket=f"missing-{uuid.uuid4().hex[:8]}")
     assert sample(metrics.s3_request_errors, operation="HeadBucket", status="404") == before + 1
+
+
+class _Body:
+    """The raw stream of a canned botocore response."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def stream(self, **_):
+        yield self.data
+
+
+def test_boto3_hooks_count_a_retried_s3_503(moto_server, s3_bucket):
+    """One 503 SlowDown, then the real answer: botocore retries once, retries_total{s3} + 1."""
+    metrics = m.service_metrics()
+    s3 = moto_server.client("s3")
+    m.attach_boto3_metrics(s3, "s3")
+    answered = []
+
+    def slow_down_once(request, **_):
+        if answered:
+            return None  # send it to moto
+        answered.append(request.url)
+        body = b"<Error><Code>SlowDown</Code><Message>Reduce your rate.</Message></Error>"
+        return AWSResponse(request.url, 503, {"Content-Length": str(len(body))}, _Body(body))
+
+    s3.meta.events.register("before-send.s3.HeadBucket", slow_down_once)
+    retries = sample(metrics.retries, service="s3")
+    errors = sample(metrics.s3_request_errors, operation="HeadBucket", status="503")
+
+    answer = s3.head_bucket(Bucket=s3_bucket.name)
+
+    assert answered and answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert answer["ResponseMetadata"]["RetryAttempts"] == 1
+    assert sample(metrics.retries, service="s3") == retries + 1
+    # The request succeeded in the end: it is a retry, not a failed request.
+    assert sample(metrics.s3_request_errors, operation="HeadBucket", status="503") == errors
 
 
 class RecordingStop:
