@@ -103,12 +103,17 @@ class JobRunner:
         """Run one job. Raises InvalidMessageError (never retry) or JobError(retryable)."""
         started = time.monotonic()
         now = self._clock()
+        message: JobMessage | None = None
         try:
             message = parse_message(body)
             self._check_bucket(message)
         except InvalidMessageError as exc:
+            # A refused bucket comes after parsing: the domain is known, so name it here and
+            # for the worker's failure log, as every later failure does.
+            known = {"instance": message.instance_domain} if message is not None else {}
+            exc.instance = known.get("instance")
             log_event(log, LogCode.TRANSFERER_ERROR, f"job {job_id}: {exc}", job=job_id,
-                      field=exc.field)  # fmt: skip
+                      field=exc.field, **known)  # fmt: skip
             raise
         domain = message.instance_domain
         try:

@@ -177,12 +177,27 @@ def test_bad_instance_targets_are_permanent_config_errors(settings, s3_bucket, c
     assert any(getattr(r, "code", None) == 15018 for r in caplog.records)
 
 
-def test_bucket_allow_list(aws_env, s3_bucket):
+def test_bucket_allow_list(aws_env, s3_bucket, caplog):
     settings = load_settings(None, env={**aws_env, "RS_S3_ALLOWEDBUCKETS": "only-this"})
     runner, _ = make_runner(settings, {"24slocal.new.com": KEYS})
-    with pytest.raises(InvalidMessageError) as info:
+    with caplog.at_level(logging.INFO), pytest.raises(InvalidMessageError) as info:
         runner.run(body(s3_bucket.name), job_id="j")
     assert info.value.field == 'storage.extra["aws.s3"].bucket'
+    # The message was parsed, so its instance is known: the 15007 line and the worker's
+    # failure log (from exc.instance) both name it.
+    assert info.value.instance == "24slocal.new.com"
+    [refused] = [r for r in caplog.records if getattr(r, "code", None) == 15007]
+    assert (refused.job, refused.field) == ("j", 'storage.extra["aws.s3"].bucket')
+    assert refused.instance == "24slocal.new.com"
+
+
+def test_unparsable_message_logs_15007_without_an_instance(settings, caplog):
+    runner, _ = make_runner(settings, {"24slocal.new.com": KEYS})
+    with caplog.at_level(logging.INFO), pytest.raises(InvalidMessageError) as info:
+        runner.run(b"{not json", job_id="j")
+    assert getattr(info.value, "instance", None) is None
+    [refused] = [r for r in caplog.records if getattr(r, "code", None) == 15007]
+    assert not hasattr(refused, "instance")
 
 
 def test_progress_and_key_sharing_failure_does_not_fail_the_job(settings, s3_bucket):
