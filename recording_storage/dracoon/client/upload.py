@@ -361,13 +361,22 @@ def _plan(size: int, chunk: int) -> list[tuple[int, int]]:
     return [(offset, min(chunk, size - offset)) for offset in range(0, size, chunk)]
 
 
-class _ClassicUpload:
+class _ChannelUpload:
+    """What both upload modes hold: the API, the options, the job and the opened channel."""
+
     def __init__(
         self, api: AuthorizedApi, options: UploadOptions, job: UploadJob, channel: dict[str, Any]
     ) -> None:
         self.api = api
         self.options = options
         self.job = job
+
+
+class _ClassicUpload(_ChannelUpload):
+    def __init__(
+        self, api: AuthorizedApi, options: UploadOptions, job: UploadJob, channel: dict[str, Any]
+    ) -> None:
+        super().__init__(api, options, job, channel)
         self.url = channel["uploadUrl"]
 
     def run(self) -> Node:
@@ -421,13 +430,11 @@ class _MultipartBody:
         return iter((self._head, self._view, self._tail))
 
 
-class _S3Upload:
+class _S3Upload(_ChannelUpload):
     def __init__(
         self, api: AuthorizedApi, options: UploadOptions, job: UploadJob, channel: dict[str, Any]
     ) -> None:
-        self.api = api
-        self.options = options
-        self.job = job
+        super().__init__(api, options, job, channel)
         self.upload_id = channel["uploadId"]
         self.part_size = max(job.chunk_size, S3_MIN_PART_SIZE)
         if job.size > self.part_size * S3_MAX_PARTS:  # keep within S3's 10,000-part limit
