@@ -6,6 +6,7 @@ Commands (each with ``--help``; ``--config PATH`` works before or after the comm
 * ``transfer --message FILE|-``  run one job without SQS; the exit status tells the outcome
 * ``share``             one DracoonGlobalSharer pass over every DRACOON instance
 * ``config check``      validate and print the effective configuration, secrets redacted
+* ``dlq list|replay|purge``  the dead-letter queue (recording_storage.aws.dlq_command)
 * ``version``           print the version
 
 Exit statuses: 0 success; 1 failed but retrying may help; 2 usage error; 3 invalid job
@@ -104,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="show where each value comes from")  # fmt: skip
     check.set_defaults(handler=cmd_config_check)
     config.set_defaults(handler=lambda args: _help(config))
+
+    from recording_storage.aws import dlq_command
+
+    dlq_command.add_parser(commands, common).set_defaults(handler=cmd_dlq)
 
     version = commands.add_parser(
         "version", parents=[common], help="print the version",
@@ -236,6 +241,16 @@ def cmd_share(args: argparse.Namespace) -> int:
         sharer.close()
     _emit({"status": "success" if not report.failures else "failed", **asdict(report)})
     return EXIT_OK if not report.failures else EXIT_RETRYABLE
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    settings = _start(args)
+    if settings is None:
+        return EXIT_CONFIG
+    from recording_storage.aws import dlq_command
+    from recording_storage.aws.session import make_sqs_client
+
+    return dlq_command.run(args, settings, make_sqs_client(settings))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
