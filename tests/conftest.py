@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.support.paths import CRYPTO_VECTORS
+from tests.support.crypto_vectors import CryptoVectors, load_crypto_vectors
 
 pytest_plugins = [
     "tests.support.emulator_fixtures",
@@ -11,8 +11,6 @@ pytest_plugins = [
 
 
 @pytest.fixture(scope="session")
-def crypto_vectors():
-    """Path to DRACOON's official crypto test vectors (skips only when ../shared is absent)."""
-    if not CRYPTO_VECTORS.is_dir():
-        pytest.skip(f"crypto vectors not found at {CRYPTO_VECTORS}")
-    return CRYPTO_VECTORS
+def crypto_vectors() -> CryptoVectors:
+    """DRACOON's official crypto test vectors, from the project's fixture (never skipped)."""
+    return load_crypto_vectors()

@@ -112,18 +112,15 @@ def test_own_upload_is_distributed_without_unwrapping_its_key(emulator, make_cli
 def test_preferred_key_pair_follows_the_server_policy(emulator, crypto_vectors):
     """A user with an "A" and an RSA-4096 pair uploads with RSA-4096 (server order), whatever
     order the pairs were created in; the "A" pair is never unlocked for that."""
-    import json
-
     from recording_storage.dracoon.client import DracoonClient
     from tests.emulator.conftest import Api, token_for
 
     from .conftest import FAST_RETRY
 
     def pair(folder):
-        base = crypto_vectors / "unit" / "data" / folder
         return {
-            "privateKeyContainer": json.loads((base / "private_key.json").read_text()),
-            "publicKeyContainer": json.loads((base / "public_key.json").read_text()),
+            "privateKeyContainer": crypto_vectors.json(f"unit/data/{folder}/private_key.json"),
+            "publicKeyContainer": crypto_vectors.json(f"unit/data/{folder}/public_key.json"),
         }
 
     admin(

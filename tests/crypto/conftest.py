@@ -10,7 +10,7 @@ import pytest
 
 from recording_storage.dracoon.crypto import UserKeyPair
 
-from .vectors import UNIT_PW, KeyPairVector, container_from_files, key_pair_container, read_text
+from .vectors import UNIT_PW, KeyPairVector, container_from_names, key_pair_container
 
 
 @pytest.fixture(scope="session")
@@ -21,9 +21,7 @@ def unlock_vector(crypto_vectors):
     def unlock(vector: KeyPairVector) -> UserKeyPair:
         if vector not in cache:
             container = key_pair_container(crypto_vectors, vector)
-            cache[vector] = UserKeyPair.unlock(
-                container, read_text(crypto_vectors, vector.password_file)
-            )
+            cache[vector] = UserKeyPair.unlock(container, crypto_vectors.text(vector.password_file))
         return cache[vector]
 
     return unlock
@@ -32,12 +30,13 @@ def unlock_vector(crypto_vectors):
 @pytest.fixture(scope="session")
 def unit_key_pairs(crypto_vectors):
     """The Java unit key pairs (legacy KDF, fast): ``{"A": UserKeyPair, "RSA-4096": ...}``."""
-    data = crypto_vectors / "unit" / "data"
-    password = read_text(crypto_vectors, UNIT_PW)
+    password = crypto_vectors.text(UNIT_PW)
     return {
         version: UserKeyPair.unlock(
-            container_from_files(
-                data / folder / "private_key.json", data / folder / "public_key.json"
+            container_from_names(
+                crypto_vectors,
+                f"unit/data/{folder}/private_key.json",
+                f"unit/data/{folder}/public_key.json",
             ),
             password,
         )

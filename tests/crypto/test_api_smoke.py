@@ -1,8 +1,6 @@
 """Fast end-to-end check of the public API on the Java unit vectors (legacy KDF, < 1 s)."""
 
-import base64
 import io
-import json
 
 from recording_storage.dracoon.crypto import (
     DecryptingWriter,
@@ -20,27 +18,23 @@ from recording_storage.dracoon.crypto import (
 )
 
 
-def _json(path):
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 def test_unit_vectors_end_to_end(crypto_vectors):
-    unit = crypto_vectors / "unit"
+    vector = crypto_vectors
     container = UserKeyPairContainer(
-        PrivateKeyContainer.from_json(_json(unit / "data/kp_rsa2048/private_key.json")),
-        PublicKeyContainer.from_json(_json(unit / "data/kp_rsa2048/public_key.json")),
+        PrivateKeyContainer.from_json(vector.json("unit/data/kp_rsa2048/private_key.json")),
+        PublicKeyContainer.from_json(vector.json("unit/data/kp_rsa2048/public_key.json")),
     )
-    key_pair = UserKeyPair.unlock(container, (unit / "data/kp_general/pw.txt").read_text())
+    key_pair = UserKeyPair.unlock(container, vector.text("unit/data/kp_general/pw.txt"))
     encrypted = EncryptedFileKey.from_json(
-        _json(unit / "data/fk_rsa2048_aes256gcm/enc_file_key.json")
+        vector.json("unit/data/fk_rsa2048_aes256gcm/enc_file_key.json")
     )
     plain = decrypt_file_key(encrypted, key_pair)
     assert plain == PlainFileKey.from_json(
-        _json(unit / "data/fk_rsa2048_aes256gcm/plain_file_key.json")
+        vector.json("unit/data/fk_rsa2048_aes256gcm/plain_file_key.json")
     )
 
-    ciphertext = base64.b64decode((unit / "files/aes256gcm/enc_file.b64").read_text())
-    plaintext = base64.b64decode((unit / "files/plain_file.b64").read_text())
+    ciphertext = vector.b64("unit/files/aes256gcm/enc_file.b64")
+    plaintext = vector.b64("unit/files/plain_file.b64")
     decrypter = FileDecrypter(plain)
     assert decrypter.decrypt(ciphertext) == plaintext
     decrypter.finalize()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import pickle
 
 import pytest
@@ -259,8 +258,8 @@ def test_private_key_in_public_container_is_rejected(rsa_keys):
 
 
 def test_public_key_of_another_pair_is_rejected(rsa_keys, crypto_vectors):
-    other = (crypto_vectors / "js/data/kp_rsa2048/public_key.json").read_text()
-    other_pem = PublicKeyContainer.from_json(json.loads(other)).public_key
+    other = crypto_vectors.json("js/data/kp_rsa2048/public_key.json")
+    other_pem = PublicKeyContainer.from_json(other).public_key
     pem = _export(rsa_keys["A"], b"pw")
     with pytest.raises(InvalidKeyPairError, match="does not belong"):
         UserKeyPair.unlock(_container("A", pem, other_pem), "pw")

@@ -8,7 +8,6 @@ pins down. The SDK encodes passwords as ASCII, so the passwords here are ASCII.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 
 import pytest
@@ -112,9 +111,7 @@ def ours(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sdk_made(ours, crypto_vectors):
-    a_public = json.loads(
-        (crypto_vectors / "unit/data/kp_rsa2048/public_key.json").read_text(encoding="utf-8")
-    )
+    a_public = crypto_vectors.json("unit/data/kp_rsa2048/public_key.json")
     return run_sdk_script(
         SDK_MAKES,
         args={

@@ -25,18 +25,13 @@ from recording_storage.dracoon.crypto import file_keys as file_keys_module
 from .vectors import (
     UNIT_PW,
     UNIT_PW_INVALID,
-    container_from_files,
+    container_from_names,
     encrypted_file_key,
     plain_file_key,
-    read_b64,
-    read_json,
-    read_text,
 )
 
-
-@pytest.fixture
-def unit_data(crypto_vectors):
-    return crypto_vectors / "unit" / "data"
+UNIT = "unit/data"
+UNIT_ENC_FILE = "unit/files/aes256gcm/enc_file.b64"
 
 
 @pytest.mark.parametrize(
@@ -66,75 +61,73 @@ def unit_data(crypto_vectors):
         ),
     ],
 )
-def test_broken_key_pair_files(crypto_vectors, unit_data, private, public, error):
-    container = container_from_files(unit_data / private, unit_data / public)
+def test_broken_key_pair_files(crypto_vectors, private, public, error):
+    container = container_from_names(crypto_vectors, f"{UNIT}/{private}", f"{UNIT}/{public}")
     with pytest.raises(error):
-        UserKeyPair.unlock(container, read_text(crypto_vectors, UNIT_PW))
+        UserKeyPair.unlock(container, crypto_vectors.text(UNIT_PW))
 
 
 @pytest.mark.parametrize(
     "private", ["private_key_bad_version", "private_key_bad_pem", "private_key_bad_value"]
 )
-def test_broken_private_key_alone(crypto_vectors, unit_data, private):
+def test_broken_private_key_alone(crypto_vectors, private):
     """The same files without a public key: the private key itself is what is rejected."""
-    container = container_from_files(unit_data / "kp_general" / f"{private}.json", None)
+    container = container_from_names(crypto_vectors, f"{UNIT}/kp_general/{private}.json", None)
     expected = UnknownVersionError if private.endswith("version") else InvalidKeyPairError
     with pytest.raises(expected):
-        UserKeyPair.unlock(container, read_text(crypto_vectors, UNIT_PW))
+        UserKeyPair.unlock(container, crypto_vectors.text(UNIT_PW))
 
 
-def test_wrong_password(crypto_vectors, unit_data):
-    container = container_from_files(
-        unit_data / "kp_rsa2048/private_key.json", unit_data / "kp_rsa2048/public_key.json"
+def test_wrong_password(crypto_vectors):
+    container = container_from_names(
+        crypto_vectors, f"{UNIT}/kp_rsa2048/private_key.json", f"{UNIT}/kp_rsa2048/public_key.json"
     )
     with pytest.raises(InvalidPasswordError):
-        UserKeyPair.unlock(container, read_text(crypto_vectors, UNIT_PW_INVALID))
+        UserKeyPair.unlock(container, crypto_vectors.text(UNIT_PW_INVALID))
 
 
-def test_encrypted_file_key_bad_version(unit_data):
+def test_encrypted_file_key_bad_version(crypto_vectors):
     with pytest.raises(UnknownVersionError):
-        encrypted_file_key(unit_data / "fk_general/enc_file_key_bad_version.json")
+        encrypted_file_key(crypto_vectors, f"{UNIT}/fk_general/enc_file_key_bad_version.json")
 
 
-def test_encrypted_file_key_bad_rsa_part(unit_data, unit_key_pairs):
-    encrypted = encrypted_file_key(unit_data / "fk_general/enc_file_key_bad_key.json")
+def test_encrypted_file_key_bad_rsa_part(crypto_vectors, unit_key_pairs):
+    encrypted = encrypted_file_key(crypto_vectors, f"{UNIT}/fk_general/enc_file_key_bad_key.json")
     key_pair = unit_key_pairs["A" if encrypted.version == "A" else "RSA-4096"]
     with pytest.raises(InvalidFileKeyError):
         decrypt_file_key(encrypted, key_pair)
 
 
 @pytest.mark.parametrize("name", ["enc_file_key_bad_iv", "enc_file_key_bad_tag"])
-def test_encrypted_file_key_bad_iv_or_tag_fails_at_gcm(
-    crypto_vectors, unit_data, unit_key_pairs, name
-):
+def test_encrypted_file_key_bad_iv_or_tag_fails_at_gcm(crypto_vectors, unit_key_pairs, name):
     """RSA part intact: unwrapping works, but decrypting the file fails the tag check."""
-    encrypted = encrypted_file_key(unit_data / "fk_general" / f"{name}.json")
+    encrypted = encrypted_file_key(crypto_vectors, f"{UNIT}/fk_general/{name}.json")
     key_pair = unit_key_pairs["A" if encrypted.version == "A" else "RSA-4096"]
     plain = decrypt_file_key(encrypted, key_pair)
     decrypter = FileDecrypter(plain)
-    decrypter.decrypt(read_b64(crypto_vectors / "unit/files/aes256gcm/enc_file.b64"))
+    decrypter.decrypt(crypto_vectors.b64(UNIT_ENC_FILE))
     with pytest.raises(TagMismatchError):
         decrypter.finalize()
 
 
-def test_plain_file_key_bad_version(unit_data):
+def test_plain_file_key_bad_version(crypto_vectors):
     with pytest.raises(UnknownVersionError):
-        plain_file_key(unit_data / "fk_general/plain_file_key_bad_version.json")
+        plain_file_key(crypto_vectors, f"{UNIT}/fk_general/plain_file_key_bad_version.json")
 
 
 @pytest.mark.parametrize(
     "name", ["plain_file_key_bad_key", "plain_file_key_bad_iv", "plain_file_key_bad_tag"]
 )
-def test_plain_file_key_one_char_changed_fails_at_gcm(crypto_vectors, unit_data, name):
-    plain = plain_file_key(unit_data / "fk_general" / f"{name}.json")
+def test_plain_file_key_one_char_changed_fails_at_gcm(crypto_vectors, name):
+    plain = plain_file_key(crypto_vectors, f"{UNIT}/fk_general/{name}.json")
     decrypter = FileDecrypter(plain)
-    decrypter.decrypt(read_b64(crypto_vectors / "unit/files/aes256gcm/enc_file.b64"))
+    decrypter.decrypt(crypto_vectors.b64(UNIT_ENC_FILE))
     with pytest.raises(TagMismatchError):
         decrypter.finalize()
 
 
-def test_incompatible_versions_rejected_before_rsa(unit_data, unit_key_pairs, monkeypatch):
-    encrypted = encrypted_file_key(unit_data / "fk_rsa2048_aes256gcm/enc_file_key.json")
+def test_incompatible_versions_rejected_before_rsa(crypto_vectors, unit_key_pairs, monkeypatch):
+    encrypted = encrypted_file_key(crypto_vectors, f"{UNIT}/fk_rsa2048_aes256gcm/enc_file_key.json")
 
     def no_rsa(*args, **kwargs):
         raise AssertionError("RSA work was started for an incompatible file key")
@@ -144,17 +137,17 @@ def test_incompatible_versions_rejected_before_rsa(unit_data, unit_key_pairs, mo
         decrypt_file_key(encrypted, unit_key_pairs["RSA-4096"])
 
 
-def test_modified_ciphertext_fails_tag_check(crypto_vectors, unit_data):
-    plain = plain_file_key(unit_data / "fk_rsa2048_aes256gcm/plain_file_key.json")
+def test_modified_ciphertext_fails_tag_check(crypto_vectors):
+    plain = plain_file_key(crypto_vectors, f"{UNIT}/fk_rsa2048_aes256gcm/plain_file_key.json")
     decrypter = FileDecrypter(plain)
-    decrypter.decrypt(read_b64(crypto_vectors / "unit/files/aes256gcm/enc_file_modified.b64"))
+    decrypter.decrypt(crypto_vectors.b64("unit/files/aes256gcm/enc_file_modified.b64"))
     with pytest.raises(TagMismatchError):
         decrypter.finalize()
 
 
 @pytest.mark.parametrize("folder", ["file_key", "user_key_pair"])
 def test_java_sdk_placeholder_key_pairs(crypto_vectors, folder):
-    data = read_json(crypto_vectors / "java-sdk/crypto" / folder / "user_key_pair_2048.json")
+    data = crypto_vectors.json(f"java-sdk/crypto/{folder}/user_key_pair_2048.json")
     # Java-SDK layout (userPrivateKey/userPublicKey, enum versions); read it as the real one.
     container = UserKeyPairContainer(
         PrivateKeyContainer("A", data["userPrivateKey"]["privateKey"]),
@@ -168,7 +161,7 @@ def test_java_sdk_placeholder_key_pairs(crypto_vectors, folder):
 
 @pytest.mark.parametrize("name", ["enc_file_key.json", "plain_file_key.json"])
 def test_java_sdk_file_keys_taken_literally(crypto_vectors, name):
-    data = read_json(crypto_vectors / "java-sdk/crypto/file_key" / name)
+    data = crypto_vectors.json(f"java-sdk/crypto/file_key/{name}")
     parse = EncryptedFileKey.from_json if name.startswith("enc") else PlainFileKey.from_json
     with pytest.raises(UnknownVersionError):
         parse(data)

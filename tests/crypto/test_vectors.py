@@ -20,8 +20,6 @@ from .vectors import (
     encrypted_file_key,
     java_mapped,
     plain_file_key,
-    read_b64,
-    read_json,
 )
 
 KEY_PAIR_PARAMS = [
@@ -38,17 +36,19 @@ def test_good_key_pair_unlocks(vector: KeyPairVector, unlock_vector):
 
 
 def test_every_private_key_file_is_covered(crypto_vectors):
-    """Guards against vectors added upstream but forgotten here."""
-    good = {
-        (crypto_vectors / v.sdk / v.folder / v.private_file).relative_to(crypto_vectors)
-        for v in GOOD_KEY_PAIRS
-    }
+    """Guards against vectors added upstream (and extracted) but forgotten here."""
+    good = {v.private_name for v in GOOD_KEY_PAIRS}
     rejected = {
         f"unit/data/kp_general/private_key_{suffix}.json"
         for suffix in ("bad_version", "bad_pem", "bad_value")
     }
-    found = {p.relative_to(crypto_vectors) for p in crypto_vectors.rglob("private_key*.json")}
-    assert {str(p) for p in found - good} == rejected
+    found = {
+        name
+        for name in crypto_vectors.names()
+        if name.rpartition("/")[2].startswith("private_key") and name.endswith(".json")
+    }
+    assert good <= found
+    assert found - good == rejected
 
 
 def _key_pair_for(sdk: str, version: str) -> KeyPairVector:
@@ -66,18 +66,18 @@ def _key_pair_for(sdk: str, version: str) -> KeyPairVector:
     [("fk_rsa2048_aes256gcm", "A"), ("fk_rsa4096_aes256gcm", "RSA-4096/AES-256-GCM")],
 )
 def test_file_key_vector_decrypts(crypto_vectors, unlock_vector, sdk, folder, version):
-    data = crypto_vectors / sdk / "data" / folder
-    encrypted = encrypted_file_key(data / "enc_file_key.json")
+    data = f"{sdk}/data/{folder}"
+    encrypted = encrypted_file_key(crypto_vectors, f"{data}/enc_file_key.json")
     assert encrypted.version == version
     key_pair = unlock_vector(_key_pair_for(sdk, "A" if version == "A" else "RSA-4096"))
-    assert decrypt_file_key(encrypted, key_pair) == plain_file_key(data / "plain_file_key.json")
+    expected = plain_file_key(crypto_vectors, f"{data}/plain_file_key.json")
+    assert decrypt_file_key(encrypted, key_pair) == expected
 
 
 @pytest.mark.parametrize("sdk", SDKS_WITH_FILES)
 def test_file_key_vector_rewraps_to_same_plain_key(crypto_vectors, unlock_vector, sdk):
     """Our wrapping of a vector key unwraps again with the vector's own key pair."""
-    data = crypto_vectors / sdk / "data" / "fk_rsa4096_aes256gcm"
-    plain = plain_file_key(data / "plain_file_key.json")
+    plain = plain_file_key(crypto_vectors, f"{sdk}/data/fk_rsa4096_aes256gcm/plain_file_key.json")
     key_pair = unlock_vector(_key_pair_for(sdk, "RSA-4096"))
     rewrapped = encrypt_file_key(plain, key_pair.public_key_container)
     assert rewrapped.version == "RSA-4096/AES-256-GCM"
@@ -87,10 +87,11 @@ def test_file_key_vector_rewraps_to_same_plain_key(crypto_vectors, unlock_vector
 @pytest.mark.parametrize("sdk", SDKS_WITH_FILES)
 @pytest.mark.parametrize("chunk", [1, 5, 7, 16, 17, 64, None])
 def test_file_vector_decrypts_and_reencrypts(crypto_vectors, sdk, chunk):
-    root = crypto_vectors / sdk
-    plain_key = plain_file_key(root / "data/fk_rsa2048_aes256gcm/plain_file_key.json")
-    ciphertext = read_b64(root / "files/aes256gcm/enc_file.b64")
-    plaintext = read_b64(root / "files/plain_file.b64")
+    plain_key = plain_file_key(
+        crypto_vectors, f"{sdk}/data/fk_rsa2048_aes256gcm/plain_file_key.json"
+    )
+    ciphertext = crypto_vectors.b64(f"{sdk}/files/aes256gcm/enc_file.b64")
+    plaintext = crypto_vectors.b64(f"{sdk}/files/plain_file.b64")
     assert len(ciphertext) == len(plaintext)
     step = chunk or max(len(ciphertext), 1)
 
@@ -111,31 +112,34 @@ def test_file_vector_decrypts_and_reencrypts(crypto_vectors, sdk, chunk):
 
 def test_file_vector_through_full_chain(crypto_vectors, unlock_vector):
     """Encrypted file key -> private key -> plain key -> file, as a download would do it."""
-    root = crypto_vectors / "js"
     key_pair = unlock_vector(_key_pair_for("js", "A"))
     plain_key = decrypt_file_key(
-        encrypted_file_key(root / "data/fk_rsa2048_aes256gcm/enc_file_key.json"), key_pair
+        encrypted_file_key(crypto_vectors, "js/data/fk_rsa2048_aes256gcm/enc_file_key.json"),
+        key_pair,
     )
     decrypter = FileDecrypter(plain_key)
-    out = decrypter.decrypt(read_b64(root / "files/aes256gcm/enc_file.b64"))
+    out = decrypter.decrypt(crypto_vectors.b64("js/files/aes256gcm/enc_file.b64"))
     decrypter.finalize()
-    assert out == read_b64(root / "files/plain_file.b64")
+    assert out == crypto_vectors.b64("js/files/plain_file.b64")
 
 
 def test_java_sdk_file_key_with_mapped_versions(crypto_vectors, unit_key_pairs):
-    folder = crypto_vectors / "java-sdk" / "crypto" / "file_key"
-    encrypted = EncryptedFileKey.from_json(java_mapped(read_json(folder / "enc_file_key.json")))
-    expected = PlainFileKey.from_json(java_mapped(read_json(folder / "plain_file_key.json")))
+    folder = "java-sdk/crypto/file_key"
+    encrypted = EncryptedFileKey.from_json(
+        java_mapped(crypto_vectors.json(f"{folder}/enc_file_key.json"))
+    )
+    expected = PlainFileKey.from_json(
+        java_mapped(crypto_vectors.json(f"{folder}/plain_file_key.json"))
+    )
     assert encrypted.version == "RSA-4096/AES-256-GCM"
     assert decrypt_file_key(encrypted, unit_key_pairs["RSA-4096"]) == expected
 
 
 def test_modified_plain_file_encrypts_differently(crypto_vectors):
-    unit = crypto_vectors / "unit"
-    plain_key = plain_file_key(unit / "data/fk_rsa2048_aes256gcm/plain_file_key.json")
-    original = read_b64(unit / "files/aes256gcm/enc_file.b64")
+    plain_key = plain_file_key(crypto_vectors, "unit/data/fk_rsa2048_aes256gcm/plain_file_key.json")
+    original = crypto_vectors.b64("unit/files/aes256gcm/enc_file.b64")
     encrypter = FileEncrypter(PlainFileKey(plain_key.key, plain_key.iv))
-    ciphertext = encrypter.encrypt(read_b64(unit / "files/plain_file_modified.b64"))
+    ciphertext = encrypter.encrypt(crypto_vectors.b64("unit/files/plain_file_modified.b64"))
     tag = encrypter.finalize().tag
     assert ciphertext != original
     assert tag != plain_key.tag
@@ -143,8 +147,7 @@ def test_modified_plain_file_encrypts_differently(crypto_vectors):
 
 def test_empty_file_tag_for_unit_key(crypto_vectors):
     """0-byte file: no ciphertext, tag = AES_K(J0) (derived value from the reference)."""
-    unit = crypto_vectors / "unit"
-    plain_key = plain_file_key(unit / "data/fk_rsa2048_aes256gcm/plain_file_key.json")
+    plain_key = plain_file_key(crypto_vectors, "unit/data/fk_rsa2048_aes256gcm/plain_file_key.json")
     encrypter = FileEncrypter(PlainFileKey(plain_key.key, plain_key.iv))
     assert encrypter.encrypt(b"") == b""
     finished = encrypter.finalize()

@@ -1,15 +1,13 @@
-"""Reading DRACOON's official crypto vectors (``../shared/testdata/dracoon-crypto``).
+"""DRACOON's official crypto vectors turned into this package's objects.
 
-The vectors stay where they are (never copied into the project); these helpers only turn their
-files into this package's objects. Which password opens which key follows the vectors' README.
+The values come from the project's fixture (``tests/data/dracoon-crypto-vectors.json``, read
+through the ``crypto_vectors`` fixture); entries are named by their path in the original vectors
+folder. Which password opens which key follows the vectors' README (summed up in docs/crypto.md).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from recording_storage.dracoon.crypto import (
     EncryptedFileKey,
@@ -18,6 +16,7 @@ from recording_storage.dracoon.crypto import (
     PublicKeyContainer,
     UserKeyPairContainer,
 )
+from tests.support.crypto_vectors import CryptoVectors
 
 # Java SDK mock data uses enum names instead of API version strings.
 JAVA_ENUM_VERSIONS = {
@@ -37,13 +36,23 @@ class KeyPairVector:
     folder: str  # relative to the sdk folder, e.g. "data/kp_rsa2048"
     private_file: str
     public_file: str | None
-    password_file: str  # relative to the vectors root
+    password_file: str  # entry name of the password file
     version: str
     slow_kdf: bool  # 1,300,000 PBKDF2 iterations
 
     @property
     def id(self) -> str:
         return f"{self.sdk}/{self.folder}/{self.private_file}"
+
+    @property
+    def private_name(self) -> str:
+        return f"{self.sdk}/{self.folder}/{self.private_file}"
+
+    @property
+    def public_name(self) -> str | None:
+        if self.public_file is None:
+            return None
+        return f"{self.sdk}/{self.folder}/{self.public_file}"
 
 
 def _own_pw(sdk: str, folder: str) -> str:
@@ -131,40 +140,25 @@ GOOD_KEY_PAIRS: list[KeyPairVector] = [
 SDKS_WITH_FILES = ("csharp", "js", "swift", "unit")
 
 
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
+def key_pair_container(vectors: CryptoVectors, vector: KeyPairVector) -> UserKeyPairContainer:
+    return container_from_names(vectors, vector.private_name, vector.public_name)
 
 
-def read_text(root: Path, relative: str) -> str:
-    """Password files have no trailing newline; the whole content is the password."""
-    return (root / relative).read_text(encoding="utf-8")
-
-
-def read_b64(path: Path) -> bytes:
-    return base64.b64decode(path.read_text(encoding="ascii").strip(), validate=True)
-
-
-def key_pair_container(root: Path, vector: KeyPairVector) -> UserKeyPairContainer:
-    folder = root / vector.sdk / vector.folder
-    public = None
-    if vector.public_file is not None:
-        public = PublicKeyContainer.from_json(read_json(folder / vector.public_file))
-    return UserKeyPairContainer(
-        PrivateKeyContainer.from_json(read_json(folder / vector.private_file)), public
+def container_from_names(
+    vectors: CryptoVectors, private_name: str, public_name: str | None
+) -> UserKeyPairContainer:
+    public = (
+        None if public_name is None else PublicKeyContainer.from_json(vectors.json(public_name))
     )
+    return UserKeyPairContainer(PrivateKeyContainer.from_json(vectors.json(private_name)), public)
 
 
-def container_from_files(private_path: Path, public_path: Path | None) -> UserKeyPairContainer:
-    public = None if public_path is None else PublicKeyContainer.from_json(read_json(public_path))
-    return UserKeyPairContainer(PrivateKeyContainer.from_json(read_json(private_path)), public)
+def encrypted_file_key(vectors: CryptoVectors, name: str) -> EncryptedFileKey:
+    return EncryptedFileKey.from_json(vectors.json(name))
 
 
-def encrypted_file_key(path: Path) -> EncryptedFileKey:
-    return EncryptedFileKey.from_json(read_json(path))
-
-
-def plain_file_key(path: Path) -> PlainFileKey:
-    return PlainFileKey.from_json(read_json(path))
+def plain_file_key(vectors: CryptoVectors, name: str) -> PlainFileKey:
+    return PlainFileKey.from_json(vectors.json(name))
 
 
 def java_mapped(data: dict) -> dict:
