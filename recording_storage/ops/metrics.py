@@ -21,8 +21,10 @@ ids, file names or anything from a message.
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -39,11 +41,17 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from recording_storage import __version__
+
 PREFIX = "recording_storage"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Recordings take from seconds (a phone call) to an hour (a long 4K meeting).
 TRANSFER_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+
+# One DRACOON API request, including urllib3's retries of it: from a few ms (a lookup) to
+# minutes (a large chunk through a slow link).
+DRACOON_REQUEST_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 # Reasons a job fails, the only values of the ``reason`` label.
 REASON_INVALID_MESSAGE = "invalid_message"
@@ -51,6 +59,16 @@ REASON_RETRYABLE = "retryable"
 REASON_PERMANENT = "permanent"
 REASON_CANCELLED = "cancelled"
 REASON_INTERNAL = "internal"
+REASONS = (
+    REASON_INVALID_MESSAGE,
+    REASON_RETRYABLE,
+    REASON_PERMANENT,
+    REASON_CANCELLED,
+    REASON_INTERNAL,
+)
+SHARER_OUTCOMES = ("success", "error")
+RETRY_SERVICES = ("dracoon", "s3", "sqs")
+RESTART_CAUSES = ("exited", "hung")
 
 
 @dataclass(frozen=True)
@@ -70,6 +88,10 @@ class ServiceMetrics:
     s3_request_errors: Counter
     sqs_errors: Counter
     retries: Counter
+    jobs_redelivered: Counter
+    dracoon_request_duration: Histogram
+    last_success: Gauge
+    circuit_open: Gauge
 
 
 _metrics: ServiceMetrics | None = None
@@ -81,7 +103,7 @@ def _build() -> ServiceMetrics:
     def counter(name: str, doc: str, labels: Iterable[str] = ()) -> Counter:
         return Counter(f"{PREFIX}_{name}", doc, list(labels), registry=None)
 
-    return ServiceMetrics(
+    built = ServiceMetrics(
         jobs_received=counter("jobs_received", "SQS messages received by FileTransferers."),
         jobs_succeeded=counter(
             "jobs_succeeded", "Jobs whose every file reached every target (message deleted)."
@@ -138,7 +160,42 @@ def _build() -> ServiceMetrics:
             "Requests retried by the service's clients, by service (dracoon, s3, sqs).",
             ["service"],
         ),
+        jobs_redelivered=counter(
+            "jobs_redelivered",
+            "Messages received more than once (ApproximateReceiveCount > 1): retried, "
+            "released at shutdown or orphaned by a dead worker.",
+        ),
+        dracoon_request_duration=Histogram(
+            f"{PREFIX}_dracoon_request_duration_seconds",
+            "DRACOON API requests (including their retries) that got an answer, by operation "
+            "(method and endpoint with ids masked).",
+            ["operation"],
+            buckets=DRACOON_REQUEST_BUCKETS,
+            registry=None,
+        ),
+        last_success=Gauge(
+            f"{PREFIX}_last_success_timestamp_seconds",
+            "Unix time of the last successful job, by DRACOON instance.",
+            ["instance"],
+            registry=None,
+            multiprocess_mode="max",  # kept when the worker that set it is gone
+        ),
+        circuit_open=Gauge(
+            f"{PREFIX}_circuit_open",
+            "1 while a circuit breaker stops work for the scope (dependency), 0 while closed.",
+            ["scope"],
+            registry=None,
+            multiprocess_mode="livemax",
+        ),
     )
+    # Known label values start at 0, so rate() and absent() work before the first event.
+    for reason in REASONS:
+        built.jobs_failed.labels(reason=reason)
+    for outcome in SHARER_OUTCOMES:
+        built.sharer_runs.labels(outcome=outcome)
+    for service in RETRY_SERVICES:
+        built.retries.labels(service=service)
+    return built
 
 
 def service_metrics() -> ServiceMetrics:
@@ -147,6 +204,22 @@ def service_metrics() -> ServiceMetrics:
     if _metrics is None:
         _metrics = _build()
     return _metrics
+
+
+def initialise_worker_labels(worker_names: Iterable[str]) -> None:
+    """Start ``worker_restarts_total`` at 0 for every worker slot and cause (master, at start)."""
+    restarts = service_metrics().worker_restarts
+    for name in worker_names:
+        for cause in RESTART_CAUSES:
+            restarts.labels(worker=name, cause=cause)
+
+
+def record_success(instance: str | None, when: float | None = None) -> None:
+    """Note a successful job of ``instance`` for ``last_success_timestamp_seconds``."""
+    if instance:
+        service_metrics().last_success.labels(instance=instance).set(
+            time.time() if when is None else when
+        )
 
 
 def enable_multiprocess() -> str:
@@ -218,7 +291,13 @@ class StatusCollector(Collector):
         for name, (ok, probe_seconds) in sorted(probes.items()):
             probe_ok.add_metric([name], 1.0 if ok else 0.0)
             probe_age.add_metric([name], probe_seconds)
-        yield from (up, age, probe_ok, probe_age)
+        build = GaugeMetricFamily(
+            f"{PREFIX}_build_info",
+            "Always 1; the labels say which version of the service and Python run.",
+            labels=["version", "python_version"],
+        )
+        build.add_metric([__version__, platform.python_version()], 1.0)
+        yield from (build, up, age, probe_ok, probe_age)
 
 
 def build_registry(status: StatusCollector | None = None) -> CollectorRegistry:
@@ -236,9 +315,17 @@ def render(registry: CollectorRegistry) -> tuple[bytes, str]:
 
 
 class DracoonMetricsEvents:
-    """The ``events`` hook of :class:`DracoonClient`: counts error responses and retries."""
+    """The ``events`` hook of :class:`DracoonClient`: latency, error responses and retries.
+
+    ``endpoint`` is the transport's label (ids and upload tokens masked, presigned URLs as one
+    name), so ``operation`` has a bounded set of values.
+    """
 
     def on_response(self, method: str, endpoint: str, status: int, seconds: float) -> None:
+        if status:
+            service_metrics().dracoon_request_duration.labels(
+                operation=f"{method} {endpoint}"
+            ).observe(max(0.0, seconds))
         if status >= 400 or status == 0:
             service_metrics().dracoon_request_errors.labels(method=method, status=str(status)).inc()
 

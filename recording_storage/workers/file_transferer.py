@@ -138,6 +138,8 @@ class FileTransferer(Worker):
         self.send({"type": "heartbeat", "state": "busy", "job": job_id})  # tell the master now
         fields = {"job": job_id, "worker": self.channel.name}
         self.metrics.jobs_received.inc()
+        if message.receive_count > 1:
+            self.metrics.jobs_redelivered.inc()
         if self.report_level != "none":
             log_event(
                 log,
@@ -185,6 +187,7 @@ class FileTransferer(Worker):
         transferred = int(getattr(result, "bytes_transferred", 0) or 0)
         files = getattr(result, "files", None) or []
         self.metrics.jobs_succeeded.inc()
+        m.record_success(getattr(result, "instance", None) or _instance_of(message.body))
         self.metrics.bytes_transferred.inc(transferred)
         self.metrics.transfer_duration.observe(seconds)
         if self.report_level != "none":
@@ -254,6 +257,16 @@ class FileTransferer(Worker):
                 receive_count=message.receive_count,
             )
         return reason
+
+
+def _instance_of(body: str) -> str | None:
+    """The instance of a message whose job succeeded (so it parses), for the metrics."""
+    from recording_storage.jobs.message import parse_message
+
+    try:
+        return parse_message(body).instance_domain
+    except Exception:  # a metric must never fail a job that is done
+        return None
 
 
 class _ProgressReporter:

@@ -142,6 +142,7 @@ class Arbiter:
     def run(self) -> int:
         metrics_dir = m.enable_multiprocess()
         self.metrics = m.service_metrics()
+        m.initialise_worker_labels(slot.name for slot in self.slots)
         self._install_signals()
         try:
             try:
