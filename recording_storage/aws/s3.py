@@ -16,12 +16,26 @@ Every range is requested with ``If-Match: <etag>`` from HeadObject, so an object
 mid-transfer fails loudly instead of producing a file made of two versions. A range that
 breaks off or comes back short is fetched again (``attempts``; when streaming, only its
 missing rest); botocore itself retries throttling and 5xx.
+
+Deadlines: botocore's connect and read timeouts (``s3.connectTimeoutSeconds``,
+``s3.readTimeoutSeconds``) bound each socket wait, but a body that trickles one byte per
+read timeout never trips them. So every ranged GET also has a total deadline
+(``s3.rangeDeadlineSeconds``): the time the reader spends waiting for S3 on one GET - the
+request and every read of its body, not the time the consumer takes between reads - may not
+exceed it. A watchdog shuts the connection down when it passes, the read breaks off, and the
+GET counts as one failed attempt; after ``attempts`` the read fails as retryable and the job
+keeps the object.
+
+Deleting (``delete_object``) is conditional, so that only the object that was transferred
+is ever removed - see its docstring.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import socket
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,6 +50,7 @@ _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 _DENIED = {"403", "AccessDenied", "Forbidden", "AllAccessDisabled"}
 _CHANGED = {"412", "PreconditionFailed"}
 STREAM_PIECE = 1024 * 1024  # urllib3 reads via a temporary of this size: keep it small
+DEFAULT_RANGE_DEADLINE = 300.0  # seconds for one ranged GET (s3.rangeDeadlineSeconds)
 
 
 class S3Error(Exception):
@@ -53,6 +68,10 @@ class S3ObjectMissingError(S3Error):
         super().__init__(message, retryable=False)
 
 
+class S3ObjectChangedError(S3Error):
+    """The object is no longer the one HeadObject described (S3 answered 412)."""
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     bucket: str
@@ -60,6 +79,17 @@ class ObjectInfo:
     size: int
     etag: str  # without quotes
     last_modified: datetime | None = None
+    version_id: str | None = None  # set when the bucket has (or had) versioning
+
+    @property
+    def pinned_version(self) -> str | None:
+        """The version id that names exactly these bytes, or None.
+
+        ``"null"`` is the version of an object written while versioning was off or
+        suspended; a later write in a suspended bucket replaces it in place, so it does not
+        pin the content the way a real version id does.
+        """
+        return self.version_id if self.version_id and self.version_id != "null" else None
 
     @property
     def location(self) -> str:
@@ -81,17 +111,53 @@ def head_object(client, bucket: str, key: str) -> ObjectInfo:
         size=int(head["ContentLength"]),
         etag=str(head.get("ETag", "")).strip('"'),
         last_modified=head.get("LastModified"),
+        version_id=head.get("VersionId") or None,
     )
 
 
 def delete_object(client, info: ObjectInfo) -> None:
-    """Delete the object (S3 deletes are idempotent: a missing object is fine)."""
+    """Delete exactly the object that HeadObject described, never a newer one.
+
+    - Versioned bucket (``info.pinned_version``): delete that version (``VersionId``). This
+      removes those bytes for good - no delete marker, nothing left to restore - and leaves a
+      newer version, written while we transferred, current and untouched. It needs the
+      ``s3:DeleteObjectVersion`` permission.
+    - Otherwise: ``DeleteObject`` with ``If-Match: <etag>`` (S3 conditional delete). S3
+      deletes only if the current object still has that ETag and answers 412 otherwise,
+      which raises ``S3ObjectChangedError``: the caller keeps the object.
+
+    Some S3-compatible stores ignore ``If-Match`` on DELETE and delete whatever is there
+    (docs/operations.md). For them a HeadObject right before the delete shrinks the window
+    in which a newer object could be lost from the whole transfer to one round trip.
+
+    An object already gone is fine (an earlier run deleted it): with ``If-Match`` S3
+    answers 404 then, without it 204.
+    """
+    where = f"DeleteObject {info.location}"
+    arguments = {"Bucket": info.bucket, "Key": info.key}
+    if info.pinned_version:
+        arguments["VersionId"] = info.pinned_version
+        where += f" version {info.pinned_version}"
+    elif info.etag:
+        try:
+            current = head_object(client, info.bucket, info.key)
+        except S3ObjectMissingError:
+            return  # deleted before (e.g. by a concurrent run of the same job)
+        if current.etag != info.etag:
+            raise S3ObjectChangedError(
+                f"{where}: the object changed since HeadObject (ETag {info.etag} is now "
+                f"{current.etag}); not deleted"
+            )
+        arguments["IfMatch"] = f'"{info.etag}"'
     try:
-        client.delete_object(Bucket=info.bucket, Key=info.key)
+        client.delete_object(**arguments)
     except ClientError as exc:
-        raise _classify(exc, f"DeleteObject {info.location}") from None
+        error = _classify(exc, where)
+        if isinstance(error, S3ObjectMissingError) and "IfMatch" in arguments:
+            return  # deleted before (e.g. by a concurrent run of the same job)
+        raise error from None
     except BotoCoreError as exc:
-        raise S3Error(f"DeleteObject {info.location} failed: {exc}") from None
+        raise S3Error(f"{where} failed: {exc}") from None
 
 
 class RangedObjectReader(io.RawIOBase):
@@ -106,6 +172,7 @@ class RangedObjectReader(io.RawIOBase):
         read_ahead: bool = True,
         attempts: int = 3,
         retry_delay: float = 0.5,
+        deadline: float | None = None,
     ):
         super().__init__()
         if chunk_size <= 0:
@@ -115,6 +182,9 @@ class RangedObjectReader(io.RawIOBase):
         self.chunk_size = chunk_size
         self._attempts = max(1, attempts)
         self._retry_delay = retry_delay
+        self._deadline = DEFAULT_RANGE_DEADLINE if deadline is None else deadline
+        self._watchdog = _Watchdog()
+        self._spent = 0.0  # seconds this GET has kept us waiting for S3 so far
         self._next_start = 0  # first byte of the next range to request
         self._buffer = memoryview(b"")
         self._position = 0
@@ -160,6 +230,7 @@ class RangedObjectReader(io.RawIOBase):
             self._pending = None
             self._buffer = memoryview(b"")
             self._drop_body()
+            self._watchdog.stop()
         super().close()
 
     # -- streaming (no read-ahead) ----------------------------------------------------------
@@ -173,11 +244,18 @@ class RangedObjectReader(io.RawIOBase):
                 self._open_body()
             piece = target[filled : filled + min(STREAM_PIECE, wanted - filled,
                                                  self._body_end - self._position)]  # fmt: skip
+            began = time.monotonic()
+            self._watchdog.arm(self._body, self._deadline - self._spent)
             try:
                 count = self._body.readinto(piece)
                 problem = "" if count else "the body ended early"
             except (BotoCoreError, OSError) as exc:  # reset, timeout, protocol error
                 count, problem = 0, f"{type(exc).__name__}: {exc}"
+            finally:
+                self._watchdog.disarm()
+                self._spent += time.monotonic() - began
+            if self._watchdog.fired:
+                count, problem = 0, self._deadline_problem()
             if problem:
                 self._retry_rest(problem)
                 continue
@@ -199,6 +277,8 @@ class RangedObjectReader(io.RawIOBase):
             if self._closed_event.is_set():
                 raise S3Error(f"{where}: reader closed")
             self._range_attempt += 1
+            self._spent = 0.0
+            began = time.monotonic()
             try:
                 response = self._client.get_object(
                     Bucket=self.info.bucket,
@@ -217,6 +297,7 @@ class RangedObjectReader(io.RawIOBase):
                 self._wait_before_retry(where, f"got {length} bytes instead of {end - start + 1}")
                 continue
             self._body = response["Body"]
+            self._spent = time.monotonic() - began
             return
 
     def _retry_rest(self, problem: str) -> None:
@@ -230,6 +311,12 @@ class RangedObjectReader(io.RawIOBase):
             raise S3Error(f"{where} failed after {self._attempts} attempts: {problem}")
         log.warning("%s: %s; retry %d/%d", where, problem, self._range_attempt, self._attempts)
         time.sleep(self._retry_delay * self._range_attempt)
+
+    def _deadline_problem(self) -> str:
+        return (
+            f"the answer did not arrive within s3.rangeDeadlineSeconds ({self._deadline:g} s); "
+            "the connection was closed"
+        )
 
     def _drop_body(self) -> None:
         body, self._body = self._body, None
@@ -266,14 +353,20 @@ class RangedObjectReader(io.RawIOBase):
                     **({"IfMatch": f'"{self.info.etag}"'} if self.info.etag else {}),
                 )
                 body = response["Body"]
+                self._watchdog.arm(body, self._deadline)
                 try:
                     data = body.read()
                 finally:
+                    self._watchdog.disarm()
                     body.close()
+                if self._watchdog.fired:
+                    raise OSError(self._deadline_problem())
             except ClientError as exc:
                 raise _classify(exc, where) from None
             except (BotoCoreError, OSError) as exc:  # connection reset, timeout, short read
                 last_problem = f"{type(exc).__name__}: {exc}"
+                if self._watchdog.fired:
+                    last_problem = self._deadline_problem()
             else:
                 if len(data) == expected:
                     self.ranges_fetched += 1
@@ -292,7 +385,9 @@ def _classify(exc: ClientError, what: str) -> S3Error:
     if code in _MISSING or status == "404":
         return S3ObjectMissingError(f"{what}: the object does not exist ({code or status})")
     if code in _CHANGED or status == "412":
-        return S3Error(f"{what}: the object changed since HeadObject (ETag differs); retry")
+        return S3ObjectChangedError(
+            f"{what}: the object changed since HeadObject (ETag differs); retry"
+        )
     if code in _DENIED or status == "403":
         return S3Error(
             f"{what}: access denied ({code or status}); check the service's AWS credentials "
@@ -300,3 +395,80 @@ def _classify(exc: ClientError, what: str) -> S3Error:
             retryable=False,
         )
     return S3Error(f"{what} failed: {code or status} {error.get('Message', '')}".rstrip())
+
+
+class _Watchdog:
+    """Shuts a GET body's connection down when the time armed for reading it runs out.
+
+    Armed only while the reader waits for S3 (``arm`` before a blocking read, ``disarm``
+    after), so a consumer that is slow to ask for the next bytes - an upload waiting for
+    DRACOON - does not use up S3's deadline. A reader blocked in ``recv`` on a trickling body
+    wakes up with an error or an early end of the body; ``fired`` tells it that the
+    deadline, not the network, ended the read. One daemon thread per reader, started on
+    first use and ended by ``stop``.
+    """
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._cond = threading.Condition()
+        self._body = None
+        self._until: float | None = None
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def arm(self, body, seconds: float) -> None:
+        with self._cond:
+            self.fired = False
+            self._body, self._until = body, time.monotonic() + max(0.0, seconds)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="s3-read-deadline", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def disarm(self) -> None:
+        with self._cond:
+            self._body, self._until = None, None
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._body, self._until = None, None
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._stopped:
+                if self._until is None:
+                    self._cond.wait()
+                    continue
+                remaining = self._until - time.monotonic()
+                if remaining > 0:
+                    self._cond.wait(remaining)
+                    continue
+                self.fired = True
+                body, self._body, self._until = self._body, None, None
+                _shut_down(body)
+
+
+def _shut_down(body) -> None:
+    sock = _socket_of(body)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv
+    else:  # an unknown body type: closing is the best we can do
+        with contextlib.suppress(Exception):
+            body.close()
+
+
+def _socket_of(body) -> socket.socket | None:
+    """The socket under a botocore StreamingBody (urllib3 response), if it can be found."""
+    raw = getattr(body, "_raw_stream", None)
+    connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if isinstance(sock, socket.socket):
+        return sock
+    fp = getattr(getattr(raw, "_fp", None), "fp", None)  # http.client -> socket.SocketIO
+    sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None

@@ -44,6 +44,7 @@ from recording_storage.aws.s3 import (
     ObjectInfo,
     RangedObjectReader,
     S3Error,
+    S3ObjectChangedError,
     S3ObjectMissingError,
     delete_object,
     head_object,
@@ -461,9 +462,26 @@ class Transfer:
             )  # fmt: skip
 
     def _delete_sources(self, infos: list[ObjectInfo]) -> None:
+        """Delete each transferred object - only if it is still the one transferred.
+
+        ``delete_object`` is conditional (ETag, or the exact version): an object overwritten
+        since HeadObject is kept (S3 412), with a warning. The job still succeeds, because
+        what it was asked to move is in every target, but ``s3_deleted`` stays false.
+        """
+        kept = []
         for info in infos:
             try:
                 delete_object(self.s3, info)
+            except S3ObjectChangedError as exc:
+                kept.append(info)
+                log.warning(  # 15011 at WARNING: nothing is lost, nobody needs paging
+                    "job %s: every target has %s (ETag %s), but it was overwritten since; the "
+                    "newer object is kept, not deleted (%s). It is not transferred by this "
+                    "job: check that a job for the new recording follows",
+                    self.job_id, info.location, info.etag, exc,
+                    extra={"code": int(LogCode.STORAGE_ERROR), "job": self.job_id,
+                           "instance": self.instance, "file": info.key},
+                )  # fmt: skip
             except S3Error as exc:
                 message = (
                     f"job {self.job_id}: every target has {info.location}, but deleting it "
@@ -471,12 +489,13 @@ class Transfer:
                 )
                 self._log(LogCode.STORAGE_ERROR, message, file=info.key)
                 raise JobError(message, retryable=True) from None
-        self.outcome.s3_deleted = True
-        if self.report_files:
+        self.outcome.s3_deleted = not kept
+        if self.report_files and len(kept) < len(infos):
             log_event(
                 log,
                 LogCode.STORAGE_STATUS,
-                f"job {self.job_id}: deleted {len(infos)} S3 object(s) after transfer",
+                f"job {self.job_id}: deleted {len(infos) - len(kept)} S3 object(s) after transfer"
+                + (f", kept {len(kept)} overwritten one(s)" if kept else ""),
                 job=self.job_id,
                 instance=self.instance,
             )
