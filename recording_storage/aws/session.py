@@ -23,14 +23,21 @@ def make_session(settings: Settings) -> boto3.session.Session:
 
 
 def make_s3_client(settings: Settings, session: boto3.session.Session | None = None):
-    """An S3 client honouring aws.region, aws.endpointUrl and s3.endpointUrl."""
+    """An S3 client honouring aws.region, aws.endpointUrl, s3.endpointUrl and the S3 timeouts.
+
+    The connect and read timeouts bound every S3 call, one socket wait at a time; with
+    botocore's 5 attempts a HeadObject or DeleteObject ends within about
+    5 x (connect + read timeout) plus backoff. A ranged GET's body is bounded as a whole by
+    s3.rangeDeadlineSeconds (aws.s3.RangedObjectReader), because a trickling body never
+    trips a per-read timeout.
+    """
     session = session or make_session(settings)
     endpoint = settings.aws.s3_endpoint_url
     config = Config(
         region_name=settings.aws.region,
         retries=_RETRIES,
-        connect_timeout=10,
-        read_timeout=60,
+        connect_timeout=settings.s3.connect_timeout_seconds,
+        read_timeout=settings.s3.read_timeout_seconds,
         max_pool_connections=8,
         s3={"addressing_style": "path"} if endpoint else None,
     )

@@ -231,6 +231,14 @@ KEYS: tuple[KeySpec, ...] = (
             "Delete the S3 objects of a job once every file reached every target."),
     KeySpec("s3.endpointUrl", "", url("http", "https", optional=True),
             "S3 endpoint override (else aws.endpointUrl, else AWS)."),
+    KeySpec("s3.connectTimeoutSeconds", "10", integer(1, 300),
+            "Seconds to wait for a TCP/TLS connection to S3 (botocore connect_timeout)."),
+    KeySpec("s3.readTimeoutSeconds", "60", integer(1, 3600),
+            "Seconds one socket read from S3 may wait for data (botocore read_timeout)."),
+    KeySpec("s3.rangeDeadlineSeconds", "300", integer(1, 86400),
+            "Total seconds one ranged GET may keep the job waiting for S3, however its body "
+            "trickles; past it the connection is closed and the range retried (3 attempts), "
+            "then the job fails as retryable and keeps the object."),
     KeySpec("s3.allowedBuckets", "", bucket_names,
             "Comma-separated source buckets jobs may read (others are refused as invalid "
             "messages); empty allows any bucket the AWS credentials can read."),

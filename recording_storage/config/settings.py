@@ -72,6 +72,9 @@ class S3Settings:
     chunk_size: int
     remove_after_transferring: bool
     allowed_buckets: tuple[str, ...]
+    connect_timeout_seconds: int = 10
+    read_timeout_seconds: int = 60
+    range_deadline_seconds: int = 300
 
 
 @dataclass(frozen=True)
@@ -332,6 +335,9 @@ def _build(
             chunk_size=v["s3.chunkSize"],
             remove_after_transferring=v["s3.removeAfterTransferring"],
             allowed_buckets=v["s3.allowedBuckets"],
+            connect_timeout_seconds=v["s3.connectTimeoutSeconds"],
+            read_timeout_seconds=v["s3.readTimeoutSeconds"],
+            range_deadline_seconds=v["s3.rangeDeadlineSeconds"],
         ),
         sqs=SqsSettings(
             wait_time_seconds=v["sqs.waitTimeSeconds"],

@@ -157,6 +157,7 @@ class JobRunner:
             client=client,
             s3=self.s3,
             chunk_size=self.settings.s3.chunk_size,
+            s3_deadline=self.settings.s3.range_deadline_seconds,
             remove_after=self.settings.s3.remove_after_transferring,
             now=now,
             cancel=cancel,

@@ -25,9 +25,17 @@ from recording_storage.aws.s3 import ObjectInfo, RangedObjectReader, S3Error
 class SharedSource:
     """One streaming S3 reader behind ``branches`` independent file objects."""
 
-    def __init__(self, s3: Any, info: ObjectInfo, chunk_size: int, branches: int) -> None:
+    def __init__(
+        self,
+        s3: Any,
+        info: ObjectInfo,
+        chunk_size: int,
+        branches: int,
+        *,
+        deadline: float | None = None,
+    ) -> None:
         self.info = info
-        self._reader = RangedObjectReader(s3, info, chunk_size, read_ahead=False)
+        self._reader = RangedObjectReader(s3, info, chunk_size, read_ahead=False, deadline=deadline)
         self._buffer = bytearray(max(1, min(chunk_size, info.size)))
         self._start = 0  # object offset of the shared buffer's first byte
         self._length = 0  # valid bytes in the shared buffer

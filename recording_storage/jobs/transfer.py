@@ -159,6 +159,7 @@ class Transfer:
         report_files: bool = True,
         open_source: SourceOpener | None = None,
         read_once: bool = True,
+        s3_deadline: float | None = None,
     ):
         self.job_id = job_id
         self.instance = instance
@@ -178,6 +179,7 @@ class Transfer:
         # One S3 read for all targets of a key - only with our own S3 reader: a given
         # ``open_source`` keeps its contract of one stream per (key, target).
         self.read_once = read_once and open_source is None
+        self.s3_deadline = s3_deadline  # s3.rangeDeadlineSeconds, per ranged GET
         self.outcome = TransferOutcome()
         self._done_before = 0
         self._total = 0
@@ -368,7 +370,7 @@ class Transfer:
         Each upload runs in its own thread with its own file key; a failing one closes its
         branch and the others go on. Progress is reported from this (the job's) thread.
         """
-        shared = SharedSource(self.s3, info, self.chunk_size, len(rooms))
+        shared = SharedSource(self.s3, info, self.chunk_size, len(rooms), deadline=self.s3_deadline)
         done = [0] * len(rooms)
 
         def upload(index: int, room: _Room) -> Any:
@@ -504,7 +506,9 @@ class Transfer:
 
     def _open_ranged(self, info: ObjectInfo) -> BinaryIO:
         # Streaming straight into the upload's buffers: the upload pipeline reads ahead.
-        reader = RangedObjectReader(self.s3, info, self.chunk_size, read_ahead=False)
+        reader = RangedObjectReader(
+            self.s3, info, self.chunk_size, read_ahead=False, deadline=self.s3_deadline
+        )
         return reader  # type: ignore[return-value]
 
     def _record(self, info: ObjectInfo, room: _Room, node: Any, *, reused: bool) -> None:

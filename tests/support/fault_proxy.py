@@ -14,6 +14,8 @@ and, when a rule matches, breaks the exchange the way real networks and AWS do:
                    for SQS's JSON protocol, ``{"__type": ..., "message": ...}``
 ``delay``          ``delay`` seconds of silence, then the normal answer
 ``drop``           the connection closes before any answer
+``trickle``        the upstream status and headers, then the body ``piece`` bytes every
+                   ``interval`` seconds: each read gets data in time, the whole never does
 =================  =========================================================================
 
 A rule matches a ``method``, a regex ``path`` (searched in path + query) and, for SQS, a
@@ -44,7 +46,7 @@ _COPY_CHUNK = 256 * 1024
 
 @dataclass
 class ProxyRule:
-    action: str  # reset | short | error | delay | drop
+    action: str  # reset | short | error | delay | drop | trickle
     method: str | None = None
     path: str = ".*"
     operation: str | None = None
@@ -53,13 +55,15 @@ class ProxyRule:
     message: str = "Please reduce your request rate."
     delay: float = 0.0
     fraction: float = 0.5  # reset/short: how much of the body gets through
+    piece: int = 1  # trickle: bytes per write
+    interval: float = 0.2  # trickle: seconds between writes
     count: int | None = None
     before: Callable[[], None] | None = None
     fired: int = 0
     _path: re.Pattern = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.action not in ("reset", "short", "error", "delay", "drop"):
+        if self.action not in ("reset", "short", "error", "delay", "drop", "trickle"):
             raise ValueError(f"unknown proxy action {self.action!r}")
         self._path = re.compile(self.path)
 
@@ -212,11 +216,16 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             if rule is not None and rule.action in ("reset", "short") and total:
                 limit = max(1, int(total * rule.fraction))
             sent = 0
+            trickle = rule is not None and rule.action == "trickle"
             while sent < limit:
-                data = response.read(min(_COPY_CHUNK, limit - sent))
+                if trickle:
+                    time.sleep(rule.interval)
+                data = response.read(min(rule.piece if trickle else _COPY_CHUNK, limit - sent))
                 if not data:
                     break
                 self.wfile.write(data)
+                if trickle:
+                    self.wfile.flush()
                 sent += len(data)
             self.wfile.flush()
             if limit < total:
