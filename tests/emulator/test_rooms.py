@@ -7,7 +7,7 @@ import pytest
 from tests.emulator.conftest import Api, token_for
 
 
-def test_top_level_room_needs_room_manager_and_an_admin(api):
+def test_top_level_room_needs_room_manager_and_its_creator_is_admin_by_default(api):
     service, alice = api("service"), api("alice")
     service_id = service.get("/user/account").json()["id"]
     created = service.post("/nodes/rooms", {"name": "Meetings", "adminIds": [service_id]})
@@ -15,8 +15,17 @@ def test_top_level_room_needs_room_manager_and_an_admin(api):
     room = created.json()
     assert room["parentId"] is None and room["parentPath"] == "/"
     assert room["permissions"]["manage"] is True and room["isEncrypted"] is False
-    no_admin = service.post("/nodes/rooms", {"name": "Orphan"})
-    assert (no_admin.status, no_admin.error_code) == (400, -80000)
+    no_admin = service.post("/nodes/rooms", {"name": "Own"})  # the creator becomes admin
+    assert no_admin.status == 201 and no_admin.json()["permissions"]["manage"] is True
+    admins = service.get(f"/nodes/rooms/{no_admin.json()['id']}/users").json()["items"]
+    assert [(a["userInfo"]["id"], a["permissions"]["manage"]) for a in admins] == [
+        (service_id, True)
+    ]
+    recordings = service.node_id("/Recordings")
+    orphan = service.post(
+        "/nodes/rooms", {"name": "Orphan", "parentId": recordings, "inheritPermissions": False}
+    )
+    assert (orphan.status, orphan.error_code) == (400, -80000)  # a sub-room still needs one
     forbidden = alice.post("/nodes/rooms", {"name": "Mine", "adminIds": [service_id]})
     assert forbidden.status == 403
     unknown_admin = service.post("/nodes/rooms", {"name": "X", "adminIds": [424242]})

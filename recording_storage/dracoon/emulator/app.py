@@ -16,7 +16,23 @@ from . import admin
 from .auth import authenticate, revoke, token
 from .errors import ApiError, OAuthError
 from .faults import FaultInjector
-from .handlers import account, downloads, keys, nodes, public, rooms, s3, uploads
+from .handlers import (
+    account,
+    account_update,
+    comments,
+    downloads,
+    favorites,
+    keys,
+    node_updates,
+    nodes,
+    public,
+    recycle_bin,
+    rooms,
+    s3,
+    transfer,
+    uploads,
+    versions,
+)
 from .messages import Request, Response
 from .model import KEY_PAIR_VERSIONS
 from .routing import Router
@@ -62,6 +78,17 @@ class EmulatorApp:
         self.router.add("POST", "/oauth/token", token, auth=False)
         self.router.add("POST", "/oauth/revoke", revoke, auth=False)
         for family in (public, account, nodes, rooms, uploads, s3, keys, downloads, admin):
+            family.register(self.router)
+        # What DRACOON's own clients need beyond our client (official SDK workflows).
+        for family in (
+            node_updates,
+            transfer,
+            recycle_bin,
+            versions,
+            favorites,
+            comments,
+            account_update,
+        ):
             family.register(self.router)
 
     def _materialised_seed(self) -> dict:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from .errors import ApiError, node_not_found
 from .model import FILE, FILE_KEY_VERSION_FOR, Node, Upload, now_iso
 from .names import autorename_candidates, check_name
+from .recycle import move_to_bin
 from .state import State
 from .storage import BlobInfo, ContentStore
 
@@ -92,9 +93,7 @@ def create_file(
                     409, -40010, f"{name!r} is a {existing.type}; it cannot be overwritten"
                 )
             reference_id = existing.reference_id or existing.id
-            if existing.blob_id:
-                store.delete(existing.blob_id)
-            del state.nodes[existing.id]
+            move_to_bin(state, existing, upload.user_id)  # the old version, restorable
         else:
             name = next(
                 c for c in autorename_candidates(name) if not state.child_named(parent.id, c)

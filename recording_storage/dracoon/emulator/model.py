@@ -69,6 +69,9 @@ class User:
     email: str = ""
     roles: list[str] = field(default_factory=list)
     key_pairs: dict[str, dict] = field(default_factory=dict)  # version -> container JSON
+    phone: str = ""
+    language: str = "en"
+    favorites: list[int] = field(default_factory=list)  # node ids, in the order marked
 
 
 @dataclass
@@ -95,6 +98,32 @@ class Node:
     size: int = 0
     sha256: str | None = None
     file_keys: dict[int, dict[str, dict]] = field(default_factory=dict)  # user -> version -> key
+
+
+@dataclass
+class RecycledNode:
+    """A file or folder in its room's recycle bin: the node as it was, plus (folders) the
+    subtree deleted with it, so a restore brings everything back under the same ids."""
+
+    node: Node
+    room_id: int
+    parent_path: str
+    deleted_at: str
+    deleted_by: int
+    subtree: list[Node] = field(default_factory=list)
+
+
+@dataclass
+class Comment:
+    id: int
+    node_id: int
+    text: str
+    created_at: str
+    created_by: int
+    updated_at: str
+    updated_by: int
+    is_changed: bool = False
+    is_deleted: bool = False
 
 
 @dataclass
@@ -155,6 +184,13 @@ def node_from_json(d: dict) -> Node:
     d["members"] = _int_keys(d.get("members", {}))
     d["file_keys"] = _int_keys(d.get("file_keys", {}))
     return Node(**d)
+
+
+def recycled_from_json(d: dict) -> RecycledNode:
+    d = dict(d)
+    d["node"] = node_from_json(d["node"])
+    d["subtree"] = [node_from_json(n) for n in d.get("subtree", [])]
+    return RecycledNode(**d)
 
 
 def upload_from_json(d: dict) -> Upload:

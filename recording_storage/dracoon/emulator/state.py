@@ -14,12 +14,15 @@ from pathlib import Path
 from .model import (
     FOLDER,
     ROOM,
+    Comment,
     DownloadToken,
     Node,
+    RecycledNode,
     Token,
     Upload,
     User,
     node_from_json,
+    recycled_from_json,
     to_json,
     upload_from_json,
     user_from_json,
@@ -48,14 +51,22 @@ class State:
             self.access_tokens: dict[str, Token] = {}
             self.refresh_tokens: dict[str, Token] = {}
             self.download_tokens: dict[str, DownloadToken] = {}
+            self.recycle_bin: dict[int, RecycledNode] = {}  # deleted node id -> entry
+            self.comments: dict[int, Comment] = {}
             self.next_user_id = FIRST_USER_ID
             self.next_node_id = FIRST_NODE_ID
+            self.next_comment_id = 1
 
     # ids -------------------------------------------------------------------------------
     def new_user_id(self) -> int:
         with self.lock:
             self.next_user_id += 1
             return self.next_user_id - 1
+
+    def new_comment_id(self) -> int:
+        with self.lock:
+            self.next_comment_id += 1
+            return self.next_comment_id - 1
 
     def new_node_id(self) -> int:
         with self.lock:
@@ -139,6 +150,9 @@ class State:
                 "access_tokens": [to_json(t) for t in self.access_tokens.values()],
                 "refresh_tokens": [to_json(t) for t in self.refresh_tokens.values()],
                 "download_tokens": [to_json(t) for t in self.download_tokens.values()],
+                "recycle_bin": [to_json(r) for r in self.recycle_bin.values()],
+                "comments": [to_json(c) for c in self.comments.values()],
+                "next_comment_id": self.next_comment_id,
             }
 
     def restore(self, data: dict) -> None:
@@ -164,6 +178,13 @@ class State:
                 self.refresh_tokens[item["value"]] = Token(**item)
             for item in data["download_tokens"]:
                 self.download_tokens[item["value"]] = DownloadToken(**item)
+            # Snapshots written before the recycle bin and comments existed have neither.
+            for item in data.get("recycle_bin", []):
+                entry = recycled_from_json(item)
+                self.recycle_bin[entry.node.id] = entry
+            for item in data.get("comments", []):
+                self.comments[item["id"]] = Comment(**item)
+            self.next_comment_id = data.get("next_comment_id", 1)
 
     def save(self) -> None:
         """Write the snapshot atomically (temp file + rename) when persistence is on."""

@@ -69,10 +69,12 @@ def node_json(state: State, node: Node, user: User, *, detailed: bool = False) -
         "classification": node.classification,
         "notes": node.notes or "",
         "expireAt": node.expire_at,
-        "isFavorite": False,
+        "isFavorite": node.id in user.favorites,
         "isBrowsable": bool(perms),
-        "cntDeletedVersions": 0,
-        "cntComments": 0,
+        "cntDeletedVersions": _deleted_versions(state, node),
+        "cntComments": sum(
+            1 for c in state.comments.values() if c.node_id == node.id and not c.is_deleted
+        ),
         "cntDownloadShares": 0,
         "cntUploadShares": 0,
         "hasActivitiesLog": True,
@@ -107,6 +109,20 @@ def node_json(state: State, node: Node, user: User, *, detailed: bool = False) -
     if detailed:
         body["encryptionInfo"] = _encryption_info(state, node, user)
     return body
+
+
+def _deleted_versions(state: State, node: Node) -> int:
+    """Files: overwritten or deleted versions of the same name in the same parent."""
+    if node.type != FILE:
+        return 0
+    name = node.name.casefold()
+    return sum(
+        1
+        for entry in state.recycle_bin.values()
+        if entry.node.type == FILE
+        and entry.node.parent_id == node.parent_id
+        and entry.node.name.casefold() == name
+    )
 
 
 def _size(state: State, node: Node) -> int:

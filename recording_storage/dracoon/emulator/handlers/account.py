@@ -30,10 +30,10 @@ def account(app: EmulatorApp, req: Request) -> Response:
         )
         body = {
             **user_info(user),
-            "phone": "",
+            "phone": user.phone,
             "title": "",
             "gender": "n",
-            "language": "en",
+            "language": user.language,
             "isLocked": False,
             "hasManageableRooms": manageable,
             "needsToAcceptEULA": False,

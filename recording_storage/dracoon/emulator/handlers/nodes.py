@@ -10,6 +10,7 @@ from ..messages import Request, Response, no_content
 from ..model import FILE, FOLDER, ROOM, Node, User, now_iso
 from ..names import check_name
 from ..permissions import effective, is_visible
+from ..recycle import delete_room, move_to_bin
 from ..routing import Router
 from ..state import State
 from ..views import node_json, page
@@ -156,12 +157,10 @@ def _delete(app: EmulatorApp, node_id: object, user: User) -> None:
         )
         if not allowed:
             raise ApiError(403, None, f"User may not delete room {node.id}")
+        delete_room(state, app.store, node)  # final, as on DRACOON
     else:
         require(state, node, user, "delete", "delete it")
-    for victim in [node, *state.descendants(node)]:
-        if victim.blob_id:
-            app.store.delete(victim.blob_id)
-        state.nodes.pop(victim.id, None)
+        move_to_bin(state, node, user.id)  # files and folders go to the room's recycle bin
 
 
 def register(router: Router) -> None:

@@ -65,9 +65,13 @@ def create_room(app: EmulatorApp, req: Request) -> Response:
         if parent is None:
             inherit = False
         if not inherit and not admin_ids:
-            raise ApiError(
-                400, -80000, "A room without inherited permissions needs at least one adminIds"
-            )
+            if parent is not None:
+                raise ApiError(
+                    400, -80000, "A room without inherited permissions needs at least one adminIds"
+                )
+            # A top-level room without adminIds: its creator (a ROOM_MANAGER) becomes its
+            # admin, which the official SDK's workflows rely on.
+            admin_ids = [user.id]
         for admin_id in admin_ids:
             if admin_id not in state.users:
                 raise user_not_found(admin_id)

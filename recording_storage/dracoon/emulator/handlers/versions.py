@@ -1,0 +1,69 @@
+"""File versions: every node that shares a ``referenceId``, live or in the recycle bin.
+
+Overwriting a file (upload with ``resolutionStrategy=overwrite``) keeps the reference id
+and moves the old node to the recycle bin, so the versions of a file are its live node
+plus its overwritten predecessors. ``GET /nodes/files/versions/{reference_id}`` is what the
+official Python SDK calls (``get_file_versions``); DRACOON's 4.26.7 description does not
+list it yet (it came with a later API version), so its shape follows the SDK's model.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import ApiError
+from ..messages import Request, Response
+from ..model import FILE, User
+from ..permissions import is_visible
+from ..routing import Router
+from ..views import page
+from .common import paging
+
+if TYPE_CHECKING:
+    from ..app import EmulatorApp
+
+V4 = "/api/v4"
+
+
+def file_versions(app: EmulatorApp, req: Request) -> Response:
+    user: User = req.user
+    offset, limit = paging(req)
+    reference_id = req.path_params["reference_id"]
+    state = app.state
+    with state.lock:
+        items = []
+        for node in state.nodes.values():
+            if (
+                node.type == FILE
+                and (node.reference_id or node.id) == reference_id
+                and is_visible(state, node, user.id)
+            ):
+                items.append((node, False))
+        for entry in state.recycle_bin.values():
+            node = entry.node
+            room = state.nodes.get(entry.room_id)
+            if (
+                node.type == FILE
+                and (node.reference_id or node.id) == reference_id
+                and room is not None
+                and is_visible(state, room, user.id)
+            ):
+                items.append((node, True))
+        if not items:
+            raise ApiError(404, -40751, f"No file with reference id {reference_id}")
+        items.sort(key=lambda pair: pair[0].id)
+        body = [
+            {
+                "id": node.id,
+                "referenceId": node.reference_id or node.id,
+                "name": node.name,
+                "parentId": node.parent_id,
+                "deleted": deleted,
+            }
+            for node, deleted in items
+        ]
+    return Response(body=page(body, offset, limit))
+
+
+def register(router: Router) -> None:
+    router.add("GET", f"{V4}/nodes/files/versions/{{reference_id:int}}", file_versions)
