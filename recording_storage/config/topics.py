@@ -11,6 +11,10 @@ from pathlib import Path
 
 import yaml
 
+from recording_storage.safe_yaml import UnsafeYamlError, load_yaml
+
+MAX_TOPICS_BYTES = 256 * 1024  # a few queue URLs; far more than any real topics.yml
+
 
 class TopicsError(ValueError):
     """topics.yml is not a mapping of non-empty keys to queue URLs; the message says where."""
@@ -22,11 +26,11 @@ def parse_topics(text: str, source: str = "topics.yml") -> dict[str, str]:
     Every bad entry is reported, one per line of the error message.
     """
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text, source=source, max_bytes=MAX_TOPICS_BYTES)
+    except UnsafeYamlError as exc:  # the message names the source and the limit
+        raise TopicsError(str(exc)) from None
     except yaml.YAMLError as exc:
         raise TopicsError(f"{source}: not valid YAML ({_first_line(exc)})") from None
-    except RecursionError:  # "[[[[..." exhausts the YAML composer's stack
-        raise TopicsError(f"{source}: not valid YAML (nested too deeply)") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -52,7 +56,9 @@ def parse_topics(text: str, source: str = "topics.yml") -> dict[str, str]:
 def read_topics(path: str | Path) -> dict[str, str]:
     """Read and parse a topics.yml file."""
     path = Path(path)
-    return parse_topics(path.read_text(encoding="utf-8"), source=str(path))
+    with path.open("rb") as stream:  # never read more than the limit allows
+        data = stream.read(MAX_TOPICS_BYTES + 1)
+    return parse_topics(data.decode("utf-8"), source=str(path))
 
 
 def _shown(value: object, limit: int = 80) -> str:

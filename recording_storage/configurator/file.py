@@ -22,8 +22,11 @@ from recording_storage.configurator.base import (
     UnknownInstanceError,
 )
 from recording_storage.logcodes import LogCode, log_event
+from recording_storage.safe_yaml import read_yaml_file
 
 log = logging.getLogger(__name__)
+
+MAX_INSTANCES_FILE_BYTES = 8 * 1024 * 1024  # thousands of instances; refuse anything larger
 
 
 class FileConfigurator:
@@ -75,7 +78,7 @@ class FileConfigurator:
 
     def _parse(self) -> dict[str, Any]:
         try:
-            data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
+            data = read_yaml_file(self.path, max_bytes=MAX_INSTANCES_FILE_BYTES)
         except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ConfiguratorUnavailableError(

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from recording_storage.safe_yaml import load_yaml
+
 from .errors import ApiError
 from .model import (
     KEY_PAIR_VERSIONS,
@@ -25,6 +27,9 @@ from .model import (
 )
 from .names import check_name
 from .state import State
+
+MAX_SEED_BYTES = 64 * 1024 * 1024  # safe_yaml limits: a seed is test data, never this big
+MAX_SEED_VALUES = 2_000_000
 
 DEFAULT_CLIENT_ID = "dracoon_legacy_scripting"
 
@@ -88,7 +93,13 @@ def load_seed(seed: dict | str | Path | None) -> dict:
     except OSError as exc:
         raise SeedError(f"cannot read seed file {path}: {exc.strerror}") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = (
+            json.loads(text)
+            if path.suffix == ".json"
+            else load_yaml(
+                text, source=str(path), max_bytes=MAX_SEED_BYTES, max_values=MAX_SEED_VALUES
+            )
+        )
     except (ValueError, yaml.YAMLError) as exc:
         raise SeedError(f"seed file {path} is not valid YAML/JSON: {exc}") from None
     if data is None:
