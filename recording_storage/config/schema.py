@@ -225,6 +225,9 @@ KEYS: tuple[KeySpec, ...] = (
             "Minutes between two sharer runs (minimum 1)."),
     KeySpec("workers.shutdownGraceSeconds", "60", integer(0, 3600),
             "On SIGTERM, how long running transfers may finish before they are stopped."),
+    KeySpec("workers.progressTimeoutSeconds", "600", integer(0, 86400),
+            "A worker that is busy (or polling SQS) but whose work stands still this long is "
+            "hung: its stack is logged and it is replaced; 0 turns the check off."),
     KeySpec("s3.chunkSize", "20MiB", size(64 * 1024, 1024 * MIB),
             "Bytes per ranged GET from S3 (also the upload chunk size); default 20 MiB."),
     KeySpec("s3.removeAfterTransferring", "true", boolean,

@@ -65,6 +65,7 @@ class WorkersSettings:
     file_transferer: FileTransfererSettings
     global_sharer: GlobalSharerSettings
     shutdown_grace_seconds: int
+    progress_timeout_seconds: int = 600  # busy without progress this long: hung (0: off)
 
 
 @dataclass(frozen=True)
@@ -330,6 +331,7 @@ def _build(
                 job_delay_minutes=v["workers.DracoonGlobalSharer.jobDelayMinutes"],
             ),
             shutdown_grace_seconds=v["workers.shutdownGraceSeconds"],
+            progress_timeout_seconds=v["workers.progressTimeoutSeconds"],
         ),
         s3=S3Settings(
             chunk_size=v["s3.chunkSize"],

@@ -20,6 +20,7 @@ import threading
 from typing import Any
 
 from recording_storage.aws.s3 import ObjectInfo, RangedObjectReader, S3Error
+from recording_storage.workers.work_progress import advance as record_progress
 
 
 class SharedSource:
@@ -96,6 +97,7 @@ class SharedSource:
                 if not count:
                     raise S3Error(f"{self.info.location} ended after {start + got} bytes")
                 got += count
+                record_progress()  # a slow S3 read is slow, not hung (workers.master)
         except BaseException as exc:
             error = exc
         with self._cond:

@@ -6,6 +6,14 @@ work in progress cleanly" (the transfer's upload channel is cancelled and its SQ
 released). A heartbeat thread puts a small status record on the queue every
 ``heartbeat_interval`` seconds; the master replaces a child whose heartbeats stop.
 
+A heartbeat proves only that the heartbeat thread runs, so it also carries the process's
+work counter (workers.work_progress) and whether the worker's current state is one in which
+that counter must move (``progress_states``: busy, and for a FileTransferer also its SQS
+polling). The master replaces a worker whose counter stands still for too long in such a
+state. Before it kills one, it sends SIGUSR1: every child registers ``faulthandler`` for
+it, writing the stack of every thread to the channel's ``stack_dump_path``, which the
+master then logs, so the log shows where the worker hung.
+
 Signals in a child: SIGINT is ignored (Ctrl-C reaches the whole process group, and the master
 orchestrates shutdown); SIGTERM sets ``stop`` and, while the child is idle (long-polling
 SQS or sleeping between sharer runs), interrupts the wait so the child exits at once.
@@ -15,6 +23,7 @@ A busy child keeps working until the master sets ``cancel`` after the grace peri
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import logging
 import os
 import signal
@@ -26,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from recording_storage.logcodes import LogCode, log_event
+from recording_storage.workers import work_progress
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +54,7 @@ class WorkerChannel:
     stop: Any  # multiprocessing.Event: take no new work
     cancel: Any  # multiprocessing.Event: abandon the work in progress
     master_pid: int
+    stack_dump_path: str | None = None  # where SIGUSR1 writes the stacks (else stderr)
 
 
 class StopFlag:
@@ -84,6 +95,8 @@ class Worker:
     """
 
     kind = "worker"
+    progress_states: frozenset[str] = frozenset({"busy"})
+    """States in which the work counter must move; the master watches only these."""
 
     def __init__(self, channel: WorkerChannel, heartbeat_interval: float) -> None:
         self.channel = channel
@@ -92,12 +105,14 @@ class Worker:
         self.job_id: str | None = None
         self.stop_flag = StopFlag(channel.stop)
         self._interruptible = False
+        self._stack_file: Any = None
 
     # -- life cycle ----------------------------------------------------------------------
 
     def main(self) -> int:
         """Entry point in the child process; returns its exit status."""
         self._install_signal_handlers()
+        self._install_stack_dump()
         threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True).start()
         try:
             self.run()
@@ -127,6 +142,19 @@ class Worker:
         with contextlib.suppress(Exception):  # a broken queue must not break the worker
             self.channel.status.put_nowait(record)
 
+    def advance(self) -> None:
+        """Record a step of work (the master's proof that this worker is not stuck)."""
+        work_progress.advance()
+
+    def heartbeat_record(self) -> dict[str, Any]:
+        return {
+            "type": "heartbeat",
+            "state": self.state,
+            "job": self.job_id,
+            "progress": work_progress.WORK_PROGRESS.value,
+            "watched": self.state in self.progress_states,
+        }
+
     @contextlib.contextmanager
     def interruptible(self) -> Iterator[None]:
         """Mark an idle wait that SIGTERM may interrupt (no job state is held in it)."""
@@ -146,6 +174,21 @@ class Worker:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _install_stack_dump(self) -> None:
+        """SIGUSR1 writes every thread's stack (the master asks before it kills a hung
+        worker). faulthandler writes from its C signal handler, so this works even when the
+        interpreter is wedged."""
+        target: Any = sys.stderr
+        path = self.channel.stack_dump_path
+        if path:
+            try:
+                self._stack_file = open(path, "w")  # noqa: SIM115 - open for the process's life
+                target = self._stack_file
+            except OSError as error:
+                log.warning("cannot open %s for stack dumps (%s); using stderr", path, error)
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            faulthandler.register(signal.SIGUSR1, file=target, all_threads=True, chain=False)
 
     def _on_sigterm(self, signum: int, frame: object) -> None:
         self.channel.stop.set()
@@ -167,7 +210,7 @@ class Worker:
                 self.channel.cancel.set()
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
-            self.send({"type": "heartbeat", "state": self.state, "job": self.job_id})
+            self.send(self.heartbeat_record())
             time.sleep(self.heartbeat_interval)
 
     def _master_gone(self) -> bool:

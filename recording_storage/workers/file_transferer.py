@@ -67,6 +67,9 @@ def retry_delay(options: SupervisionOptions, receive_count: int) -> int:
 
 class FileTransferer(Worker):
     kind = KIND_FILE_TRANSFERER
+    # Polling SQS is work too: every turn of the receive loop advances the counter, so a
+    # worker stuck inside a receive is replaced like one stuck inside a job.
+    progress_states = frozenset({"idle", "busy"})
 
     def __init__(
         self,
@@ -121,8 +124,10 @@ class FileTransferer(Worker):
         )
         while not self.channel.stop.is_set():
             self.state = "idle"
+            self.advance()
             with self.interruptible():
                 message = consumer.receive(self.stop_flag)
+            self.advance()
             if message is None:
                 continue
             if self.channel.stop.is_set():
@@ -135,7 +140,8 @@ class FileTransferer(Worker):
         """Run one job and settle its message; returns the outcome."""
         job_id = message.message_id
         self.state, self.job_id = "busy", job_id
-        self.send({"type": "heartbeat", "state": "busy", "job": job_id})  # tell the master now
+        self.advance()
+        self.send(self.heartbeat_record())  # tell the master now
         fields = {"job": job_id, "worker": self.channel.name}
         self.metrics.jobs_received.inc()
         if message.receive_count > 1:
@@ -153,6 +159,7 @@ class FileTransferer(Worker):
             fields,
             enabled=self.report_level == "chunk",
             interval=self.options.progress_interval,
+            on_progress=self.advance,
         )
         started = time.monotonic()
         error: BaseException | None = None
@@ -270,7 +277,9 @@ def _instance_of(body: str) -> str | None:
 
 
 class _ProgressReporter:
-    """The runner's progress callback: chunk-level 15006 reports every few seconds."""
+    """The runner's progress callback: chunk-level 15006 reports every few seconds, and a
+    step of work for the master (``on_progress``) whenever the bytes done change - the job
+    may call it periodically with an unchanged count, which proves nothing."""
 
     def __init__(
         self,
@@ -279,15 +288,22 @@ class _ProgressReporter:
         *,
         enabled: bool,
         interval: float = PROGRESS_REPORT_SECONDS,
+        on_progress: Callable[[], None] | None = None,
     ) -> None:
         self.job_id = job_id
         self.fields = fields
         self.enabled = enabled
         self.interval = interval
+        self.on_progress = on_progress
         self._last = 0.0
+        self._last_done: int | None = None
         self._lock = threading.Lock()
 
     def __call__(self, done: int, total: int) -> None:
+        if done != self._last_done:
+            self._last_done = done
+            if self.on_progress is not None:
+                self.on_progress()
         if not self.enabled:
             return
         now = time.monotonic()

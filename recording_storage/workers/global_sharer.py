@@ -57,8 +57,10 @@ class GlobalSharerWorker(Worker):
         sharer = self.sharer_factory(self.settings)
         while not self.channel.stop.is_set():
             self.state = "busy"
+            self.advance()
             with self.interruptible():
                 self.run_once(sharer)
+            self.advance()
             self.state = "idle"
             with self.interruptible():
                 self.stop_flag.wait(self.delay)

@@ -41,8 +41,10 @@ class HealthProber(Worker):
         probes = self.probes_factory(self.settings, self.options.probe_timeout)
         while not self.channel.stop.is_set():
             self.state = "busy"
+            self.advance()
             with self.interruptible():
                 results = probes.run_all()
+            self.advance()
             self.send({"type": "probes", "results": {n: r.to_json() for n, r in results.items()}})
             self.state = "idle"
             with self.interruptible():

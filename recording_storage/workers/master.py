@@ -7,7 +7,10 @@ only reads what the loop publishes) that wakes on signals (through a self-pipe) 
 1. handles queued signals (SIGTERM/SIGINT: graceful shutdown; a second one: cancel now);
 2. drains every child's status queue (heartbeats, probe results);
 3. reaps children that exited and schedules their replacement with backoff (15015);
-4. kills children whose heartbeats stopped (hung) so step 3 replaces them (15015);
+4. kills children that hang so step 3 replaces them (15015): those whose heartbeats stopped,
+   and those that beat but whose work counter stood still for ``progress_timeout`` while
+   they were busy (workers.work_progress). A hung child is first asked for a stack dump
+   (SIGUSR1, faulthandler), which is logged, and killed ``stack_dump_wait`` later;
 5. starts the children that are due;
 6. publishes a snapshot of worker liveness and probe results for the HTTP thread.
 
@@ -25,7 +28,9 @@ import multiprocessing
 import os
 import queue
 import select
+import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,10 +53,12 @@ from recording_storage.workers.file_transferer import FileTransferer, RunnerFact
 from recording_storage.workers.global_sharer import GlobalSharerWorker, SharerFactory
 from recording_storage.workers.health_prober import HealthProber, ProbesFactory, default_probes
 from recording_storage.workers.options import SupervisionOptions
+from recording_storage.workers.work_progress import ProgressEvents, attach_boto3_progress
 
 log = logging.getLogger(__name__)
 
 STATUS_DRAIN_LIMIT = 200  # records per child per tick, so one chatty child cannot starve us
+STACK_DUMP_LIMIT = 64 * 1024  # characters of a hung child's stack dump that are logged
 
 
 def default_runner_factory(settings: Any) -> Any:
@@ -61,14 +68,15 @@ def default_runner_factory(settings: Any) -> Any:
 
     s3 = make_s3_client(settings)
     m.attach_boto3_metrics(s3, "s3")
-    return JobRunner(settings, s3_client=s3, events=m.DracoonMetricsEvents())
+    attach_boto3_progress(s3)
+    return JobRunner(settings, s3_client=s3, events=ProgressEvents(m.DracoonMetricsEvents()))
 
 
 def default_sharer_factory(settings: Any) -> Any:
     """The real sharer; its DRACOON clients feed the metrics."""
     from recording_storage.jobs.sharer import GlobalSharer
 
-    return GlobalSharer(settings, events=m.DracoonMetricsEvents())
+    return GlobalSharer(settings, events=ProgressEvents(m.DracoonMetricsEvents()))
 
 
 @dataclass
@@ -86,6 +94,11 @@ class Slot:
     quick_deaths: int = 0  # consecutive deaths soon after start: drives the backoff
     next_start: float = 0.0  # monotonic; not started before
     kill_cause: str | None = None  # "hung" when the master killed it
+    progress: Any = None  # the child's work counter, as last reported
+    watched: bool = False  # the child's state is one in which the counter must move
+    last_progress: float = 0.0  # monotonic: when the counter last moved (or watching began)
+    kill_at: float | None = None  # monotonic: SIGKILL due (after the stack dump was asked)
+    spawns: int = 0  # processes started for this slot (names the stack dump files)
 
 
 @dataclass(frozen=True)
@@ -125,6 +138,7 @@ class Arbiter:
         self.snapshot = Snapshot()
         self.http: OpsServer | None = None
         self._wake_r = self._wake_w = -1
+        self.stack_dir: str | None = None  # stack dumps of hung children (removed at exit)
 
     def _plan_slots(self) -> list[Slot]:
         workers = self.settings.workers
@@ -143,6 +157,7 @@ class Arbiter:
         metrics_dir = m.enable_multiprocess()
         self.metrics = m.service_metrics()
         m.initialise_worker_labels(slot.name for slot in self.slots)
+        self.stack_dir = tempfile.mkdtemp(prefix="recording-storage-stacks-")
         self._install_signals()
         try:
             try:
@@ -178,6 +193,7 @@ class Arbiter:
                 self.http.close()
             self._restore_signals()
             m.cleanup_multiprocess(metrics_dir)
+            shutil.rmtree(self.stack_dir, ignore_errors=True)
 
     def _tick(self, *, restart: bool = True) -> None:
         self._sleep(self.options.tick)
@@ -262,6 +278,10 @@ class Arbiter:
                 self._spawn(slot)
 
     def _spawn(self, slot: Slot) -> None:
+        slot.spawns += 1
+        dump = None
+        if self.stack_dir is not None:
+            dump = os.path.join(self.stack_dir, f"{slot.name}.{slot.spawns}.txt")
         channel = WorkerChannel(
             name=slot.name,
             kind=slot.kind,
@@ -269,6 +289,7 @@ class Arbiter:
             stop=self.ctx.Event(),
             cancel=self.ctx.Event(),
             master_pid=self.pid,
+            stack_dump_path=dump,
         )
         process = self.ctx.Process(
             target=self._child_main, args=(slot.kind, channel), name=slot.name, daemon=False
@@ -276,8 +297,9 @@ class Arbiter:
         process.start()
         now = time.monotonic()
         slot.process, slot.channel = process, channel
-        slot.started_at = slot.last_heartbeat = now
-        slot.state, slot.job, slot.kill_cause = "starting", None, None
+        slot.started_at = slot.last_heartbeat = slot.last_progress = now
+        slot.state, slot.job, slot.kill_cause, slot.kill_at = "starting", None, None, None
+        slot.progress, slot.watched = None, False
         log_event(
             log,
             LogCode.START_APPLICATION,
@@ -321,10 +343,19 @@ class Arbiter:
                 return
             except Exception:  # a torn record from a killed child: ignore the rest
                 return
-            slot.last_heartbeat = time.monotonic()
+            slot.last_heartbeat = now = time.monotonic()
             kind = record.get("type")
             if kind == "heartbeat":
-                slot.state, slot.job = record.get("state", "?"), record.get("job")
+                state, job = record.get("state", "?"), record.get("job")
+                progress, watched = record.get("progress"), bool(record.get("watched"))
+                if (
+                    not (watched and slot.watched)
+                    or progress != slot.progress
+                    or (state, job) != (slot.state, slot.job)
+                ):
+                    slot.last_progress = now  # moved, or a new phase: the clock starts again
+                slot.state, slot.job = state, job
+                slot.progress, slot.watched = progress, watched
             elif kind == "probes":
                 for name, data in (record.get("results") or {}).items():
                     with contextlib.suppress(KeyError, TypeError, ValueError):
@@ -339,6 +370,7 @@ class Arbiter:
             if process is None or process.is_alive():
                 continue
             self._drain_one(slot)
+            self._discard_stack_dump(slot)
             code, pid = process.exitcode, process.pid
             cause = slot.kill_cause or "exited"
             lived = now - slot.started_at
@@ -389,23 +421,87 @@ class Arbiter:
     def _murder_hung(self) -> None:
         now = time.monotonic()
         for slot in self.slots:
-            if slot.process is None or slot.kill_cause is not None:
+            if slot.process is None:
                 continue
-            silent = now - slot.last_heartbeat
-            if silent <= self.options.heartbeat_timeout:
+            if slot.kill_cause is not None:
+                if slot.kill_at is not None and now >= slot.kill_at:
+                    self._kill_hung(slot)
                 continue
-            slot.kill_cause = "hung"
-            log_event(
-                log,
-                LogCode.WORKER_ERROR,
-                f"{slot.name} (pid {slot.process.pid}) sent no heartbeat for {silent:.0f}s "
-                f"(timeout {self.options.heartbeat_timeout:.0f}s); killing it",
-                worker=slot.name,
-                pid=slot.process.pid,
-                job=slot.job,
+            reason = self._hang_reason(slot, now)
+            if reason is not None:
+                self._ask_for_stack(slot, reason, now)
+
+    def _hang_reason(self, slot: Slot, now: float) -> str | None:
+        """Why ``slot``'s child counts as hung, or None while it is fine."""
+        silent = now - slot.last_heartbeat
+        if silent > self.options.heartbeat_timeout:
+            return (
+                f"sent no heartbeat for {silent:.0f}s "
+                f"(timeout {self.options.heartbeat_timeout:.0f}s)"
             )
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(slot.process.pid, signal.SIGKILL)
+        limit = self.options.progress_timeout
+        still = now - slot.last_progress
+        if limit > 0 and slot.watched and still > limit:
+            doing = f"job {slot.job}" if slot.job else slot.state
+            return (
+                f"is alive but made no progress for {still:.0f}s while {slot.state} "
+                f"({doing}; progress timeout {limit:.0f}s)"
+            )
+        return None
+
+    def _ask_for_stack(self, slot: Slot, reason: str, now: float) -> None:
+        """First step of killing a hung child: ask it where it is (SIGUSR1), kill it later."""
+        pid = slot.process.pid
+        slot.kill_cause = "hung"
+        slot.kill_at = now + self.options.stack_dump_wait
+        log_event(
+            log,
+            LogCode.WORKER_ERROR,
+            f"{slot.name} (pid {pid}) {reason}; asking for its stack dump, then killing it",
+            worker=slot.name,
+            pid=pid,
+            job=slot.job,
+            state=slot.state,
+        )
+        try:
+            os.kill(pid, signal.SIGUSR1)
+        except ProcessLookupError:
+            slot.kill_at = now
+
+    def _kill_hung(self, slot: Slot) -> None:
+        pid = slot.process.pid
+        slot.kill_at = None
+        stack = self._read_stack_dump(slot)
+        log_event(
+            log,
+            LogCode.WORKER_ERROR,
+            f"{slot.name} (pid {pid}) stack dump before it was killed:\n{stack}"
+            if stack
+            else f"{slot.name} (pid {pid}) wrote no stack dump (stopped or wedged in the "
+            "kernel); killing it",
+            worker=slot.name,
+            pid=pid,
+            job=slot.job,
+            stack=stack or None,
+        )
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+    def _read_stack_dump(self, slot: Slot) -> str:
+        path = slot.channel.stack_dump_path if slot.channel is not None else None
+        if not path:
+            return ""
+        try:
+            with open(path, errors="replace") as dump:
+                return dump.read(STACK_DUMP_LIMIT).strip()
+        except OSError:
+            return ""
+
+    def _discard_stack_dump(self, slot: Slot) -> None:
+        path = slot.channel.stack_dump_path if slot.channel is not None else None
+        if path:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
     # -- shutdown ------------------------------------------------------------------------
 

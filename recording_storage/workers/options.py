@@ -1,10 +1,11 @@
 """Timing knobs of the process model (heartbeats, grace periods, SQS visibility, probes).
 
-Three of them are configuration keys (``sqs.waitTimeSeconds``, ``sqs.visibilityTimeoutSeconds``,
-``workers.shutdownGraceSeconds``); the others have production defaults that suit recordings of
-minutes to an hour. Each can be overridden by an environment variable
-``RECORDING_STORAGE_<FIELD>`` (upper case), e.g. ``RECORDING_STORAGE_HEARTBEAT_TIMEOUT=30``:
-operators rarely need them, tests need short ones. docs/operations.md lists them.
+Four of them are configuration keys (``sqs.waitTimeSeconds``, ``sqs.visibilityTimeoutSeconds``,
+``workers.shutdownGraceSeconds``, ``workers.progressTimeoutSeconds``); the others have
+production defaults that suit recordings of minutes to an hour. Each can be overridden by an
+environment variable ``RECORDING_STORAGE_<FIELD>`` (upper case), e.g.
+``RECORDING_STORAGE_HEARTBEAT_TIMEOUT=30``: operators rarely need them, tests need short ones.
+docs/operations.md lists them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ class SupervisionOptions:
     """Seconds between two heartbeats of a worker process."""
     heartbeat_timeout: float = 60.0
     """A worker without a heartbeat for this long is hung: the master kills and replaces it."""
+    progress_timeout: float = 600.0
+    """A worker that beats but whose work counter stands still this long while it is busy
+    (or, for a FileTransferer, polling SQS) is hung too; 0 turns the check off."""
+    stack_dump_wait: float = 2.0
+    """How long the master waits for a hung worker's stack dump (SIGUSR1) before SIGKILL."""
     graceful_timeout: float = 60.0
     """On SIGTERM/SIGINT, how long running transfers may take to finish before cancellation."""
     cancel_timeout: float = 20.0
@@ -68,6 +74,9 @@ class SupervisionOptions:
         grace = getattr(getattr(settings, "workers", None), "shutdown_grace_seconds", None)
         if grace is not None:
             from_keys["graceful_timeout"] = float(grace)
+        progress = getattr(getattr(settings, "workers", None), "progress_timeout_seconds", None)
+        if progress is not None:
+            from_keys["progress_timeout"] = float(progress)
         return replace(options, **from_keys).with_env(env)
 
     def with_env(self, env: Mapping[str, str] | None = None) -> SupervisionOptions:

@@ -4,8 +4,11 @@ process-model tests: real processes, real SQS (moto server), real HTTP; only the
 Usage: ``python -m tests.service.fake_serve WORKDIR`` where ``WORKDIR/spec.json`` holds the
 queue URL, endpoint, listener address and worker counts. The fake runner reads its job from
 the message body (JSON): ``{"seconds": 2, "fail": null|"invalid"|"retryable"|"permanent",
-"bytes": 1000, "redelivery_seconds": 0.2}`` and leaves markers in WORKDIR (started/, done/,
-cancelled/) so tests can see what happened in which process.
+"bytes": 1000, "redelivery_seconds": 0.2, "hang": false}`` and leaves markers in WORKDIR
+(started/, done/, cancelled/) so tests can see what happened in which process. Progress is
+reported as the bytes done grow with the time spent; ``"hang": true`` blocks the job's thread
+forever on its first delivery (while the heartbeat thread keeps beating) and
+``"progress": false`` sleeps its ``seconds`` without reporting any progress.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -41,14 +45,18 @@ class FakeRunner:
         if redelivered and "redelivery_seconds" in job:
             seconds = float(job["redelivery_seconds"])
         total = int(job.get("bytes", 1000))
-        deadline = time.monotonic() + seconds
+        if job.get("hang") and not redelivered:
+            wait_forever_in_the_fake_job()
+        started_at = time.monotonic()
+        deadline = started_at + seconds
         while time.monotonic() < deadline:
             if cancel is not None and cancel.is_set():
                 (self.workdir / "cancelled" / job_id).write_text(str(os.getpid()))
                 raise JobError("upload channel cancelled", retryable=True)
             time.sleep(0.05)
-            if progress:
-                progress(total // 2, total)
+            if progress and job.get("progress", True):
+                done = int(total * (time.monotonic() - started_at) / max(seconds, 0.001))
+                progress(min(done, total), total)
         if job.get("fail") == "retryable":
             raise JobError("DRACOON answered 503", retryable=True)
         if job.get("fail") == "permanent":
@@ -56,6 +64,11 @@ class FakeRunner:
         (self.workdir / "done" / job_id).write_text(str(os.getpid()))
         return SimpleNamespace(files=["a.mp4"], bytes_transferred=total, seconds=seconds,
                                s3_deleted=True)  # fmt: skip
+
+
+def wait_forever_in_the_fake_job() -> None:
+    """A work thread that never comes back (the name is what the stack dump must show)."""
+    threading.Event().wait()
 
 
 class FakeSharer:
