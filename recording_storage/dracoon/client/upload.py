@@ -45,6 +45,7 @@ S3_MIN_PART_SIZE = 5 * MiB
 S3_MAX_PARTS = 10_000
 S3_URL_BATCH = 16  # presigned URLs are requested a few at a time: they expire
 RESOLUTION_STRATEGIES = ("autorename", "overwrite", "fail")
+S3_PENDING_STATUSES = ("transfer", "finishing")  # S3 completion not final yet
 
 
 @dataclass(frozen=True)
@@ -517,6 +518,15 @@ class _S3Upload(_ChannelUpload):
             )
 
     def _wait_until_done(self) -> Node:
+        """Poll the S3 completion until DRACOON reports a final status.
+
+        ``transfer`` and ``finishing`` mean "not yet" (servers report either while they
+        assemble the parts); ``done`` and ``error`` end the wait at once. The wait between
+        polls starts at ``s3_poll_initial`` and doubles up to ``s3_poll_max``; the whole wait
+        is bounded by ``s3_completion_timeout``, with one last poll at the deadline so a
+        completion that lands just in time is not thrown away. Any other status is not in
+        DRACOON's API: it fails the upload at once instead of being waited out.
+        """
         deadline = time.monotonic() + self.options.s3_completion_timeout
         delay = self.options.s3_poll_initial
         while True:
@@ -538,10 +548,17 @@ class _S3Upload(_ChannelUpload):
                     server_message=details.get("message") or "S3 upload finished with an error",
                     context=f"finishing the S3 upload of {self.job.name!r}",
                 )
-            if time.monotonic() + delay > deadline:
+            if status not in S3_PENDING_STATUSES:
+                raise UploadError(
+                    f"S3 upload of {self.job.name!r}: DRACOON reported the unknown status "
+                    f"{str(status)[:40]!r} (expected one of transfer, finishing, done, error)"
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise UploadError(
                     f"S3 upload of {self.job.name!r} still {status!r} after "
-                    f"{self.options.s3_completion_timeout:.0f}s; giving up"
+                    f"{self.options.s3_completion_timeout:.0f}s "
+                    "(upload option s3_completion_timeout); giving up"
                 )
-            time.sleep(delay)
+            time.sleep(min(delay, remaining))
             delay = min(delay * 2, self.options.s3_poll_max)

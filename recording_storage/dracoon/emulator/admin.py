@@ -119,6 +119,7 @@ def list_uploads(app: EmulatorApp, req: Request) -> Response:
                 "status": u.status,
                 "directS3": u.direct_s3,
                 "nodeId": u.node_id,
+                "statusPolls": u.status_polls,
             }
             for u in state.uploads.values()
         ]

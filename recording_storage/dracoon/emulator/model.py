@@ -146,6 +146,8 @@ class Upload:
     s3_parts: dict[int, dict] = field(default_factory=dict)  # part -> {blob, size, etag}
     node_id: int | None = None
     error: dict | None = None
+    transfer_polls_left: int = 0  # seed knob s3_transfer_polls: polls still told "transfer"
+    status_polls: int = 0  # GET /nodes/files/uploads/{id} answered (admin view)
 
     @property
     def open(self) -> bool:

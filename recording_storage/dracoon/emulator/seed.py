@@ -40,6 +40,8 @@ _SETTINGS_KEYS = {
     "refresh_token_lifetime_seconds",
     "download_url_lifetime_seconds",
     "s3_finishing_seconds",
+    "s3_transfer_polls",
+    "s3_finish_inline",
     "storage",
     "crypto_enabled",
     "api_version",
@@ -74,6 +76,10 @@ class Settings:
     refresh_token_lifetime_seconds: float = 28800
     download_url_lifetime_seconds: float = 3600
     s3_finishing_seconds: float = 0.05
+    # Status polls after ``PUT .../s3`` that still answer "transfer" (a slow server), and
+    # whether completion finishes before the 202 (a server whose first poll says "done").
+    s3_transfer_polls: int = 0
+    s3_finish_inline: bool = False
     storage: str = "disk"
     crypto_enabled: bool = True
     api_version: str = "4.42.3"
@@ -114,7 +120,17 @@ def parse_settings(seed: dict) -> Settings:
     if unknown:
         raise SeedError(f"unknown seed keys: {', '.join(sorted(unknown))}")
     settings = Settings()
-    for key in ("s3_direct_upload", "s3_enforce_direct_upload", "crypto_enabled"):
+    if "s3_transfer_polls" in seed:
+        polls = seed["s3_transfer_polls"]
+        if isinstance(polls, bool) or not isinstance(polls, int) or polls < 0:
+            raise SeedError(f"s3_transfer_polls must be an integer >= 0, got {polls!r}")
+        settings.s3_transfer_polls = polls
+    for key in (
+        "s3_direct_upload",
+        "s3_enforce_direct_upload",
+        "s3_finish_inline",
+        "crypto_enabled",
+    ):
         if key in seed:
             setattr(settings, key, _bool(seed[key], key))
     for key in (

@@ -140,6 +140,10 @@ def complete_s3(app: EmulatorApp, req: Request) -> Response:
             raise ApiError(400, -80000, "parts must be in ascending partNumber order, no repeats")
         upload.status = "finishing"
         upload.s3_sizes.clear()
+        upload.transfer_polls_left = app.settings.s3_transfer_polls
+    if app.settings.s3_finish_inline:
+        _finish(app, upload, numbers, completion, req.finish_error, delay=False)
+        return Response(202, b"")
     threading.Thread(
         target=_finish,
         args=(app, upload, numbers, completion, req.finish_error),
@@ -150,13 +154,14 @@ def complete_s3(app: EmulatorApp, req: Request) -> Response:
 
 
 def _finish(
-    app: EmulatorApp, upload: Upload, numbers: list[int], completion, injected=None
+    app: EmulatorApp, upload: Upload, numbers: list[int], completion, injected=None, delay=True
 ) -> None:
     """Assemble the parts and create the node, as DRACOON does after ``PUT .../s3``.
 
     ``injected``: an ApiError from fault injection (``finish_error``) that this finish ends in.
     """
-    time.sleep(app.settings.s3_finishing_seconds)
+    if delay:
+        time.sleep(app.settings.s3_finishing_seconds)
     state = app.state
     try:
         if injected is not None:

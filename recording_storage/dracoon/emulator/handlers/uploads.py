@@ -213,6 +213,10 @@ def upload_status(app: EmulatorApp, req: Request) -> Response:
     upload = _by_id(app, req, need_open=False)
     state = app.state
     with state.lock:
+        upload.status_polls += 1
+        if upload.transfer_polls_left > 0 and upload.status != "cancelled":
+            upload.transfer_polls_left -= 1
+            return Response(body={"status": "transfer"})  # seed knob s3_transfer_polls
         body: dict = {"status": upload.status}
         if upload.status == "done" and upload.node_id in state.nodes:
             body["node"] = node_json(state, state.nodes[upload.node_id], req.user)
