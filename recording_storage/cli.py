@@ -29,6 +29,7 @@ from pathlib import Path
 from recording_storage import __version__
 from recording_storage.config import ConfigError, Settings, load_settings
 from recording_storage.logcodes import LogCode, log_event
+from recording_storage.redact import redact
 
 log = logging.getLogger("recording_storage.cli")
 
@@ -154,33 +155,28 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     try:
         settings = _load(args)
     except ConfigError as exc:
-        print(f"configuration is invalid ({len(exc.problems)} problem(s)):", file=sys.stderr)
+        _print(f"configuration is invalid ({len(exc.problems)} problem(s)):", err=True)
         for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+            _print(f"  {problem}", err=True)
         return EXIT_CONFIG
     for warning in settings.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        _print(f"warning: {warning}", err=True)
     values = settings.redacted()
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "values": values,
-                    "topics": settings.topics,
-                    "queue_url": settings.queue_url,
-                    "origins": settings.origins if args.origins else None,
-                },
-                indent=2,
-            )
-        )
+        _emit({
+            "values": values,
+            "topics": settings.topics,
+            "queue_url": settings.queue_url,
+            "origins": settings.origins if args.origins else None,
+        })  # fmt: skip
     else:  # fmt: skip
-        print(f"# {settings.conf_path or '(no app.conf)'}")
+        _print(f"# {settings.conf_path or '(no app.conf)'}")
         for key, value in values.items():
             origin = f"    # {settings.origins[key]}" if args.origins else ""
-            print(f"{key} = {value}{origin}")
-        print(f"# topics: {settings.topics_path or '(none)'}")
+            _print(f"{key} = {value}{origin}")
+        _print(f"# topics: {settings.topics_path or '(none)'}")
         for key, url in settings.topics.items():
-            print(f"#   {key}: {url}")
+            _print(f"#   {key}: {url}")
     print("configuration OK", file=sys.stderr)
     return EXIT_OK
 
@@ -321,11 +317,16 @@ def _warn_open_buckets(settings: Settings) -> None:
 
 def _config_failed(exc: ConfigError) -> None:
     log_event(log, LogCode.CONFIG_LOAD_ERROR, str(exc), problems=exc.problems)
-    print(str(exc), file=sys.stderr)
+    print(redact(str(exc)), file=sys.stderr)
 
 
 def _emit(document: dict) -> None:
-    print(json.dumps(document, default=str, indent=2))
+    """The command's JSON result on stdout, with any credential in it redacted."""
+    print(redact(json.dumps(document, default=str, indent=2)))
+
+
+def _print(text: str, *, err: bool = False) -> None:
+    print(redact(text), file=sys.stderr if err else sys.stdout)
     sys.stdout.flush()
 
 

@@ -14,6 +14,8 @@ import sys
 
 from pythonjsonlogger.json import JsonFormatter
 
+from recording_storage.redact import redact
+
 _JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 _TEXT_FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
 
@@ -58,6 +60,22 @@ class _HideUrlsOfUrllib3(logging.Filter):
         return True
 
 
+class _Redacting(logging.Formatter):
+    """Wraps the real formatter and redacts the finished line (``recording_storage.redact``).
+
+    The finished line includes the message, every structured field and a formatted
+    traceback, so a credential that reached any of them through foreign text - an exception
+    from a library, a server's error message - is removed wherever it came from.
+    """
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(self._inner.format(record))
+
+
 def setup_logging(level: str | int = "INFO", fmt: str = "json") -> None:
     """Configure the root logger once per process (children call it again after fork).
 
@@ -66,16 +84,15 @@ def setup_logging(level: str | int = "INFO", fmt: str = "json") -> None:
     handler = _CurrentStderrHandler()
     handler.addFilter(_HideUrlsOfUrllib3())
     if fmt == "json":
-        handler.setFormatter(
-            JsonFormatter(
-                _JSON_FIELDS,
-                rename_fields={"levelname": "level", "asctime": "time"},
-            )
+        formatter: logging.Formatter = JsonFormatter(
+            _JSON_FIELDS,
+            rename_fields={"levelname": "level", "asctime": "time"},
         )
     elif fmt == "text":
-        handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
+        formatter = logging.Formatter(_TEXT_FORMAT)
     else:
         raise ValueError(f"unknown log format {fmt!r}: use 'json' or 'text'")
+    handler.setFormatter(_Redacting(formatter))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level if isinstance(level, int) else level.upper())

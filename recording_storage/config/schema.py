@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from recording_storage.redact import redact, strip_userinfo
+
 MIB = 1024 * 1024
 
 
@@ -128,10 +130,11 @@ def url(*schemes: str, optional: bool = False) -> Callable[[str], str | None]:
         if parts.scheme not in schemes:
             raise ValueError(f"must be a URL starting with {' or '.join(s + ':' for s in schemes)}")
         if parts.scheme in ("http", "https") and not parts.hostname:
-            raise ValueError(f"must name a host, got {value!r}")
+            raise ValueError(f"must name a host, got {redact(value)!r}")
         if parts.scheme == "file" and not (parts.path or parts.netloc):
-            raise ValueError(f"must name a file, got {value!r}")
-        return value.rstrip("/") if parts.scheme != "file" else value
+            raise ValueError(f"must name a file, got {redact(value)!r}")
+        # user:password@ is never sent (urllib3 ignores it): keep it out of every message.
+        return strip_userinfo(value).rstrip("/") if parts.scheme != "file" else value
 
     return parse
 

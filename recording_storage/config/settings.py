@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 from recording_storage.config.appconf import AppConfSyntaxError, RawEntry, read_app_conf
 from recording_storage.config.schema import ENV_PREFIX, KEYS, KEYS_BY_NAME, RESERVED_ENV
 from recording_storage.config.topics import TopicsError, read_topics
+from recording_storage.redact import has_userinfo
 
 REDACTED = "********"
 
@@ -238,6 +239,11 @@ def load_settings(
             problems.append(f"{spec.key} ({entry.origin}): {message}")
             values[spec.key] = None
         origins[spec.key] = entry.origin
+        if isinstance(values[spec.key], str) and has_userinfo(entry.value):
+            warnings.append(
+                f"{spec.key} ({entry.origin}): the user:password@ part of the URL is never "
+                "sent and was dropped; remove it (credentials have keys of their own)"
+            )
 
     base_dir = conf.parent if conf is not None else Path.cwd()
     configurator_file = _configurator_file(values.get("configurator.url"), base_dir, problems)

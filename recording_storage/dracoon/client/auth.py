@@ -14,9 +14,11 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import urllib3
+
+from recording_storage.redact import redact
 
 from .errors import DracoonApiError, DracoonAuthError
 from .transport import RetryKind, Transport, decode_json
@@ -133,7 +135,8 @@ class OAuthSession:
                 exc.path,
                 exc.status,
                 error_code=exc.error_code,
-                server_message=exc.server_message,
+                # An OAuth server's error_description may repeat what it was sent.
+                server_message=redact(exc.server_message or "", self._sent_secrets(form)) or None,
                 context=f"{what} of DRACOON user {self.username!r} "
                 f"(OAuth client {self._client_id!r}) failed",
             ) from None
@@ -146,6 +149,19 @@ class OAuthSession:
         lifetime = float(answer.get("expires_in") or 3600)
         margin = min(_MAX_REFRESH_MARGIN, lifetime * 0.1)
         self._renew_at = sent_at + lifetime - margin
+
+    def _sent_secrets(self, form: dict[str, str]) -> list[str | None]:
+        """Every secret a token request carries (form fields and the Basic credentials)."""
+        values = [
+            self._password,
+            self._client_secret,
+            self._access_token,
+            self._refresh_token,
+            form.get("password"),
+            form.get("refresh_token"),
+            self._basic().partition(" ")[2],
+        ]
+        return values + [quote_plus(value) for value in values if value]  # as sent in the form
 
     def _basic(self) -> str:
         raw = f"{self._client_id}:{self._client_secret}".encode()

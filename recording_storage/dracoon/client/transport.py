@@ -37,6 +37,8 @@ from urllib3.exceptions import HTTPError as Urllib3HTTPError
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
+from recording_storage.redact import redact, strip_userinfo
+
 from .errors import DracoonApiError, DracoonConnectionError
 
 log = logging.getLogger(__name__)
@@ -136,10 +138,13 @@ class ServerLocation:
 
     @classmethod
     def from_base_url(cls, base_url: str) -> ServerLocation:
-        url = base_url.strip().rstrip("/")
+        # user:password@ is never sent (urllib3 ignores it) and must never be shown: drop it.
+        url = strip_userinfo(base_url.strip()).rstrip("/")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"DRACOON base URL must be http(s)://host[/api/v4], got {base_url!r}")
+            raise ValueError(
+                f"DRACOON base URL must be http(s)://host[/api/v4], got {redact(base_url)!r}"
+            )
         for suffix in ("/api/v4", "/api"):
             if url.endswith(suffix):
                 url = url[: -len(suffix)]
@@ -180,7 +185,7 @@ def parse_error_body(data: bytes) -> tuple[int | None, str | None]:
     code = body.get("errorCode")
     message = body.get("message") or body.get("error_description") or body.get("error")
     if message is not None:
-        message = str(message)[:300]
+        message = redact(str(message)[:300])
     return (code if isinstance(code, int) else None), message
 
 
@@ -267,7 +272,7 @@ class Transport:
             )
         except (MaxRetryError, Urllib3HTTPError, OSError) as exc:
             reason = exc.reason if isinstance(exc, MaxRetryError) else exc
-            host = urlsplit(url).netloc
+            host = urlsplit(strip_userinfo(url)).netloc
             self._notify_response(method, endpoint, 0, time.monotonic() - started)
             raise DracoonConnectionError(
                 f"{method} {endpoint} failed: no usable answer from {host} after retries "
