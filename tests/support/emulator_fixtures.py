@@ -1,24 +1,21 @@
 """Fixtures that run the DRACOON emulator for tests (contract: team INTERFACES.md §B).
 
 - ``test_key_pairs`` (session): RSA-4096 key pairs for ``service``, ``alice`` and ``bob``,
-  generated once and cached under ``.cache/test-keypairs/`` so reruns start instantly.
+  committed pre-generated in ``tests/data/keys/`` (test only) so no session generates keys.
 - ``emulator_factory``: ``emulator_factory(seed) -> EmulatorServer`` (started; stopped at teardown).
 - ``emulator``: a started server on ``default_seed(test_key_pairs)``.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from recording_storage.dracoon.emulator import EmulatorServer
 from recording_storage.dracoon.emulator.model import PERMISSIONS
-from tests.support.paths import CACHE_DIR
+from tests.support.committed_key_pairs import committed_key_pair
 
-KEY_PAIR_CACHE = CACHE_DIR / "test-keypairs"
 TEST_LOGINS = ("service", "alice", "bob")
 KEY_PAIR_VERSION = "RSA-4096"
 
@@ -32,32 +29,10 @@ def encryption_password(login: str) -> str:
     return f"{login}-crypto-pw"
 
 
-def _cached_key_pair(login: str) -> tuple[dict, str]:
-    """Load the login's key pair from the cache, generating (once, under a lock) if needed."""
-    from recording_storage.dracoon.crypto import generate_user_key_pair
-
-    KEY_PAIR_CACHE.mkdir(parents=True, exist_ok=True)
-    path = KEY_PAIR_CACHE / f"{login}-{KEY_PAIR_VERSION}.json"
-    password = encryption_password(login)
-    with open(KEY_PAIR_CACHE / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # several pytest processes may start at once
-        try:
-            cached = json.loads(path.read_text())
-            if cached["encryption_password"] == password:
-                return cached["key_pair"], password
-        except (OSError, ValueError, KeyError):
-            pass
-        container = generate_user_key_pair(KEY_PAIR_VERSION, password).to_json()
-        temp = path.with_suffix(".tmp")
-        temp.write_text(json.dumps({"key_pair": container, "encryption_password": password}))
-        temp.replace(path)
-        return container, password
-
-
 @pytest.fixture(scope="session")
 def test_key_pairs() -> dict[str, tuple[dict, str]]:
     """``{"alice": (UserKeyPairContainer JSON, encryption password), ...}`` (RSA-4096)."""
-    return {login: _cached_key_pair(login) for login in TEST_LOGINS}
+    return {login: committed_key_pair(login, KEY_PAIR_VERSION) for login in TEST_LOGINS}
 
 
 def default_seed(test_key_pairs: dict[str, tuple[dict, str]], s3_direct: bool = False) -> dict:
