@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: creates the project's virtual environment, installs the
-# project with its test extras, prepares DRACOON's official Python SDK in a venv of its own
-# (for the interoperability tests), checks style with ruff and runs pytest.
+# project with its test extras, prepares DRACOON's official Python SDK and DRACOON Commander
+# (dccmd) in venvs of their own (for the interoperability tests), checks style with ruff and runs pytest.
 # Extra arguments go to pytest, e.g. `scripts/test.sh tests/crypto -k vectors`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ ensure_venv
 echo "==> installing recording-storage with test extras"
 install_project test
 
-echo "==> preparing DRACOON's official Python SDK (own venv under .cache/)"
+echo "==> preparing DRACOON's official Python SDK and DRACOON Commander (own venvs under .cache/)"
 "$VENV/bin/python" -m tests.support.official_sdk
 
 echo "==> ruff"

@@ -42,6 +42,7 @@ _SETTINGS_KEYS = {
     "s3_finishing_seconds",
     "s3_transfer_polls",
     "s3_finish_inline",
+    "url_scheme",
     "storage",
     "crypto_enabled",
     "api_version",
@@ -80,6 +81,9 @@ class Settings:
     # whether completion finishes before the 202 (a server whose first poll says "done").
     s3_transfer_polls: int = 0
     s3_finish_inline: bool = False
+    # Scheme of the URLs the emulator hands out (uploadUrl, downloadUrl, S3 part URLs):
+    # "https" when a TLS-terminating proxy sits in front (clients that insist on https).
+    url_scheme: str = "http"
     storage: str = "disk"
     crypto_enabled: bool = True
     api_version: str = "4.42.3"
@@ -120,6 +124,10 @@ def parse_settings(seed: dict) -> Settings:
     if unknown:
         raise SeedError(f"unknown seed keys: {', '.join(sorted(unknown))}")
     settings = Settings()
+    if "url_scheme" in seed:
+        if seed["url_scheme"] not in ("http", "https"):
+            raise SeedError(f"url_scheme must be 'http' or 'https', got {seed['url_scheme']!r}")
+        settings.url_scheme = seed["url_scheme"]
     if "s3_transfer_polls" in seed:
         polls = seed["s3_transfer_polls"]
         if isinstance(polls, bool) or not isinstance(polls, int) or polls < 0:

@@ -94,7 +94,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             query={k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()},
             headers=headers,
             body=body,
-            base_url=f"http://{headers.get('host') or self.server.server_address[0]}",
+            base_url=f"{self.server.app.settings.url_scheme}://"
+            f"{headers.get('host') or self.server.server_address[0]}",
         )
         if bad_length:
             error = ApiError(400, -80000, "Content-Length is not a number")
