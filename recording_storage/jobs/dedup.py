@@ -23,6 +23,17 @@ is never removed while the only complete copy is one that is about to be deleted
 The other side of the race: a run whose S3 object disappears in the middle of its transfer
 (the concurrent run finished first and deleted it) looks for a complete copy in the room; if
 there is one, its (key, target) is done, not failed (``complete_copies``).
+
+Verification: a file counts as a copy only when it passes ``copy_problem`` -- DRACOON's size
+equals the recording's size (AES-GCM ciphertext is exactly as long as the plaintext, the tag
+lives in the file key) and its encryption matches the room's. That catches what a lost
+answer can leave behind: a chunk stored twice (file too large), a file cut short. A file
+carrying the marker that fails the check is deleted (``remove_broken_copies``) and the
+recording is uploaded again, so a bad copy is never reused and never makes a job succeed.
+What is not checked, and why: DRACOON's ``hash`` (MD5 of the stored bytes) -- in an
+encrypted room it is over ciphertext under a per-upload file key that only a download could
+reproduce, and in a plain room the S3 ETag is not an MD5 for multipart or SSE-KMS objects;
+comparing it would need a second MD5 pass over every byte of every target.
 """
 
 from __future__ import annotations
@@ -37,24 +48,67 @@ from recording_storage.logcodes import LogCode, log_event
 log = logging.getLogger(__name__)
 
 
+def copy_problem(node: Any, *, size: int, encrypted: bool | None = None) -> str | None:
+    """Why ``node`` is not a complete, correct copy of a ``size``-byte recording, or None.
+
+    ``encrypted``: whether the room is encrypted (None: not checked). A node whose listing
+    lacks ``isEncrypted`` is not judged on it (absence is not evidence).
+    """
+    if node.size is None:
+        return "DRACOON reports no size for it"
+    if int(node.size) != size:
+        return f"its size is {int(node.size)} bytes, the recording has {size}"
+    raw = getattr(node, "raw", None) or {}
+    if encrypted is not None and "isEncrypted" in raw and bool(raw["isEncrypted"]) != encrypted:
+        return "it is not encrypted but the room is" if encrypted else "it is encrypted"
+    return None
+
+
 def complete_copies(
     client: Any,
     room_id: int,
     is_copy: Callable[[Any], bool],
     *,
     size: int,
+    encrypted: bool | None = None,
     name_contains: str | None = None,
+    broken: list[tuple[Any, str]] | None = None,
 ) -> list[Any]:
-    """The room's files carrying the marker and its size (DRACOON lists only complete files).
+    """The room's files carrying the marker that pass ``copy_problem`` (DRACOON lists only
+    completed uploads). Files with the marker that fail it are appended to ``broken`` as
+    (node, problem) when a list is given.
 
     ``name_contains``: the stem of the file name (autorename keeps it), so the listing does
-    not grow with the room.
+    not grow with the room. DRACOON errors propagate: "could not look" is never "none".
     """
-    return [
-        node
-        for node in client.list_children(room_id, node_type="file", name_contains=name_contains)
-        if is_copy(node) and (node.size is None or int(node.size) == size)
-    ]
+    good = []
+    for node in client.list_children(room_id, node_type="file", name_contains=name_contains):
+        if not is_copy(node):
+            continue
+        problem = copy_problem(node, size=size, encrypted=encrypted)
+        if problem is None:
+            good.append(node)
+        elif broken is not None:
+            broken.append((node, problem))
+    return good
+
+
+def remove_broken_copies(
+    client: Any, room_id: int, broken: list[tuple[Any, str]], *, job_id: str, **log_fields: Any
+) -> None:
+    """Delete files that carry the marker but fail verification; each is logged (15009)."""
+    for node, problem in broken:
+        deleted = client.delete_file(node.id)
+        log_event(
+            log,
+            LogCode.AMAZON_TO_DRACOON_ERROR,
+            f"job {job_id}: file {node.id} ({node.name!r}) in room {room_id} carries this "
+            f"recording's marker but is not a correct copy ({problem}); "
+            + ("deleted, the recording is uploaded again" if deleted else "already gone"),
+            job=job_id,
+            file_id=node.id,
+            **log_fields,
+        )
 
 
 def keep_oldest_copy(
@@ -65,20 +119,38 @@ def keep_oldest_copy(
     *,
     size: int,
     job_id: str,
+    encrypted: bool | None = None,
     name_contains: str | None = None,
     **log_fields: Any,
 ) -> Any:
     """The one copy to keep of a file in room ``room_id``; deletes the other copies.
 
     ``own``: the file node this run uploaded or found; ``is_copy(node)``: does ``node`` carry
-    the same marker. Raises JobError (retryable) when not even ``own`` is listed any more:
-    then nothing proves the recording is in the room, and the S3 object must stay.
+    the same marker. Copies that fail verification (``copy_problem``), ``own`` included, are
+    deleted. Raises JobError (retryable) when no verified copy is left: then nothing proves
+    the recording is in the room, and the S3 object must stay.
     """
-    copies = complete_copies(client, room_id, is_copy, size=size, name_contains=name_contains)
+    broken: list[tuple[Any, str]] = []
+    copies = complete_copies(
+        client,
+        room_id,
+        is_copy,
+        size=size,
+        encrypted=encrypted,
+        name_contains=name_contains,
+        broken=broken,
+    )
+    remove_broken_copies(client, room_id, broken, job_id=job_id, **log_fields)
     if not copies:
+        own_problem = next((problem for node, problem in broken if node.id == own.id), None)
+        why = (
+            f"is not a correct copy ({own_problem}) and was deleted"
+            if own_problem
+            else "is no longer listed (deleted meanwhile?)"
+        )
         raise JobError(
-            f"job {job_id}: file {own.id} ({own.name!r}) was uploaded but is no longer listed "
-            f"in room {room_id} (deleted meanwhile?); S3 object kept, the job will be retried",
+            f"job {job_id}: file {own.id} ({own.name!r}) was uploaded into room {room_id} but "
+            f"{why}; S3 object kept, the job will be retried",
             retryable=True,
         )
     kept = min(copies, key=lambda node: int(node.id))

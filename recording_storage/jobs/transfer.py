@@ -5,10 +5,10 @@ Order of events, and why:
 1. HeadObject every key (exists? size? ETag) before touching DRACOON.
 2. Resolve (create) each target room under the instance's parent room.
 3. List the files already in each room and recognise our own earlier uploads by the marker
-   in their notes (see below); those are not uploaded again.
+   in their notes (see below); those are verified and, when correct, not uploaded again.
 4. For every key and target: stream the object with ranged GETs into ``client.upload``
-   (encrypted when the room is), with the target's expiration and the marker as notes; then
-   hand the file key to every room reader.
+   (encrypted when the room is), with the target's expiration and the marker as notes; verify
+   the new file; then hand the file key to every room reader.
 5. Only when every key reached every target, and ``s3.removeAfterTransferring`` is true,
    delete the S3 objects. Any failure keeps them, and the job fails (retried or dead-lettered).
 
@@ -20,6 +20,21 @@ earlier run that crashed before the message was deleted), a file with the same s
 every target room proves the job done. A DRACOON upload only becomes a file when it is
 completed, so a crash mid-upload leaves nothing to match and the file is uploaded again.
 Two runs of the same job at the same time converge to one file per target (``jobs.dedup``).
+
+Verification (``jobs.dedup.copy_problem``): a file counts as done -- reused from an earlier
+delivery or freshly completed -- only when DRACOON reports the recording's exact size and
+the room's encryption. A file with the marker that fails the check is deleted and the
+recording uploaded again, so a job never succeeds (and never deletes the S3 object) over a
+bad copy. Only when the S3 object is already gone is a bad copy left alone: it is all that
+remains, and the job fails for a human to look at.
+
+Interrupted uploads: a classic chunk, a completion or a channel creation whose answer was
+lost may have been carried out by DRACOON, so the client never sends it again
+(``UploadInterruptedError``, see dracoon/client/upload.py). Here such an upload -- like any
+upload that failed on a 5xx or a connection error -- is first looked for (a lost completion
+answer may still have produced the file), and otherwise started again from byte 0 on a new
+channel with a fresh read of the S3 object, up to ``UPLOAD_RESTARTS`` times per (key,
+target); after that the target fails as retryable and the S3 object stays.
 
 Read once: a key that must be uploaded into several rooms is read from S3 once
 (``jobs.tee.SharedSource``) and uploaded into all of them at the same time, each upload
@@ -56,9 +71,16 @@ from recording_storage.dracoon.client import (
     DracoonError,
     KeyPairError,
     RoomNameError,
+    RoomNotFoundError,
     UploadCancelledError,
+    UploadInterruptedError,
 )
-from recording_storage.jobs.dedup import complete_copies, keep_oldest_copy
+from recording_storage.jobs.dedup import (
+    complete_copies,
+    copy_problem,
+    keep_oldest_copy,
+    remove_broken_copies,
+)
 from recording_storage.jobs.errors import JobError
 from recording_storage.jobs.message import file_name_of
 from recording_storage.jobs.targets import ResolvedTarget
@@ -76,6 +98,8 @@ _MARKER = re.compile(
 SourceOpener = Callable[[ObjectInfo], BinaryIO]
 PROGRESS_POLL_SECONDS = 0.5
 MAX_FILTERED_LISTINGS = 4  # more keys in one job: one full listing per room is cheaper
+UPLOAD_RESTARTS = 1  # new channel + fresh S3 read after an interrupted upload, per (key, room)
+_TRANSIENT_STATUSES = (500, 502, 503, 504)
 Progress = Callable[[int, int], None]
 
 
@@ -194,11 +218,12 @@ class Transfer:
         self._total = sum(info.size for info in infos) * len(rooms)
         for info in infos:
             self._check_cancel()
-            todo = [room for room in rooms if self._needs_upload(info, room)]
+            usable = [room for room in rooms if self._drop_broken_copies(info, room)]
+            todo = [room for room in usable if self._needs_upload(info, room)]
             uploads = {}
             if self.read_once and len(todo) > 1:
                 uploads = dict(zip(map(id, todo), self._upload_read_once(info, todo), strict=True))
-            for room in rooms:
+            for room in usable:
                 if not uploads:
                     self._check_cancel()
                 self._transfer_one(info, room, uploads.get(id(room)))
@@ -226,14 +251,39 @@ class Transfer:
         return infos, missing
 
     def _check_already_done(self, missing: list[str]) -> None:
-        """A missing source is fine only if every target room has our file for it."""
+        """A missing source is fine only if every target room has a correct file for it.
+
+        "Could not look" (a 5xx, a timeout, a 429 after the retries) is never "not there": it
+        fails the job as retryable. Only a room that does not exist, or a room without a
+        correct copy, makes the missing source a permanent error.
+        """
+        where = ", ".join(f"s3://{self.bucket}/{key}" for key in missing)
         try:
             rooms = self._resolve_rooms(create=False, quiet=True)
-        except JobError:
+        except _RoomMissingError:
             rooms = []
+        except JobError as exc:
+            message = (
+                f"job {self.job_id}: {where} does not exist; checking whether an earlier "
+                f"delivery transferred it failed: {exc}"
+                + ("; the job will be retried" if exc.retryable else "")
+            )
+            self._log(LogCode.AMAZON_TO_DRACOON_ERROR, message, file=missing[0])
+            raise JobError(message, retryable=exc.retryable) from None
+        copies = [self._copy_of_missing(key, room) for key in missing for room in rooms]
+        broken = [problem for found, problem in copies if found and problem]
         complete = len(rooms) == len(self.targets) and all(
-            source_id(self.bucket, key) in room.existing for key in missing for room in rooms
+            found and not problem for found, problem in copies
         )
+        if broken:
+            message = (
+                f"job {self.job_id}: {where} does not exist any more and "
+                + "; ".join(broken)
+                + ": the recording cannot be read from S3 again; the files were left for "
+                "inspection"
+            )
+            self._log(LogCode.STORAGE_ERROR, message, file=missing[0])
+            raise JobError(message, retryable=False)
         if not complete:
             where = ", ".join(f"s3://{self.bucket}/{key}" for key in missing)
             message = (
@@ -251,6 +301,24 @@ class Transfer:
             instance=self.instance,
         )
 
+    def _copy_of_missing(self, key: str, room: _Room) -> tuple[bool, str | None]:
+        """(does ``room`` hold a file with the vanished ``key``'s marker, why none of them is
+        a correct copy -- None when one is)."""
+        copies = room.existing.get(source_id(self.bucket, key), [])
+        if not copies:
+            return False, None
+        problems = [
+            copy_problem(node, size=marker.size, encrypted=room.node.is_encrypted)
+            for marker, node in copies
+        ]
+        if None in problems:
+            return True, None
+        node = copies[0][1]
+        return True, (
+            f"the copy of {key} in room {room.target.display_path!r} (file {node.id}) is not "
+            f"correct: {problems[0]}"
+        )
+
     def _resolve_rooms(self, *, create: bool, quiet: bool = False) -> list[_Room]:
         rooms = []
         for target in self.targets:
@@ -261,7 +329,9 @@ class Transfer:
                 existing = self._index_existing(node)
             except Exception as exc:  # one bad target must not stop the others
                 if quiet:
-                    raise JobError(str(exc)) from None
+                    if isinstance(exc, RoomNotFoundError):
+                        raise _RoomMissingError(str(exc)) from None
+                    raise JobError(str(exc), retryable=is_retryable(exc)) from None
                 if isinstance(exc, DracoonError | JobError):
                     self._fail(None, target, exc)
                     continue
@@ -290,12 +360,11 @@ class Transfer:
 
     def _transfer_one(self, info: ObjectInfo, room: _Room, uploaded: Future | None = None) -> None:
         """Reuse, or upload, ``info`` into ``room``; ``uploaded``: an upload already run
-        (read-once, see ``_upload_read_once``) whose node or exception to take instead."""
+        (read-once, see ``_upload_read_once``) whose node or exception to take first."""
         target = room.target.display_path
-        marker = marker_for(info)
-        wanted = parse_marker(marker)
+        wanted = parse_marker(marker_for(info))
         copies = [node for found, node in room.existing.get(wanted.source, []) if found == wanted]
-        if copies:
+        if copies:  # verified by _drop_broken_copies
             node = copies[0] if len(copies) == 1 else self._keep_one(info, room, copies[0])
             if node is None:
                 return
@@ -304,23 +373,10 @@ class Transfer:
             self._advance(info.size)
             return
         done_before = self._done_before
-        try:
-            if uploaded is not None:
-                node = uploaded.result()  # raises what the upload raised
-            else:
-                with self.open_source(info) as source:
-                    node = self._upload(
-                        info, room, source, lambda done: self._report(done_before + done)
-                    )
-        except (DracoonError, S3Error, OSError) as exc:
-            if isinstance(exc, S3ObjectMissingError) and self._done_by_another_run(info, room):
-                return
-            self._fail(info.key, room.target, exc)
-            if isinstance(exc, UploadCancelledError) or self.cancel.is_set():
-                raise JobError(f"job {self.job_id} cancelled: {exc}", retryable=True) from None
-            self._done_before = done_before + info.size
-            return
+        node = self._upload_with_restarts(info, room, uploaded, done_before)
         self._done_before = done_before + info.size
+        if node is None:
+            return
         self._report(self._done_before)
         self.outcome.bytes_transferred += info.size
         node = self._keep_one(info, room, node)
@@ -343,6 +399,58 @@ class Transfer:
                 file_id=node.id,
             )
 
+    def _upload_with_restarts(
+        self, info: ObjectInfo, room: _Room, uploaded: Future | None, done_before: int
+    ) -> Any | None:
+        """The uploaded file node, or None when this (key, room) is settled otherwise
+        (failed and recorded, or completed by a concurrent run)."""
+        for attempt in range(UPLOAD_RESTARTS + 1):
+            try:
+                if uploaded is not None and attempt == 0:
+                    return uploaded.result()  # raises what the upload raised
+                with self.open_source(info) as source:
+                    return self._upload(
+                        info, room, source, lambda done: self._report(done_before + done)
+                    )
+            except (DracoonError, S3Error, OSError) as exc:
+                if isinstance(exc, UploadCancelledError) or self.cancel.is_set():
+                    self._fail(info.key, room.target, exc)
+                    raise JobError(f"job {self.job_id} cancelled: {exc}", retryable=True) from None
+                if isinstance(exc, S3ObjectMissingError):
+                    self._settle_vanished_source(info, room, exc)
+                    return None
+                if not _restartable(exc):
+                    self._fail(info.key, room.target, exc)
+                    return None
+                try:  # a lost completion answer may still have produced the file
+                    found = self._find_copy(info, room)
+                except DracoonError as lookup_error:
+                    self._fail(info.key, room.target, lookup_error)
+                    return None
+                if found is not None:
+                    self._log(
+                        LogCode.TRANSFERER_STATUS,
+                        f"job {self.job_id}: upload of {info.location} into "
+                        f"{room.target.display_path!r} was interrupted ({exc}), but the file "
+                        f"is complete in the room (file {found.id})",
+                        file=info.key,
+                        room=room.target.display_path,
+                    )
+                    return found
+                if attempt == UPLOAD_RESTARTS:
+                    self._fail(info.key, room.target, exc)
+                    return None
+                self._report(done_before)
+                self._log(
+                    LogCode.TRANSFERER_STATUS,
+                    f"job {self.job_id}: upload of {info.location} into "
+                    f"{room.target.display_path!r} was interrupted ({exc}); starting it again "
+                    "on a new upload channel with a fresh read of the S3 object",
+                    file=info.key,
+                    room=room.target.display_path,
+                )
+        return None
+
     def _upload(
         self, info: ObjectInfo, room: _Room, source: BinaryIO, progress: Callable[[int], None]
     ) -> Any:
@@ -363,6 +471,39 @@ class Transfer:
     def _needs_upload(self, info: ObjectInfo, room: _Room) -> bool:
         wanted = parse_marker(marker_for(info))
         return not any(found == wanted for found, _ in room.existing.get(wanted.source, []))
+
+    def _drop_broken_copies(self, info: ObjectInfo, room: _Room) -> bool:
+        """Delete earlier copies of ``info`` in ``room`` that fail verification (wrong size,
+        wrong encryption), so they are neither reused nor in the way of the new upload.
+        False when that failed (the failure is recorded; skip this key for the room)."""
+        wanted = parse_marker(marker_for(info))
+        entries = room.existing.get(wanted.source, [])
+        broken = []
+        for found, node in entries:
+            if found != wanted:
+                continue
+            problem = copy_problem(node, size=info.size, encrypted=room.node.is_encrypted)
+            if problem is not None:
+                broken.append((node, problem))
+        if not broken:
+            return True
+        try:
+            remove_broken_copies(
+                self.client,
+                room.node.id,
+                broken,
+                job_id=self.job_id,
+                instance=self.instance,
+                file=info.key,
+                room=room.target.display_path,
+            )
+        except DracoonError as exc:
+            self._fail(info.key, room.target, exc)
+            self._advance(info.size)
+            return False
+        gone = {node.id for node, _ in broken}
+        room.existing[wanted.source] = [(m, n) for m, n in entries if n.id not in gone]
+        return True
 
     def _upload_read_once(self, info: ObjectInfo, rooms: list[_Room]) -> list[Future]:
         """Upload ``info`` into every room at once from one S3 read (jobs.tee).
@@ -386,23 +527,37 @@ class Transfer:
                 self._report(self._done_before + sum(done))
         return futures
 
-    def _done_by_another_run(self, info: ObjectInfo, room: _Room) -> bool:
-        """The object vanished mid-transfer: fine if a concurrent run of this job completed
-        this (key, room) and then deleted it (jobs.dedup)."""
+    def _find_copy(self, info: ObjectInfo, room: _Room) -> Any | None:
+        """The oldest verified copy of ``info`` in ``room`` (jobs.dedup), or None.
+
+        DracoonError propagates: a failed lookup is never taken for "no copy".
+        """
         wanted = parse_marker(marker_for(info))
+        copies = complete_copies(
+            self.client,
+            room.node.id,
+            lambda other: parse_marker(other.notes) == wanted,
+            size=info.size,
+            encrypted=room.node.is_encrypted,
+            name_contains=name_stem(sanitize_name(file_name_of(info.key))),
+        )
+        return min(copies, key=lambda node: int(node.id)) if copies else None
+
+    def _settle_vanished_source(
+        self, info: ObjectInfo, room: _Room, missing: S3ObjectMissingError
+    ) -> None:
+        """The object vanished mid-transfer: fine if a concurrent run of this job completed
+        this (key, room) and then deleted it (jobs.dedup); a failed lookup fails the target
+        as retryable (the next delivery looks again), no copy fails it as the S3 error does."""
         try:
-            copies = complete_copies(
-                self.client,
-                room.node.id,
-                lambda other: parse_marker(other.notes) == wanted,
-                size=info.size,
-                name_contains=name_stem(sanitize_name(file_name_of(info.key))),
-            )
-        except DracoonError:
-            return False
-        if not copies:
-            return False
-        self._record(info, room, min(copies, key=lambda node: int(node.id)), reused=True)
+            node = self._find_copy(info, room)
+        except DracoonError as exc:
+            self._fail(info.key, room.target, exc)
+            return
+        if node is None:
+            self._fail(info.key, room.target, missing)
+            return
+        self._record(info, room, node, reused=True)
         self._advance(info.size)
         self._log(
             LogCode.TRANSFERER_STATUS,
@@ -411,7 +566,6 @@ class Transfer:
             file=info.key,
             room=room.target.display_path,
         )
-        return True
 
     def _keep_one(self, info: ObjectInfo, room: _Room, node: Any) -> Any | None:
         """Another run of this job may have uploaded the same file: keep one (jobs.dedup)."""
@@ -423,6 +577,7 @@ class Transfer:
                 node,
                 lambda other: parse_marker(other.notes) == wanted,
                 size=info.size,
+                encrypted=room.node.is_encrypted,
                 name_contains=name_stem(sanitize_name(file_name_of(info.key))),
                 job_id=self.job_id,
                 instance=self.instance,
@@ -457,7 +612,12 @@ class Transfer:
             )
 
     def _record_existing_for_missing(self, key: str, room: _Room) -> None:
-        for _, node in room.existing.get(source_id(self.bucket, key), [])[:1]:
+        good = [
+            node
+            for marker, node in room.existing.get(source_id(self.bucket, key), [])
+            if copy_problem(node, size=marker.size, encrypted=room.node.is_encrypted) is None
+        ]
+        for node in good[:1]:
             self.outcome.files.append(
                 TransferredFile(key, room.target.display_path, room.node.id, node.id, node.name,
                                 node.size or 0, reused=True)
@@ -575,6 +735,18 @@ class Transfer:
 
     def _log(self, code: LogCode, message: str, **fields: Any) -> None:
         log_event(log, code, message, job=self.job_id, instance=self.instance, **fields)
+
+
+class _RoomMissingError(JobError):
+    """A target room does not exist (looking for earlier copies without creating rooms)."""
+
+
+def _restartable(exc: BaseException) -> bool:
+    """Worth a new upload channel in this run: DRACOON may have acted on a call that must
+    not be repeated, or failed transiently (5xx, no answer) -- not a refusal (4xx)."""
+    if isinstance(exc, UploadInterruptedError | DracoonConnectionError):
+        return True
+    return isinstance(exc, DracoonApiError) and exc.status in _TRANSIENT_STATUSES
 
 
 def name_stem(name: str) -> str:

@@ -8,7 +8,11 @@ import os
 
 import pytest
 
-from recording_storage.dracoon.client import DracoonApiError, DracoonAuthError
+from recording_storage.dracoon.client import (
+    DracoonApiError,
+    DracoonAuthError,
+    UploadInterruptedError,
+)
 
 from .conftest import Events, admin, node_id, nodes
 
@@ -29,7 +33,6 @@ def check_roundtrip(client, node, data):
 @pytest.mark.parametrize(
     "rule",
     [
-        {"method": "POST", "path": r"/api/v4/uploads/", "status": 503, "count": 2},
         {
             "method": "POST",
             "path": r"/api/v4/uploads/",
@@ -37,12 +40,9 @@ def check_roundtrip(client, node, data):
             "retry_after": 1,
             "count": 1,
         },
-        {"method": "POST", "path": r"/api/v4/uploads/", "status": 502, "count": 1},
-        {"method": "POST", "path": r"/api/v4/uploads/", "drop_connection": True, "count": 1},
         {"method": "GET", "path": r"/api/v4/nodes/\d+$", "status": 500, "count": 2},
-        {"method": "PUT", "path": r"/api/v4/uploads/", "status": 504, "count": 1},
     ],
-    ids=["chunk-503", "chunk-429", "chunk-502", "chunk-drop", "get-500", "complete-504"],
+    ids=["chunk-429", "get-500"],
 )
 def test_classic_upload_survives(emulator, make_client, rule):
     events = Events()
@@ -61,6 +61,40 @@ def test_classic_upload_survives(emulator, make_client, rule):
     check_roundtrip(client, node, data)
     assert events.retries, "the fault should have caused a retry"
     assert len([n for n in nodes(emulator) if n["name"].startswith("faulty")]) == 1
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"method": "POST", "path": r"/api/v4/uploads/", "status": 503, "count": 1},
+        {"method": "POST", "path": r"/api/v4/uploads/", "status": 502, "count": 1},
+        {"method": "POST", "path": r"/api/v4/uploads/", "drop_connection": True, "count": 1},
+        {"method": "PUT", "path": r"/api/v4/uploads/", "status": 504, "count": 1},
+    ],
+    ids=["chunk-503", "chunk-502", "chunk-drop", "complete-504"],
+)
+def test_classic_chunk_or_completion_is_never_sent_twice(emulator, make_client, rule):
+    """DRACOON appends every chunk it gets: after a 5xx or a lost answer the client cannot
+    know whether the chunk (or the completion) was carried out, so it does not send it again
+    -- it cancels the channel and says the upload must start over (the job layer does)."""
+    events = Events()
+    client = make_client(emulator, events=events)
+    client.login()
+    faults(emulator, rule)
+    data = os.urandom(5 * 4 * KiB + 3)
+    with pytest.raises(UploadInterruptedError) as info:
+        client.upload(
+            node_id(emulator, "Recordings"),
+            "faulty.bin",
+            io.BytesIO(data),
+            len(data),
+            chunk_size=4 * KiB,
+        )
+    admin(emulator, "DELETE", "/emulator/faults")
+    assert "faulty.bin" in str(info.value) and "{token}" in str(info.value)
+    assert not [r for r in events.retries if r[1] == "/v4/uploads/{token}"]
+    assert not [n for n in nodes(emulator) if n["name"].startswith("faulty")]
+    assert [u["status"] for u in admin(emulator, "GET", "/emulator/uploads")] == ["cancelled"]
 
 
 @pytest.mark.parametrize(
@@ -165,8 +199,6 @@ def test_chunk_errors_name_the_file_but_never_the_upload_token(emulator, make_cl
 
 def test_lost_answer_to_an_upload_channel_create_is_not_repeated(emulator, make_client):
     """The channel may exist once the request went out: fail instead of opening a second one."""
-    from recording_storage.dracoon.client import DracoonConnectionError
-
     events = Events()
     client = make_client(emulator, events=events)
     client.login()
@@ -174,7 +206,7 @@ def test_lost_answer_to_an_upload_channel_create_is_not_repeated(emulator, make_
         emulator,
         {"method": "POST", "path": r"/api/v4/nodes/files/uploads$", "drop_connection": True},
     )
-    with pytest.raises(DracoonConnectionError) as info:
+    with pytest.raises(UploadInterruptedError) as info:
         client.upload(node_id(emulator, "Plain"), "once.bin", io.BytesIO(b"abc"), 3)
     assert "POST /v4/nodes/files/uploads" in str(info.value)
     assert not [r for r in events.retries if r[1] == "/v4/nodes/files/uploads"]

@@ -93,14 +93,16 @@ def test_503_with_retry_after_is_retried(httpserver, transport, events):
     assert events.responses[-1] == ("GET", "/v4/x", 200)
 
 
-def test_429_on_a_create_is_retried(httpserver, transport):
+def test_429_on_a_send_once_call_is_retried(httpserver, transport):
     httpserver.expect_ordered_request("/api/v4/c", method="POST").respond_with_response(
         Response("", status=429, headers={"Retry-After": "0"})
     )
     httpserver.expect_ordered_request("/api/v4/c", method="POST").respond_with_json(
         {"id": 1}, status=201
     )
-    assert transport.request_json("POST", "/v4/c", json_body={}, kind=RetryKind.CREATE) == {"id": 1}
+    assert transport.request_json("POST", "/v4/c", json_body={}, kind=RetryKind.SEND_ONCE) == {
+        "id": 1
+    }
 
 
 def test_500_retried_for_reads_only(httpserver, transport):
@@ -294,10 +296,12 @@ def test_backoff_grows_exponentially_with_bounded_jitter():
     assert waits[-1] == 20.0  # capped
 
 
-def test_a_create_is_not_retried_on_502_or_after_the_request_went_out(httpserver, transport):
+def test_a_send_once_call_is_not_retried_on_502_or_after_the_request_went_out(
+    httpserver, transport
+):
     """502/504 or a lost answer may mean the server created it: no blind repeat."""
     httpserver.expect_request("/api/v4/make", method="POST").respond_with_json({}, status=502)
     with pytest.raises(DracoonApiError) as info:
-        transport.request("POST", "/v4/make", json_body={}, kind=RetryKind.CREATE)
+        transport.request("POST", "/v4/make", json_body={}, kind=RetryKind.SEND_ONCE)
     assert info.value.status == 502
     assert len(httpserver.log) == 1

@@ -115,6 +115,9 @@ def test_room_creation_race_409_uses_the_winners_room(world):
 
 
 def test_s3_direct_completion_ending_in_error_is_retried(s3_world):
+    """DRACOON accepts the completion, then fails to assemble the file (status ``error``,
+    HTTP 500 in ``errorDetails``): the job starts the upload again on a new channel in the
+    same run (jobs.transfer UPLOAD_RESTARTS) and ends with one correct file."""
     world = s3_world
     data = os.urandom(200_000)
     world.bucket.put("rec/direct.mp4", data)
@@ -122,8 +125,7 @@ def test_s3_direct_completion_ending_in_error_is_retried(s3_world):
 
     result, errors = world.run(world.runner(), world.message("rec/direct.mp4"))
 
-    assert len(errors) == 1 and errors[0].retryable
-    assert "HTTP 500" in str(errors[0]) and "direct.mp4" in str(errors[0])
+    assert errors == []
     world.assert_one_correct_file(data)
     assert result.s3_deleted
     statuses = sorted(u["status"] for u in world.admin("GET", "/emulator/uploads"))

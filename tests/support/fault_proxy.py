@@ -1,8 +1,11 @@
-"""A fault-injecting HTTP proxy for the reliability tests, in front of the moto server.
+"""A fault-injecting HTTP proxy for the reliability tests, in front of the moto server or
+of the DRACOON emulator (the tamper proxy of tests/reliability/test_integrity_write.py).
 
 The service (in-process or as a subprocess) is pointed at ``proxy.url`` instead of the moto
-server (``s3.endpointUrl``/``sqs.endpointUrl``); the proxy forwards every request unchanged
-and, when a rule matches, breaks the exchange the way real networks and AWS do:
+server (``s3.endpointUrl``/``sqs.endpointUrl``) or the emulator (the instance's DRACOON base
+URL; the emulator builds upload and presigned URLs from the ``Host`` header, so they lead
+through the proxy too); the proxy forwards every request unchanged and, when a rule
+matches, breaks the exchange the way real networks, gateways and AWS do:
 
 =================  =========================================================================
 ``action``         what the client sees
@@ -16,10 +19,17 @@ and, when a rule matches, breaks the exchange the way real networks and AWS do:
 ``drop``           the connection closes before any answer
 ``trickle``        the upstream status and headers, then the body ``piece`` bytes every
                    ``interval`` seconds: each read gets data in time, the whole never does
+``acted_drop``     the request is forwarded and the server acts on it; its answer is
+                   thrown away and the connection is reset: nothing reaches the client
+``acted_error``    forwarded, the server acts, then the client gets ``status`` (502, 503,
+                   504...) with an HTML body, like a gateway that lost the upstream answer
+``acted_stall``    forwarded, the server acts, then ``delay`` seconds of silence before the
+                   real answer: longer than the client's read timeout, it gives up first
 =================  =========================================================================
 
 A rule matches a ``method``, a regex ``path`` (searched in path + query) and, for SQS, a
 regex ``operation`` (searched in the ``X-Amz-Target`` header, e.g. ``ReceiveMessage``).
+``skip`` lets that many matching requests through first (fault the 2nd chunk, not the 1st),
 ``count`` caps how often it fires; ``before`` runs in the proxy thread just before the
 request is forwarded (e.g. delete the object between HeadObject and GetObject). Only
 127.0.0.1 is used. SigV4 signatures stay valid because moto does not verify them.
@@ -40,6 +50,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+_ACTIONS = (
+    "reset", "short", "error", "delay", "drop", "trickle",
+    "acted_drop", "acted_error", "acted_stall",
+)  # fmt: skip
+_AFTER_FORWARDING = ("acted_drop", "acted_error", "acted_stall")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
 _COPY_CHUNK = 256 * 1024
 
@@ -58,12 +73,14 @@ class ProxyRule:
     piece: int = 1  # trickle: bytes per write
     interval: float = 0.2  # trickle: seconds between writes
     count: int | None = None
+    skip: int = 0
     before: Callable[[], None] | None = None
     fired: int = 0
+    skipped: int = 0
     _path: re.Pattern = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.action not in ("reset", "short", "error", "delay", "drop", "trickle"):
+        if self.action not in _ACTIONS:
             raise ValueError(f"unknown proxy action {self.action!r}")
         self._path = re.compile(self.path)
 
@@ -122,6 +139,9 @@ class FaultProxy:
             self.requests.append((method, path, operation))
             for rule in self._rules:
                 if rule.matches(method, path, operation):
+                    if rule.skipped < rule.skip:
+                        rule.skipped += 1
+                        continue
                     rule.fired += 1
                     return rule
         return None
@@ -167,7 +187,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if rule is not None:
             if rule.before is not None:
                 rule.before()
-            if rule.delay:
+            if rule.delay and rule.action not in _AFTER_FORWARDING:
                 time.sleep(rule.delay)
             if rule.action == "drop":
                 self._reset()
@@ -198,6 +218,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             headers["Content-Length"] = str(len(body))
             upstream.request(self.command, self.path, body=body, headers=headers)
             response = upstream.getresponse()
+            if rule is not None and rule.action in _AFTER_FORWARDING:
+                self._after_forwarding(rule, response)
+                return
             self.send_response_only(response.status, response.reason)
             length = response.getheader("Content-Length")
             for name, value in response.getheaders():
@@ -239,6 +262,35 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self._reset()
         finally:
             upstream.close()
+
+    def _after_forwarding(self, rule: ProxyRule, response: http.client.HTTPResponse) -> None:
+        """The server has acted (its full answer is read); now lose or delay that answer."""
+        data = response.read()
+        if rule.action == "acted_drop":
+            self._reset()
+            return
+        if rule.action == "acted_stall":
+            time.sleep(rule.delay)
+            self.send_response_only(response.status, response.reason)
+            for name, value in response.getheaders():
+                if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            with contextlib.suppress(OSError):  # the client has usually given up by now
+                self.wfile.write(data)
+                self.wfile.flush()
+            return
+        payload = (
+            f"<html><head><title>{rule.status} Gateway error</title></head><body>"
+            f"<h1>{rule.status}</h1><p>{rule.message}</p></body></html>"
+        ).encode()
+        self.send_response_only(rule.status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+        self.wfile.flush()
 
     def _send_error(self, rule: ProxyRule, *, json_protocol: bool) -> None:
         if json_protocol:

@@ -15,6 +15,7 @@ from .errors import (
     RoomNotFoundError,
     UploadCancelledError,
     UploadError,
+    UploadInterruptedError,
 )
 from .models import FailedKey, KeyDistributionReport, Node, ServerCapabilities
 from .names import sanitize_name, validate_name
@@ -37,6 +38,7 @@ __all__ = [
     "ServerCapabilities",
     "UploadCancelledError",
     "UploadError",
+    "UploadInterruptedError",
     "UploadOptions",
     "default_retry",
     "sanitize_name",

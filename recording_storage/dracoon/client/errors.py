@@ -104,6 +104,20 @@ class UploadError(DracoonError):
     """An upload failed for a reason that is not a single HTTP error (short source, S3 error)."""
 
 
+class UploadInterruptedError(UploadError):
+    """A call that must not be repeated (classic chunk, completion, channel creation) went
+    out, and its answer was lost or was a server error: DRACOON may have acted on it.
+
+    The upload's channel was cancelled; the file has to be uploaded again on a new channel
+    from its first byte (retryable). ``completion`` is True when the lost answer was the
+    completion's: the file may exist in the room after all, so look for it first.
+    """
+
+    def __init__(self, message: str, *, completion: bool = False) -> None:
+        super().__init__(message)
+        self.completion = completion
+
+
 class UploadCancelledError(UploadError):
     """The caller asked to cancel the upload (``cancel`` event set); the channel was removed."""
 

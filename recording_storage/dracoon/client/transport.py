@@ -4,19 +4,28 @@ Why a layer of its own: every other module talks in "method + endpoint + JSON" a
 a decoded answer or a :class:`DracoonApiError`; retry rules, timeouts, metrics hooks and the
 masking of secrets in messages live in one place.
 
-Retry rules (``RetryKind``):
+Retry rules (``RetryKind``): a call is retried only where a repeat cannot change the result,
+so the question for every call is "may the server already have acted on it?" (the per-call
+table is in docs/client.md).
 
 ``READ``
-    GET/HEAD. Retried on connection errors, 429 (honouring ``Retry-After``), 500, 502, 503, 504.
+    GET/HEAD. Retried on connection errors, read timeouts, 429 (honouring ``Retry-After``),
+    500, 502, 503, 504: reading twice changes nothing.
 ``REPEATABLE``
-    PUT/DELETE and POSTs whose repetition is harmless (a chunk sent again to the same offset,
-    presigned-URL requests, setting file keys, token requests). Retried like ``READ`` except on
-    500, which may mean the server did act.
-``CREATE``
-    POSTs that create something (upload channels). Only retried when the request cannot have
-    been processed: connection refused, 429/503. No retry after the request was sent and the
-    answer got lost. Room creation uses ``REPEATABLE`` because its caller turns a 409 into a
-    lookup, which makes a repeat safe.
+    Writes whose repetition leaves the same state: presigned S3 part PUTs (a part number
+    uploaded again replaces the part), presigned-URL requests, setting file keys (users who
+    have a key are skipped), deletes (a second one gets 404, which callers read as "gone"),
+    token requests, room creation (a repeat gets 409, which its caller turns into a lookup).
+    Retried like ``READ`` except on 500, which is more often a bug than an outage.
+``SEND_ONCE``
+    Calls that must not be repeated once the request may have reached DRACOON: classic chunk
+    POSTs (DRACOON appends every chunk it receives, whatever its ``Content-Range`` says, so a
+    repeat is stored twice), upload completions (classic ``PUT /uploads/{token}`` and S3
+    ``PUT .../s3``) and upload channel creation. Retried only when the request cannot have
+    been processed: the connection could not be opened, or 429 (the rate limiter refuses
+    before the request is handled). A read timeout, a connection cut after sending, 500, 502,
+    503 or 504 raise at once; the caller decides (confirm the server's state, or start the
+    upload again on a new channel -- see ``upload.py``).
 """
 
 from __future__ import annotations
@@ -48,15 +57,19 @@ JSON_TYPE = "application/json"
 
 
 class RetryKind(enum.Enum):
+    """May the call be sent again after the request went out? See the module docstring."""
+
     READ = "read"
     REPEATABLE = "repeatable"
-    CREATE = "create"
+    SEND_ONCE = "send-once"
 
 
 _STATUS_FORCELIST = {
     RetryKind.READ: frozenset({429, 500, 502, 503, 504}),
     RetryKind.REPEATABLE: frozenset({429, 502, 503, 504}),
-    RetryKind.CREATE: frozenset({429, 503}),
+    # 429 only: a 503/502/504 may come from a proxy that forwarded the request and lost the
+    # answer, and a 500 from a server that failed after it acted.
+    RetryKind.SEND_ONCE: frozenset({429}),
 }
 
 
@@ -75,6 +88,13 @@ class ObservedRetry(Retry):
     def new(self, **kw: Any) -> ObservedRetry:
         kw.setdefault("on_retry", self.on_retry)
         return super().new(**kw)
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        """Only the statuses of the call's kind: urllib3 would also retry any 413/503 that
+        carries ``Retry-After``, which for a ``SEND_ONCE`` call may mean "acted, then failed"."""
+        if self.status_forcelist is not None and status_code not in self.status_forcelist:
+            return False
+        return super().is_retry(method, status_code, has_retry_after)
 
     def get_backoff_time(self) -> float:
         errors = 0
@@ -253,7 +273,7 @@ class Transport:
         retry = self._retry.new(
             status_forcelist=_STATUS_FORCELIST[kind],
             allowed_methods=None,  # the kind decides, not the verb
-            read=0 if kind is RetryKind.CREATE else self._retry.read,
+            read=0 if kind is RetryKind.SEND_ONCE else self._retry.read,
             on_retry=lambda reason: self._notify_retry(method, endpoint, reason),
         )
         started = time.monotonic()

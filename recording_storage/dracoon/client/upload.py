@@ -2,11 +2,27 @@
 
 Memory is bounded by a few chunk buffers whatever the file size: the source is read into a
 reused buffer, encrypted in place, sent, and the buffer is only reused after the server
-acknowledged it. A failed send is therefore retried with the kept bytes (urllib3's retry of
-the same body; for S3 also with a freshly presigned URL), never by restarting the file - a
-GCM stream cannot be rewound. Reading/encrypting the next chunk overlaps with sending the
-current one; S3 parts can additionally be sent in parallel (they are independent by design),
-classic chunks are sent strictly in order (the server appends them as they arrive).
+acknowledged it. Reading/encrypting the next chunk overlaps with sending the current one;
+S3 parts can additionally be sent in parallel (they are independent by design), classic
+chunks are sent strictly in order (the server appends them as they arrive).
+
+What is sent again, and what is not (the per-call table is in docs/client.md):
+
+- An S3 part is idempotent (the same part number uploaded again replaces the part), so a
+  failed part is retried with the kept bytes, with a freshly presigned URL after a 403.
+- A classic chunk is not: DRACOON appends every chunk it receives and ignores
+  ``Content-Range`` (the official Python SDK sends ``bytes 0-0/size`` on every chunk), so a
+  chunk whose answer was lost (read timeout, cut connection, 5xx from a proxy after the body
+  went out) may already be stored, and resending it would store it twice. It is never
+  resent: the upload fails with :class:`UploadInterruptedError`, the channel is cancelled
+  (which discards what was stored) and the caller starts again from byte 0 on a new channel
+  with a fresh read of its source. Restarting here is not possible: the source is a stream
+  and the GCM state cannot be rewound.
+- The classic completion and channel creation are not repeated either
+  (``UploadInterruptedError``, ``completion=True`` when the file may exist after all).
+- The S3 completion (``PUT .../s3``) is confirmed instead of repeated: after a lost answer
+  the upload's status tells whether DRACOON accepted it (``finishing``/``done``/``error``:
+  wait for it as usual) or not (``transfer``: sending it again is safe).
 
 Any failure or a set ``cancel`` event removes the upload channel before the exception
 propagates, so no half-uploaded file ever appears in the room.
@@ -33,7 +49,14 @@ from recording_storage.dracoon.crypto import (
 )
 
 from .auth import AuthorizedApi
-from .errors import DracoonApiError, DracoonError, UploadCancelledError, UploadError
+from .errors import (
+    DracoonApiError,
+    DracoonConnectionError,
+    DracoonError,
+    UploadCancelledError,
+    UploadError,
+    UploadInterruptedError,
+)
 from .models import Node, format_datetime
 from .transport import RetryKind
 
@@ -123,14 +146,19 @@ class Uploader:
                 "enableExpiration": True,
                 "expireAt": format_datetime(job.expire_at),
             }
+        where = f"creating the upload channel for {job.name!r} in room {job.parent.id}"
         try:
             channel = self._api.call(
-                "POST", "/v4/nodes/files/uploads", json_body=body, kind=RetryKind.CREATE
+                "POST", "/v4/nodes/files/uploads", json_body=body, kind=RetryKind.SEND_ONCE
             )
-        except DracoonApiError as exc:
-            raise exc.with_context(
-                f"creating the upload channel for {job.name!r} in room {job.parent.id}"
-            ) from None
+        except (DracoonApiError, DracoonConnectionError) as exc:
+            if may_have_acted(exc):
+                # A channel may exist that we cannot name; it never becomes a file and
+                # DRACOON removes it when it expires.
+                raise UploadInterruptedError(f"{where}: {exc}") from None
+            if isinstance(exc, DracoonApiError):
+                raise exc.with_context(where) from None
+            raise
         if not isinstance(channel, dict) or not (channel.get("uploadId") or channel.get("token")):
             raise UploadError(
                 f"creating the upload channel for {job.name!r}: answer lacks uploadId"
@@ -159,6 +187,19 @@ class Uploader:
                 log.warning("cancelling the upload channel of %r failed: %s", name, exc)
         except DracoonError as exc:
             log.warning("cancelling the upload channel of %r failed: %s", name, exc)
+
+
+def may_have_acted(exc: BaseException) -> bool:
+    """Did a ``SEND_ONCE`` call fail in a way where DRACOON may have acted on it anyway?
+
+    A connection error after the retries (the answer never came, or the connection was cut
+    after the request went out) and any 5xx (a proxy losing the answer, a server failing
+    after it stored the data) may; a 4xx is DRACOON refusing the request, which it did not
+    carry out.
+    """
+    if isinstance(exc, DracoonConnectionError):
+        return True
+    return isinstance(exc, DracoonApiError) and exc.status >= 500
 
 
 def _check_cancel(job: UploadJob) -> None:
@@ -387,14 +428,25 @@ class _ClassicUpload(_ChannelUpload):
         )
         pipeline.run(_plan(self.job.size, chunk), self._send)
         body = _completion_body(self.job, pipeline.file_key())
-        answer = self.api.transport.request_json(
-            "PUT", self.url, json_body=body, kind=RetryKind.REPEATABLE
-        )
+        try:
+            answer = self.api.transport.request_json(
+                "PUT", self.url, json_body=body, kind=RetryKind.SEND_ONCE
+            )
+        except (DracoonApiError, DracoonConnectionError) as exc:
+            if not may_have_acted(exc):
+                raise
+            raise UploadInterruptedError(
+                f"completing the upload of {self.job.name!r} into room {self.job.parent.id}: "
+                f"{exc}; DRACOON may have created the file, so the completion is not sent "
+                "again: look for the file, else upload it again",
+                completion=True,
+            ) from None
         if not isinstance(answer, dict) or "id" not in answer:
             raise UploadError(f"completing the upload of {self.job.name!r}: no node in answer")
         return Node.from_json(answer)
 
-    def _send(self, _index: int, offset: int, view: memoryview) -> None:
+    def _send(self, index: int, offset: int, view: memoryview) -> None:
+        """POST one chunk, once (see the module docstring: DRACOON appends what it gets)."""
         end = offset + len(view) - 1
         headers = {"Content-Range": f"bytes {offset}-{end}/{self.job.size}"}
         body: Any = view
@@ -404,9 +456,19 @@ class _ClassicUpload(_ChannelUpload):
             headers["Content-Length"] = str(body.length)
         else:
             headers["Content-Type"] = "application/octet-stream"
-        self.api.transport.request(
-            "POST", self.url, body=body, headers=headers, kind=RetryKind.REPEATABLE
-        )
+        try:
+            self.api.transport.request(
+                "POST", self.url, body=body, headers=headers, kind=RetryKind.SEND_ONCE
+            )
+        except (DracoonApiError, DracoonConnectionError) as exc:
+            if not may_have_acted(exc):
+                raise
+            raise UploadInterruptedError(
+                f"chunk {index + 1} (bytes {offset}-{end}) of {self.job.name!r} into room "
+                f"{self.job.parent.id}: {exc}; DRACOON may have stored it and appends every "
+                "chunk it receives, so it is not sent again: the upload channel is cancelled "
+                "and the file must be uploaded again from its first byte"
+            ) from None
 
 
 class _MultipartBody:
@@ -451,13 +513,52 @@ class _S3Upload(_ChannelUpload):
         etags = pipeline.run(self.parts, self._send_part)
         body = _completion_body(self.job, pipeline.file_key())
         body["parts"] = [{"partNumber": i + 1, "partEtag": tag} for i, tag in enumerate(etags)]
-        self.api.request(
-            "PUT",
-            f"/v4/nodes/files/uploads/{self.upload_id}/s3",
-            json_body=body,
-            kind=RetryKind.REPEATABLE,
-        )
+        self._complete(body)
         return self._wait_until_done()
+
+    def _complete(self, body: dict[str, Any]) -> None:
+        """``PUT .../s3``, confirmed rather than repeated when its answer is lost.
+
+        DRACOON starts assembling the file as soon as it accepts the request; a second PUT
+        then meets a closed channel (404). So after a lost answer the upload's status is
+        asked: accepted (``finishing``, ``done``, ``error``) -> wait for it as usual; still
+        ``transfer`` -> not accepted, sending it once more is safe.
+        """
+        path = f"/v4/nodes/files/uploads/{self.upload_id}/s3"
+        for attempt in (1, 2):
+            try:
+                self.api.request("PUT", path, json_body=body, kind=RetryKind.SEND_ONCE)
+                return
+            except (DracoonApiError, DracoonConnectionError) as exc:
+                if not may_have_acted(exc):
+                    raise
+                status = self._status_or_none()
+                if status in ("finishing", "done", "error"):
+                    log.info(
+                        "the answer to completing %r was lost (%s), but DRACOON accepted it (%s)",
+                        self.job.name,
+                        exc,
+                        status,
+                    )
+                    return
+                if status == "transfer" and attempt == 1:
+                    continue
+                raise UploadInterruptedError(
+                    f"completing the S3 upload of {self.job.name!r} into room "
+                    f"{self.job.parent.id}: {exc}; its status is {status or 'unknown'}, so "
+                    "whether DRACOON creates the file is not known: look for the file, else "
+                    "upload it again",
+                    completion=True,
+                ) from None
+
+    def _status_or_none(self) -> str | None:
+        try:
+            answer = self.api.call("GET", f"/v4/nodes/files/uploads/{self.upload_id}") or {}
+        except DracoonError as exc:
+            log.info("status of the S3 upload of %r unknown: %s", self.job.name, exc)
+            return None
+        status = answer.get("status") if isinstance(answer, dict) else None
+        return status if isinstance(status, str) else None
 
     def _send_part(self, index: int, _offset: int, view: memoryview) -> str:
         number = index + 1
