@@ -298,7 +298,7 @@ def test_fifty_targets_never_leave_an_oversized_or_broken_file(classic, loaded):
     world.faults()
     sizes = {p: [f["size"] for f in world.files(p)] for p in paths}
     assert {p: s for p, s in sizes.items() if s != [len(data)]} == {}
-    for path in paths[:: 10 if not loaded else 1]:  # decrypt a sample (all when loaded)
+    for path in paths[::5]:  # decrypting as alice costs a login + key unlock each: a sample
         world.assert_one_correct_file(data, path=path)
     assert result.s3_deleted and world.open_uploads() == []
     assert all(error.retryable for error in errors)
