@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -51,17 +52,108 @@ def dockerignored() -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
-def test_dockerfile_is_slim_non_root_with_healthcheck_and_entrypoint():
+def dockerfile_stages() -> dict[str, list[tuple[str, str]]]:
+    """Instructions per build stage (``FROM image AS name``), in order."""
+    stages: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] | None = None
+    for kind, arg in dockerfile_instructions():
+        if kind == "FROM":
+            base, _, name = arg.partition(" AS ")
+            current = stages.setdefault(name.strip(), [("FROM", base.strip())])
+        elif current is not None:
+            current.append((kind, arg))
+    return stages
+
+
+def test_dockerfile_base_image_is_python_311_slim_tag_or_digest():
     instructions = dockerfile_instructions()
-    kinds = [kind for kind, _ in instructions]
-    assert instructions[0] == ("FROM", "python:3.11-slim")
-    user = [arg for kind, arg in instructions if kind == "USER"]
-    assert user and not user[-1].startswith(("root", "0"))
-    (healthcheck,) = [arg for kind, arg in instructions if kind == "HEALTHCHECK"]
+    assert instructions[0][0] == "ARG"
+    name, _, default = instructions[0][1].partition("=")
+    assert name == "PYTHON_IMAGE"
+    assert re.fullmatch(r"python:3\.11-slim(@sha256:[0-9a-f]{64})?", default)
+    stages = dockerfile_stages()
+    for stage in ("install", "runtime"):
+        assert stages[stage][0] == ("FROM", "${PYTHON_IMAGE}")
+
+
+def test_dockerfile_production_is_the_default_target_non_root_without_the_emulator():
+    stages = dockerfile_stages()
+    assert list(stages)[-1] == "production"  # `docker build .` builds the last stage
+    production, emulator = stages["production"], stages["emulator"]
+    for stage in (production, emulator):
+        assert stage[0] == ("FROM", "runtime")
+        user = [arg for kind, arg in stage if kind == "USER"]
+        assert user and not user[-1].startswith(("root", "0"))
+    copies = [arg for kind, arg in production if kind == "COPY"]
+    assert copies == ["--from=install-production /opt/recording-storage /opt/recording-storage"]
+    assert [arg for kind, arg in emulator if kind == "COPY"] == [
+        "--from=install /opt/recording-storage /opt/recording-storage"
+    ]
+    cleanup = " ".join(arg for kind, arg in stages["install-production"] if kind == "RUN")
+    for removed in (
+        '"$site/recording_storage/dracoon/emulator"',
+        "/opt/recording-storage/bin/dracoon-emulator",
+        "/^dracoon-emulator *=/d",
+    ):
+        assert removed in cleanup
+    assert 'find_spec("recording_storage.dracoon.emulator") is not None' in cleanup
+    assert stages["install-production"][0] == ("FROM", "install")
+    # The emulator's console script is the one removed; the service's stays.
+    scripts = configparser_entry_points()
+    assert set(scripts) == {"recording-storage", "dracoon-emulator"}
+    assert scripts["dracoon-emulator"].startswith("recording_storage.dracoon.emulator.")
+    runtime = stages["runtime"]
+    (healthcheck,) = [arg for kind, arg in runtime if kind == "HEALTHCHECK"]
     assert "/healthcheck" in healthcheck and '"python"' in healthcheck and "curl" not in healthcheck
-    assert dict(instructions)["ENTRYPOINT"] == '["/app/entrypoint.sh"]'
-    assert kinds.index("USER") < kinds.index("ENTRYPOINT")
-    assert any(kind == "RUN" and "pip install /tmp/src" in arg for kind, arg in instructions)
+    assert dict(runtime)["ENTRYPOINT"] == '["/app/entrypoint.sh"]'
+    assert any(kind == "RUN" and "pip install /tmp/src" in arg for kind, arg in stages["install"])
+
+
+def configparser_entry_points() -> dict[str, str]:
+    import configparser
+
+    parser = configparser.ConfigParser()
+    parser.read(PROJECT_ROOT / "setup.cfg")
+    lines = parser["options.entry_points"]["console_scripts"].strip().splitlines()
+    return dict(tuple(part.strip() for part in line.split("=", 1)) for line in lines)
+
+
+def test_the_package_works_without_the_emulator(tmp_path):
+    """What the production stage leaves: every other module imports, the CLI answers."""
+    copy = tmp_path / "site"
+    shutil.copytree(
+        PROJECT_ROOT / "recording_storage",
+        copy / "recording_storage",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    shutil.rmtree(copy / "recording_storage" / "dracoon" / "emulator")
+    program = """
+import importlib, pkgutil, sys
+import recording_storage
+assert recording_storage.__file__.startswith(sys.argv[1]), recording_storage.__file__
+names = [m.name for m in pkgutil.walk_packages(recording_storage.__path__, "recording_storage.")]
+for name in names:
+    importlib.import_module(name)
+assert not any("emulator" in name for name in names), names
+from recording_storage.cli import main
+for argv in (["version"], ["dlq", "list", "--help"], ["serve", "--help"], ["share", "--help"]):
+    try:
+        main(argv)
+    except SystemExit as stop:
+        assert stop.code == 0, (argv, stop.code)
+print(len(names), "modules")
+"""
+    env = {**os.environ, "PYTHONPATH": str(copy)}
+    result = subprocess.run(
+        [sys.executable, "-c", program, str(copy)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("modules")
 
 
 def test_dockerfile_healthcheck_command_is_valid_python():
@@ -76,6 +168,8 @@ def test_dockerfile_copies_only_files_that_exist_and_are_not_ignored():
     for kind, arg in dockerfile_instructions():
         if kind != "COPY":
             continue
+        if arg.startswith("--from="):
+            continue  # from another build stage
         words = [w for w in shlex.split(arg) if not w.startswith("--")]
         for source in words[:-1]:
             assert (PROJECT_ROOT / source).exists(), source
@@ -84,64 +178,16 @@ def test_dockerfile_copies_only_files_that_exist_and_are_not_ignored():
 
 def test_dockerfile_user_matches_the_kubernetes_security_context():
     user = [arg for kind, arg in dockerfile_instructions() if kind == "USER"][-1]
-    deployment = kubernetes("Deployment")[0]
-    context = deployment["spec"]["template"]["spec"]["securityContext"]
-    assert user == f"{context['runAsUser']}:{context['runAsGroup']}"
-
-
-# -- Kubernetes ------------------------------------------------------------------------------
-
-
-def kubernetes(kind: str) -> list[dict]:
-    documents = yaml.safe_load_all((DEPLOY / "kubernetes" / "deployment.yaml").read_text())
-    return [d for d in documents if d and d.get("kind") == kind]
-
-
-def test_deployment_probes_annotations_and_secret_config():
-    (deployment,) = kubernetes("Deployment")
-    secrets = {s["metadata"]["name"]: s for s in kubernetes("Secret")}
-    pod = deployment["spec"]["template"]
-    annotations = pod["metadata"]["annotations"]
-    assert annotations["prometheus.io/scrape"] == "true"
-    assert annotations["prometheus.io/path"] == "/metrics"
-    (container,) = pod["spec"]["containers"]
-    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert str(ports["http"]) == annotations["prometheus.io/port"]
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/healthcheck", "port": "http"}
-    # Liveness is the more tolerant one (docs/operations.md, "Health check").
-    liveness, readiness = container["livenessProbe"], container["readinessProbe"]
-    assert (
-        liveness["periodSeconds"] * liveness["failureThreshold"]
-        > readiness["periodSeconds"] * readiness["failureThreshold"]
-    )
-    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
-    for mount in container["volumeMounts"]:
-        assert mount["name"] in volumes
-    config = volumes["config"]["secret"]
-    assert config["secretName"] in secrets
-    assert {i["path"] for i in config["items"]} >= {"app.conf", "pubsub/sqs/topics.yml"}
-    for source in container["envFrom"]:
-        assert source["secretRef"]["name"] in secrets
-    env = {e["name"]: e["value"] for e in container["env"]}
-    mount = next(m for m in container["volumeMounts"] if m["name"] == "config")
-    assert env["RECORDING_STORAGE_CONFIG_DIR"] == mount["mountPath"]
-
-
-def test_deployment_config_secret_passes_validation(tmp_path):
-    (deployment,) = kubernetes("Deployment")
-    secret = next(
-        s for s in kubernetes("Secret") if s["metadata"]["name"] == "recording-storage-config"
-    )
-    data = secret["stringData"]
-    (tmp_path / "app.conf").write_text(data["app.conf"])
-    (tmp_path / "pubsub" / "sqs").mkdir(parents=True)
-    (tmp_path / "pubsub" / "sqs" / "topics.yml").write_text(data["topics.yml"])
-    settings = load_settings(tmp_path / "app.conf", env={})
-    settings.require_queue_url()
-    grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-    assert grace >= settings.workers.shutdown_grace_seconds + 30
-    assert settings.http.address.endswith(":8080")
+    base = DEPLOY / "kubernetes" / "base"
+    pods = [
+        yaml.safe_load((base / "deployment.yaml").read_text())["spec"]["template"],
+        yaml.safe_load((base / "sharer-cronjob.yaml").read_text())["spec"]["jobTemplate"]["spec"][
+            "template"
+        ],
+    ]
+    for pod in pods:
+        context = pod["spec"]["securityContext"]
+        assert user == f"{context['runAsUser']}:{context['runAsGroup']}"
 
 
 # -- docker compose --------------------------------------------------------------------------
@@ -156,10 +202,14 @@ def test_compose_stack_has_the_service_moto_and_the_emulator():
     assert set(services) == {"moto", "dracoon", "setup", "recording-storage"}
     assert services["moto"]["image"].startswith("motoserver/moto")
     assert services["dracoon"]["entrypoint"] == ["dracoon-emulator"]
+    # Only the emulator target has dracoon-emulator; the service runs the production image.
+    assert services["dracoon"]["build"] == {"context": ".", "target": "emulator"}
+    assert services["recording-storage"]["build"] == "."
+    assert services["dracoon"]["image"] != services["recording-storage"]["image"]
     service = services["recording-storage"]
     assert service["environment"]["RECORDING_STORAGE_CONFIG_BUCKET"]
     assert service["depends_on"]["setup"]["condition"] == "service_completed_successfully"
-    assert service["stop_grace_period"] == "90s"
+    assert service["stop_grace_period"] == "120s"  # docs/operations.md, "Graceful shutdown"
     for spec in services.values():
         for volume in spec.get("volumes", []):
             source = volume.split(":", 1)[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -108,3 +109,83 @@ def test_a_missing_bucket_fails_loudly(config_env, tmp_path):
     )
     assert result.returncode == 1
     assert "NoSuchBucket" in result.stderr and "not starting" in result.stderr
+
+
+# -- signals during the download ---------------------------------------------------------------
+
+
+@pytest.fixture
+def silent_s3():
+    """An "S3 endpoint" that accepts connections and never answers: the download hangs."""
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+
+
+def _unshare_works() -> bool:
+    import shutil
+
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "--pid", "--fork", "sh", "-c", "test $$ -eq 1"], capture_output=True, timeout=10
+    )
+    return probe.returncode == 0
+
+
+AS_PID_1 = pytest.param(
+    True,
+    id="as-pid-1",
+    marks=pytest.mark.skipif(not _unshare_works(), reason="cannot create a PID namespace here"),
+)
+
+
+@pytest.mark.parametrize("pid_1", [pytest.param(False, id="as-child"), AS_PID_1])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_signal_during_the_download_stops_it_and_nothing_starts(
+    config_env, silent_s3, tmp_path, signum, pid_1
+):
+    """As PID 1 of a container the shell ignores signals it has no trap for, so a stop during
+    a hanging download would wait for the kill; as a plain child it would die and orphan the
+    download. Either way the download must stop at once, and the master never start."""
+    import psutil
+
+    config_env["AWS_ENDPOINT_URL_S3"] = silent_s3
+    argv = [str(ENTRYPOINT), "true"]
+    if pid_1:  # the entrypoint is PID 1 of a new PID namespace, as in a container
+        argv = ["unshare", "--pid", "--fork", *argv]
+    proc = subprocess.Popen(
+        argv, env=config_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+
+        def downloads():
+            return [
+                p
+                for p in psutil.Process(proc.pid).children(recursive=True)
+                if "recording_storage.ops.fetch_config" in " ".join(p.cmdline())
+            ]
+
+        deadline = time.monotonic() + 30
+        while not downloads():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the download did not start"
+            time.sleep(0.1)
+        (download,) = downloads()
+        shell = download.parent()
+        time.sleep(0.5)  # the download is now waiting for S3's answer
+        shell.send_signal(signum)
+        _, stderr = proc.communicate(timeout=20)  # far less than botocore's 60 s read timeout
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    expected = 143 if signum == signal.SIGTERM else 130
+    assert proc.returncode == expected, stderr
+    name = signal.Signals(signum).name
+    assert f"entrypoint: {name} received while preparing the configuration; not starting" in stderr
+    assert not download.is_running() or download.status() == psutil.STATUS_ZOMBIE
+    assert not (tmp_path / "conf" / "app.conf").exists()
