@@ -38,6 +38,14 @@ FIELDS = [
     "privateKeyContainer",
     "publicKeyContainer",
     "classification",
+    "deletedNodeIds",
+    "text",
+    "nodeIds",
+    "quota",
+    "timestampCreation",
+    "userName",
+    "language",
+    "keepShareLinks",
 ]
 QUERY_KEYS = [
     "parent_id",
@@ -51,6 +59,9 @@ QUERY_KEYS = [
     "file_id",
     "user_id",
     "version",
+    "name",
+    "type",
+    "hide_deleted",
 ]
 
 scalars = (
@@ -80,8 +91,25 @@ BODY_ENDPOINTS = [
     ("PUT", "{upload_url}"),
     ("POST", "/nodes/files/uploads/{upload_id}/s3_urls"),
     ("PUT", "/nodes/files/uploads/{upload_id}/s3"),
+    ("PUT", "/nodes/rooms/{plain}"),
+    ("PUT", "/nodes/folders/{folder}"),
+    ("PUT", "/nodes/files/{file}"),
+    ("POST", "/nodes/{folder}/copy_to"),
+    ("POST", "/nodes/{folder}/move_to"),
+    ("POST", "/nodes/deleted_nodes/actions/restore"),
+    ("DELETE", "/nodes/deleted_nodes"),
+    ("POST", "/nodes/{file}/comments"),
+    ("PUT", "/user/account"),
 ]
-QUERY_ENDPOINTS = ["/nodes", "/nodes/search", "/nodes/missingFileKeys", "/user/account/keypair"]
+QUERY_ENDPOINTS = [
+    "/nodes",
+    "/nodes/search",
+    "/nodes/missingFileKeys",
+    "/user/account/keypair",
+    "/nodes/{plain}/deleted_nodes",
+    "/nodes/{plain}/deleted_nodes/versions",
+    "/nodes/{file}/comments",
+]
 
 FUZZ = settings(
     max_examples=120,
@@ -101,8 +129,13 @@ def _ids(service):
     channel = service.post(
         "/nodes/files/uploads", {"parentId": service.node_id("/Plain"), "name": "fuzz.bin"}
     ).json()
+    plain = service.node_id("/Plain")
+    folder = service.post("/nodes/folders", {"parentId": plain, "name": "fuzz-folder"}).json()
+    file = service.upload(plain, "fuzz-file.bin", b"fuzz").json()
     return {
-        "plain": service.node_id("/Plain"),
+        "plain": plain,
+        "folder": folder["id"],
+        "file": file["id"],
         "recordings": service.node_id("/Recordings"),
         "upload_id": channel["uploadId"],
         "upload_url": channel["uploadUrl"],
@@ -132,6 +165,7 @@ def test_random_json_bodies_get_dracoon_answers(api):
 
 def test_random_query_strings_get_dracoon_answers(api):
     service = api("service")
+    ids = _ids(service)
     params = st.lists(
         st.tuples(
             st.sampled_from(QUERY_KEYS),
@@ -143,7 +177,7 @@ def test_random_query_strings_get_dracoon_answers(api):
     @FUZZ
     @given(path=st.sampled_from(QUERY_ENDPOINTS), query=params)
     def check(path, query):
-        url = path + "?" + urllib.parse.urlencode(query)
+        url = path.format(**ids) + "?" + urllib.parse.urlencode(query)
         _assert_dracoon_answer(service.get(url), url)
 
     check()

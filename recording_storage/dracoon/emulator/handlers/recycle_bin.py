@@ -38,9 +38,15 @@ def _room_with(state: State, room_id: int, user: User, permission: str) -> Node:
     return room
 
 
-def _entry(state: State, deleted_id: object, user: User, permission: str) -> RecycledNode:
-    if isinstance(deleted_id, bool) or not isinstance(deleted_id, int):
+def _deleted_ids(body: dict) -> list[int]:
+    """``deletedNodeIds``: a non-empty list of integers, repeats dropped (order kept)."""
+    ids = body_list(body, "deletedNodeIds")
+    if any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
         raise ApiError(400, -80000, "deletedNodeIds must be integers")
+    return list(dict.fromkeys(ids))
+
+
+def _entry(state: State, deleted_id: int, user: User, permission: str) -> RecycledNode:
     entry = state.recycle_bin.get(deleted_id)
     room = state.nodes.get(entry.room_id) if entry else None
     if entry is None or room is None or not is_visible(state, room, user.id):
@@ -162,7 +168,7 @@ def get_deleted(app: EmulatorApp, req: Request) -> Response:
 
 def restore(app: EmulatorApp, req: Request) -> Response:
     body = req.json()
-    ids = body_list(body, "deletedNodeIds")
+    ids = _deleted_ids(body)
     resolution = body.get("resolutionStrategy") or "autorename"
     if resolution not in RESOLUTIONS:
         raise ApiError(400, -80000, f"resolutionStrategy must be one of {', '.join(RESOLUTIONS)}")
@@ -173,7 +179,7 @@ def restore(app: EmulatorApp, req: Request) -> Response:
     user: User = req.user
     state = app.state
     with state.lock:
-        entries = [_entry(state, i, user, "restoreRecycleBin") for i in dict.fromkeys(ids)]
+        entries = [_entry(state, i, user, "restoreRecycleBin") for i in ids]
         plans = []
         for entry in entries:
             parent_id = target_id or entry.node.parent_id
@@ -218,10 +224,10 @@ def _restore_one(state: State, entry: RecycledNode, parent, resolution: str, use
 
 def remove_deleted(app: EmulatorApp, req: Request) -> Response:
     body = req.json()
-    ids = body_list(body, "deletedNodeIds")
+    ids = _deleted_ids(body)
     state = app.state
     with state.lock:
-        entries = [_entry(state, i, req.user, "deleteRecycleBin") for i in dict.fromkeys(ids)]
+        entries = [_entry(state, i, req.user, "deleteRecycleBin") for i in ids]
         for entry in entries:
             purge(state, app.store, entry)
     return no_content()
