@@ -193,7 +193,9 @@ class DeadLetterQueue:
 
         Long polls of one second: on a standard queue a short poll samples only some of
         SQS's servers and can answer "empty" while messages exist. A message seen twice (its
-        hold ran out) is kept once.
+        hold ran out) is kept once, with its newest receipt handle (the one SQS honours); a
+        batch of only such messages ends the collection, so a hold shorter than the
+        collection cannot make it go round forever.
         """
         held: dict[str, DeadLetter] = {}
         while len(held) < limit:
@@ -208,11 +210,11 @@ class DeadLetterQueue:
                 MessageAttributeNames=["All"],
             )
             messages = response.get("Messages") or []
-            if not messages:
+            letters = [_letter(raw) for raw in messages]
+            new = [x for x in letters if x.message_id not in held]
+            held.update((x.message_id, x) for x in letters)
+            if not new:
                 break
-            for raw in messages:
-                letter = _letter(raw)
-                held.setdefault(letter.message_id, letter)
         return list(held.values())
 
     def release(self, letters: Iterable[DeadLetter]) -> list[str]:

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -264,3 +265,16 @@ def test_an_unreachable_dlq_is_a_retryable_error(queues):
     with pytest.raises(DeadLetterError) as caught:
         dlq.hold()
     assert caught.value.retryable and "-gone" in str(caught.value)
+
+
+def test_a_hold_shorter_than_the_listing_does_not_loop_and_keeps_the_newest_receipt(queues):
+    letters = {queues.dead_letter(VALID_JOB) for _ in range(3)}
+    dlq = DeadLetterQueue(queues.sqs, queues.main_url, queues.dlq_url, hold_seconds=1)
+    first = {x.message_id: x.receipt_handle for x in dlq.hold()}
+    assert set(first) == letters
+    time.sleep(1.5)  # the hold ran out: the same messages come again
+    again = dlq.hold()
+    assert {x.message_id for x in again} == letters
+    for letter in again:  # the newest receipt handles work
+        queues.sqs.delete_message(QueueUrl=queues.dlq_url, ReceiptHandle=letter.receipt_handle)
+    assert queues.drain(queues.dlq_url) == []
