@@ -18,7 +18,7 @@ TESTS=(
     tests/client/test_recent_file_keys.py
     tests/jobs/test_config.py tests/jobs/test_expiration.py tests/jobs/test_configurator.py
     tests/jobs/test_message.py tests/jobs/test_templates.py
-    tests/security/test_log_redaction.py
+    tests/security/test_log_redaction.py tests/service/test_metrics_multiprocess.py
     tests/cli/test_commands.py tests/cli/test_progress.py
     tests/packaging/test_docs.py tests/packaging/test_minimum_versions.py
 )
