@@ -517,3 +517,115 @@ def test_service_policy_is_exactly_what_the_service_calls():
 
 def test_operator_policy_is_exactly_what_the_dlq_command_calls():
     assert policy_actions("dlq-operator-policy.json") == actions_used_by_code()["operator"]
+
+
+# Synthetic series for `promtool test rules`: each alert fires where it should, and the
+# NoSuccess alert stays quiet while jobs succeed. (alert, input series, eval time, labels)
+ALERT_CASES = [
+    (
+        "RecordingStorageNoSuccess",
+        [
+            ('recording_storage_jobs_received_total{namespace="rs",pod="p"}', "0+1x120"),
+            ('recording_storage_jobs_succeeded_total{namespace="rs",pod="p"}', "5x120"),
+        ],
+        "40m",
+        [{"severity": "critical"}],
+    ),
+    (
+        "RecordingStorageNoSuccess",
+        [
+            ('recording_storage_jobs_received_total{namespace="rs",pod="p"}', "0+1x120"),
+            ('recording_storage_jobs_succeeded_total{namespace="rs",pod="p"}', "0+1x120"),
+        ],
+        "40m",
+        [],
+    ),
+    (
+        "RecordingStorageDLQGrowing",
+        [
+            (
+                'aws_sqs_approximate_number_of_messages_visible_average{queue_name="recordings-dlq"}',
+                "0 0 0 1 1 1 2 2 2 3x30",
+            ),
+        ],
+        "20m",
+        [{"queue_name": "recordings-dlq", "severity": "warning"}],
+    ),
+    (
+        "RecordingStorageCircuitOpen",
+        [('recording_storage_circuit_open{namespace="rs",pod="p",scope="dracoon"}', "1x30")],
+        "20m",
+        [{"namespace": "rs", "scope": "dracoon", "severity": "warning"}],
+    ),
+    (
+        "RecordingStorageWorkersRestarting",
+        [
+            (
+                'recording_storage_worker_restarts_total{namespace="rs",pod="p",'
+                'worker="file_transferer-1",cause="exited"}',
+                "0+1x30",
+            )
+        ],
+        "20m",
+        [{"namespace": "rs", "pod": "p", "severity": "warning"}],
+    ),
+    (
+        "RecordingStorageOldestMessageStuck",
+        [
+            (
+                'aws_sqs_approximate_age_of_oldest_message_maximum{queue_name="recordings"}',
+                "7000+60x60",
+            )
+        ],
+        "30m",
+        [{"queue_name": "recordings", "severity": "warning"}],
+    ),
+    (
+        "RecordingStorageSharerFailing",
+        [
+            (
+                'kube_cronjob_status_last_successful_time{namespace="rs",'
+                'cronjob="recording-storage-sharer"}',
+                "0x300",
+            )
+        ],
+        "4h",
+        [{"namespace": "rs", "severity": "warning"}],
+    ),
+]
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_alerts_fire_on_synthetic_series(tmp_path):
+    rule = one(base_documents(), "PrometheusRule")
+    groups = json.loads(json.dumps(rule["spec"]["groups"]))
+    for group in groups:  # annotations are checked above; promtool would compare them too
+        for r in group["rules"]:
+            r.pop("annotations", None)
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
+    tests = [
+        {
+            "interval": "1m",
+            "input_series": [{"series": s, "values": v} for s, v in series],
+            "alert_rule_test": [
+                {
+                    "eval_time": at,
+                    "alertname": alert,
+                    "exp_alerts": [{"exp_labels": labels} for labels in expected],
+                }
+            ],
+        }
+        for alert, series, at, expected in ALERT_CASES
+    ]
+    assert {case[0] for case in ALERT_CASES} == {r["alert"] for r in alert_rules()}
+    (tmp_path / "alerts_test.yaml").write_text(
+        yaml.safe_dump({"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": tests})
+    )
+    result = subprocess.run(
+        ["promtool", "test", "rules", "alerts_test.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
