@@ -20,6 +20,18 @@ echo "==> ruff"
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .
 
+# promtool (Debian's prometheus package) lints /metrics and checks and unit-tests the alert
+# rules (tests/service/test_metrics.py, tests/packaging/test_kubernetes.py); those tests skip
+# without it. CI (root, apt) installs it; elsewhere install it yourself.
+if ! command -v promtool >/dev/null 2>&1 && [ "${CI:-}" = "true" ] && [ "$(id -u)" = 0 ] \
+    && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing promtool (Debian package prometheus)"
+    if ! timeout 600 sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends prometheus' >/dev/null; then
+        echo "warning: promtool could not be installed; its checks are skipped" >&2
+    fi
+fi
+
 echo "==> unit tests at the minimum dependency versions (constraints/minimum.txt)"
 scripts/lib/minimum_versions.sh
 
