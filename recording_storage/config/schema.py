@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from recording_storage.numbers import plain_int
 from recording_storage.redact import redact, strip_userinfo
 
 MIB = 1024 * 1024
@@ -53,10 +54,7 @@ def optional_text(value: str) -> str | None:
 
 def integer(minimum: int | None = None, maximum: int | None = None) -> Callable[[str], int]:
     def parse(value: str) -> int:
-        try:
-            number = int(value.strip())
-        except ValueError:
-            raise ValueError(f"must be a whole number, got {value!r}") from None
+        number = plain_int(value)  # ValueError: "must be a whole number ... 0-9 only"
         if minimum is not None and number < minimum:
             raise ValueError(f"must be at least {minimum}, got {number}")
         if maximum is not None and number > maximum:
@@ -99,7 +97,7 @@ def choice(*allowed: str, aliases: dict[str, str] | None = None) -> Callable[[st
     return parse
 
 
-_SIZE = re.compile(r"^\s*(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"[ \t]*([0-9]{1,18})[ \t]*(b|k|kb|kib|m|mb|mib|g|gb|gib)?[ \t]*", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": MIB, "mb": MIB, "mib": MIB}
 _UNITS.update({"g": 1024 * MIB, "gb": 1024 * MIB, "gib": 1024 * MIB})
 
@@ -108,7 +106,7 @@ def size(minimum: int, maximum: int) -> Callable[[str], int]:
     """Bytes, as a plain number (the original form) or with a binary unit: ``20MiB``, ``512k``."""
 
     def parse(value: str) -> int:
-        match = _SIZE.match(value)
+        match = _SIZE.fullmatch(value)
         if not match:
             raise ValueError(f"must be a size in bytes such as 20971520 or 20MiB, got {value!r}")
         number = int(match.group(1)) * _UNITS[(match.group(2) or "").lower()]

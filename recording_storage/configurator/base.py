@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from recording_storage.numbers import plain_int
+
 STORAGE = "recordings.storage"
 PARENT_ROOM_ID = "recordings.dracoon.parent-room-id"
 LOGIN = "recordings.dracoon.login"
@@ -113,13 +115,16 @@ class InstanceConfig:
         raw_parent = flat.get(PARENT_ROOM_ID)
         if raw_parent not in (None, ""):
             try:
-                if isinstance(raw_parent, bool):
+                if isinstance(raw_parent, bool) or not isinstance(raw_parent, int | str):
                     raise ValueError
-                parent = int(str(raw_parent).strip())
+                # A JSON number, or text of ASCII digits only (numbers.plain_int).
+                parent = raw_parent if isinstance(raw_parent, int) else plain_int(raw_parent)
                 if parent <= 0:
                     raise ValueError
             except ValueError:
-                problems.append(f"{PARENT_ROOM_ID} must be a positive room id")
+                problems.append(
+                    f"{PARENT_ROOM_ID} must be a positive room id written with the digits 0-9"
+                )
         base_url = string(BASE_URL)
         if base_url and not base_url.startswith(("https://", "http://")):
             problems.append(f"{BASE_URL} must be an http(s) URL")

@@ -25,7 +25,14 @@ _PERIODS = {
     "day": "days",
     "days": "days",
 }
-_MAX_DAYS = 100 * 366  # far enough for any retention policy, far from datetime's limits
+# The longest expiration: 100 years, however it is written. Every period is measured in
+# average Gregorian days (a year is 365.2425 days, a month a twelfth of that), so "100 years",
+# "1200 months" and "36524 days" are all allowed and "101 years" or "1201 months" are not.
+# Counted in 1/4800 day units to stay in exact integers: a month is 146097/4800 days.
+MAX_YEARS = 100
+_MONTH_UNITS = 146097  # one average month, in 1/4800 days
+_DAY_UNITS = 4800
+_MAX_UNITS = MAX_YEARS * 12 * _MONTH_UNITS
 # Real phrases are short; the cap also keeps the pair search linear-time in practice (a long
 # run of digits without a period costs quadratic regex backtracking).
 MAX_PHRASE_LENGTH = 200
@@ -89,15 +96,19 @@ def parse_expiration(phrase: str | None) -> Expiration | None:
         position = match.end()
     _reject_gap(text, position, len(text))
     expiration = Expiration(**amounts)
-    approx_days = (
-        expiration.years * 366 + expiration.months * 31 + expiration.weeks * 7 + expiration.days
-    )
-    if approx_days == 0:
+    units = (12 * expiration.years + expiration.months) * _MONTH_UNITS + (
+        7 * expiration.weeks + expiration.days
+    ) * _DAY_UNITS
+    if units == 0:
         raise ExpirationError(
             f"{_shorten(text)!r} adds up to zero: leave the expiration empty for no expiry"
         )
-    if approx_days > _MAX_DAYS:
-        raise ExpirationError(f"{_shorten(text)!r} is more than 100 years")
+    if units > _MAX_UNITS:
+        raise ExpirationError(
+            f"{_shorten(text)!r} is more than {MAX_YEARS} years (at most {MAX_YEARS} years, "
+            f"{12 * MAX_YEARS} months, {12 * MAX_YEARS * _MONTH_UNITS // (7 * _DAY_UNITS)} "
+            f"weeks or {_MAX_UNITS // _DAY_UNITS} days in all)"
+        )
     return expiration
 
 

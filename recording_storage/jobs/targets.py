@@ -9,7 +9,15 @@ A rule matches when its ``meetingTypeId`` is ``"*any*"``, equals the message's
 ``meeting.type.id``, or (case-insensitively) equals ``meeting.type.name`` — the original
 message carries only the type's name, so both are accepted. Every matching rule applies:
 rules naming the meeting type come first, ``*any*`` rules after them. When two targets
-resolve to the same room only the first is kept.
+resolve to the same room path only the first is kept.
+
+"The same room path" means the same names, character for character, after the templates'
+NFC normalisation (``sanitize_name``). No case folding: DRACOON does not document whether
+room names are unique regardless of case, and ``casefold()`` would merge ``Straße`` and
+``STRASSE`` even where DRACOON keeps two rooms, so a recording would miss a room it was
+meant for. Where DRACOON does treat two paths as one room, it says so itself (409 on
+create, then the lookup finds the existing room) and the transfer keeps one target per
+room id (``jobs.transfer``). docs/configuration.md, "Targets and templates".
 """
 
 from __future__ import annotations
@@ -82,12 +90,17 @@ def parse_target_rules(value: Any) -> list[TargetRule]:
         type_id = item.get("meetingTypeId")
         if isinstance(type_id, bool) or not isinstance(type_id, int | str) or type_id == "":
             raise TargetRulesError(f"{where}.meetingTypeId must be an id, a name or '*any*'")
+        if not isinstance(item.get("copyTo"), list):
+            raise TargetRulesError(
+                f"{where}.copyTo must be a list of {{path, expiration}} objects "
+                "([] stores nothing for this meeting type)"
+            )
         try:
+            # An empty copyTo is allowed: a meeting type that no target uses is not an error,
+            # its recordings are simply not stored (and kept in S3).
             copy_to = parse_targets(item.get("copyTo"), f"{where}.copyTo")
         except InvalidMessageError as exc:
             raise TargetRulesError(f"{exc.field}: {exc.problem}") from None
-        if not copy_to:
-            raise TargetRulesError(f"{where}.copyTo must list at least one path")
         rules.append(TargetRule(str(type_id).strip(), copy_to))
     return rules
 
@@ -109,15 +122,14 @@ def resolve_targets(message: JobMessage, specs: list[TargetSpec]) -> list[Resolv
     """
     variables = message.template_variables()
     resolved: list[ResolvedTarget] = []
-    seen: set[tuple[str, ...]] = set()
+    seen: set[tuple[str, ...]] = set()  # room paths, compared exactly
     for spec in specs:
         try:
             path = tuple(render_path(spec.path, variables))
         except TemplateError as exc:
             raise InvalidMessageError(f"{spec.origin}.path", str(exc)) from None
-        key = tuple(name.casefold() for name in path)
-        if key in seen:
+        if path in seen:  # exact names: see the module docstring
             continue
-        seen.add(key)
+        seen.add(path)
         resolved.append(ResolvedTarget(path, spec.expiration, spec.origin))
     return resolved

@@ -336,6 +336,8 @@ class Transfer:
                     self._fail(None, target, exc)
                     continue
                 raise
+            if create and any(room.node.id == node.id for room in rooms):
+                continue  # DRACOON resolved two target paths to one room: upload once
             rooms.append(_Room(target, node, existing))
         return rooms
 

@@ -101,16 +101,25 @@ class NodeService:
             if not items or offset >= total:
                 return
 
-    def find_room(self, parent_id: int | None, name: str) -> Node | None:
-        """The room called ``name`` directly under ``parent_id``, or ``None``."""
+    def find_room(
+        self, parent_id: int | None, name: str, *, as_server_compares: bool = False
+    ) -> Node | None:
+        """The room called ``name`` directly under ``parent_id``, or ``None``.
+
+        A room whose name is exactly ``name`` wins. Only with ``as_server_compares`` is a
+        room taken whose name merely equals ``name`` the way the server compares names
+        (what its ``name:eq:`` filter returned, e.g. another case): after the server refused
+        to create ``name`` because such a room exists (409), or where no room may be
+        created. DRACOON does not document whether room names are unique case-sensitively
+        (docs/emulator.md), so the client never guesses with a rule of its own (``casefold``
+        would make ``STRASSE`` find ``Straße``); the server's answer decides.
+        """
         candidates = list(self.list_children(parent_id, node_type="room", name=name))
         for node in candidates:
             if node.name == name:
                 return node
-        folded = name.casefold()  # servers may treat names case-insensitively
-        for node in candidates:
-            if node.name.casefold() == folded:
-                return node
+        if as_server_compares and candidates:
+            return min(candidates, key=lambda node: int(node.id))
         return None
 
     def create_room(self, parent_id: int | None, name: str) -> Node:
@@ -134,7 +143,7 @@ class NodeService:
                 raise exc.with_context(f"creating room {name!r} in {where}") from None
         for delay in _LOOKUP_AFTER_CONFLICT_DELAYS:
             time.sleep(delay)
-            existing = self.find_room(parent_id, name)
+            existing = self.find_room(parent_id, name, as_server_compares=True)
             if existing is not None:
                 return existing
         raise DracoonError(
@@ -175,7 +184,7 @@ class NodeService:
             cached = self._cached(key)  # another thread may have resolved it meanwhile
             if cached is not None:
                 return cached
-            node = self.find_room(parent or None, name)
+            node = self.find_room(parent or None, name, as_server_compares=not create)
             if node is None:
                 if not create:
                     raise RoomNotFoundError(
