@@ -58,7 +58,10 @@ def test_upload_tuning_from_the_environment_reaches_the_factory():
     [
         ("dracoon.uploadParallelParts = 0", "must be at least 1, got 0"),
         ("dracoon.uploadParallelParts = 9", "must be at most 8, got 9"),
-        ("dracoon.uploadParallelParts = two", "must be a whole number, got 'two'"),
+        (
+            "dracoon.uploadParallelParts = two",
+            "must be a whole number written with the digits 0-9 only, got 'two'",
+        ),
         ("dracoon.uploadReadAhead = sometimes", "must be true or false, got 'sometimes'"),
     ],
 )
