@@ -266,6 +266,15 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("dracoon.uploadReadAhead", "true", boolean,
             "Read the next chunk while the current one is encrypted and sent (false saves "
             "one chunk buffer per upload, at the cost of speed)."),
+    KeySpec("dracoon.uploadMemory", "160MiB", size(1024 * 1024, 64 * 1024 * MIB),
+            "Chunk buffers all uploads of one worker process may hold together (every target "
+            "of a job uploads at once); more waits. At least one chunk is always granted."),
+    KeySpec("dracoon.maxTargetsPerJob", "50", integer(1, 1000),
+            "Most target rooms one job may have (message targets or matching instance rules, "
+            "after removing duplicates); more fails the job permanently."),
+    KeySpec("dracoon.maxTargetRulesPerInstance", "100", integer(1, 10000),
+            "Most rules an instance's recordings.dracoon.targets may list; more fails its "
+            "jobs permanently (15018)."),
     *_dracoon_keys("dracoon.test", "test account"),
     KeySpec("http.address", "127.0.0.1:8080", address,
             "host:port of the /healthcheck and /metrics listener."),

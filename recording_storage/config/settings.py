@@ -114,6 +114,9 @@ class DracoonSettings:
     upload_read_ahead: bool  # read the next chunk while this one is sent (UploadOptions)
     account: DracoonAccountSettings  # dracoon.login/... (tests only)
     test: DracoonAccountSettings  # dracoon.test.* (tests only)
+    upload_memory: int = 160 * 1024 * 1024  # chunk buffers of all uploads of a process
+    max_targets_per_job: int = 50  # target rooms of one job, after dedup
+    max_target_rules_per_instance: int = 100  # rules in recordings.dracoon.targets
 
 
 @dataclass(frozen=True)
@@ -364,6 +367,9 @@ def _build(
             timeout_seconds=v["dracoon.timeoutSeconds"],
             upload_parallel_parts=v["dracoon.uploadParallelParts"],
             upload_read_ahead=v["dracoon.uploadReadAhead"],
+            upload_memory=v["dracoon.uploadMemory"],
+            max_targets_per_job=v["dracoon.maxTargetsPerJob"],
+            max_target_rules_per_instance=v["dracoon.maxTargetRulesPerInstance"],
             account=account("dracoon"),
             test=account("dracoon.test"),
         ),

@@ -17,6 +17,7 @@ from typing import Any
 from recording_storage.config import Settings
 from recording_storage.configurator import InstanceConfig
 from recording_storage.dracoon.client import DracoonClient, UploadOptions
+from recording_storage.dracoon.client.chunk_budget import set_upload_memory
 
 ClientFactory = Callable[..., Any]
 
@@ -30,6 +31,9 @@ class DracoonClientPool:
         factory: ClientFactory = DracoonClient,
     ):
         self._settings = settings
+        memory = getattr(getattr(settings, "dracoon", None), "upload_memory", None)
+        if memory:
+            set_upload_memory(memory)  # one budget for every upload of this process
         self._events = events
         self._factory = factory
         self._clients: dict[tuple[str, str, str], Any] = {}

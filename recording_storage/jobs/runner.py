@@ -27,6 +27,12 @@ from recording_storage.configurator import (
 )
 from recording_storage.jobs.clients import ClientFactory, DracoonClientPool
 from recording_storage.jobs.errors import InvalidMessageError, JobError
+from recording_storage.jobs.limits import (
+    check_rule_count,
+    check_target_count,
+    max_target_rules,
+    max_targets_per_job,
+)
 from recording_storage.jobs.message import JobMessage, parse_message
 from recording_storage.jobs.targets import (
     TargetRulesError,
@@ -204,13 +210,16 @@ class JobRunner:
         domain = instance.domain
         try:
             rules = [] if message.targets else parse_target_rules(instance.targets)
+            check_rule_count(rules, max_target_rules(self.settings), domain)
         except TargetRulesError as exc:
             text = f"job {job_id}: instance {domain}: {exc}"
             log_event(log, LogCode.CONFIGURATION_ERROR, text, job=job_id, instance=domain)
             raise JobError(text, retryable=False) from None
         specs = select_targets(message, rules)
         try:
-            return resolve_targets(message, specs)
+            targets = resolve_targets(message, specs)
+            check_target_count(message, targets, max_targets_per_job(self.settings), domain)
+            return targets
         except InvalidMessageError as exc:
             if exc.field.startswith("storage."):
                 log_event(log, LogCode.TRANSFERER_ERROR, f"job {job_id}: {exc}", job=job_id,

@@ -49,6 +49,7 @@ from recording_storage.dracoon.crypto import (
 )
 
 from .auth import AuthorizedApi
+from .chunk_budget import ChunkBudget, process_budget
 from .errors import (
     DracoonApiError,
     DracoonConnectionError,
@@ -233,18 +234,32 @@ class _Pipeline:
       stream), and hands it to a sender;
     - ``senders`` threads send.
 
-    ``senders + 2`` chunk buffers exist (``senders + 1`` without ``read_ahead``), reused for
-    the whole file. A buffer is recycled only after its send returned (acknowledged), which
-    is what keeps every retry able to resend the same ciphertext.
+    At most ``senders + 2`` chunk buffers are in use (``senders + 1`` without
+    ``read_ahead``). They come from the process's ``ChunkBudget``, shared with every other
+    upload (all targets of a job upload at once), and go back to it once their send returned
+    (acknowledged), which is what keeps every retry able to resend the same ciphertext. A
+    buffer is only taken when the source can fill it without waiting for another upload
+    (``wait_readable`` of a read-once branch, jobs.tee): a held buffer never waits for
+    another upload, so the shared budget cannot deadlock.
     """
 
-    def __init__(self, job: UploadJob, chunk_len: int, senders: int, read_ahead: bool) -> None:
+    def __init__(
+        self,
+        job: UploadJob,
+        chunk_len: int,
+        senders: int,
+        read_ahead: bool,
+        budget: ChunkBudget | None = None,
+    ) -> None:
         self.job = job
         self.senders = senders
         self.read_ahead = read_ahead
-        self.free: queue.Queue[bytearray] = queue.Queue()
-        for _ in range(senders + (2 if read_ahead else 1)):
-            self.free.put(bytearray(chunk_len))
+        self.chunk_len = chunk_len
+        self.budget = budget or process_budget()
+        self._slots = threading.Semaphore(senders + (2 if read_ahead else 1))  # this upload's
+        self._out: dict[int, bytearray] = {}  # buffers taken from the budget, not yet returned
+        self._out_lock = threading.Lock()
+        self._closed = self._reader_done = False  # who gives back the last buffers (below)
         self.encrypter = FileEncrypter(PlainFileKey.generate()) if job.key_pair else None
         self.done_bytes = 0
         self._filled: queue.Queue[tuple[bytearray, memoryview] | BaseException] = queue.Queue()
@@ -266,14 +281,14 @@ class _Pipeline:
         try:
             for index, (offset, _length) in enumerate(chunks):
                 if reader is None:
-                    buffer = self._next_buffer(pending, results)
+                    buffer = self._next_buffer(pending, results, chunks[index][1])
                     view = self._fill(buffer, offset, chunks[index][1])
                 else:
                     buffer, view = self._next_filled(pending, results)
                 if self.encrypter is not None:
                     self.encrypter.encrypt(view, output=view)
                 future = executor.submit(send, index, offset, view)
-                future.add_done_callback(lambda _f, b=buffer: self.free.put(b))
+                future.add_done_callback(lambda _f, b=buffer: self._give_back(b))
                 pending[future] = (index, len(view))
             if reader is None:
                 self._check_source_end()
@@ -289,6 +304,13 @@ class _Pipeline:
             executor.shutdown(wait=True, cancel_futures=True)
             if reader is not None:
                 reader.join(timeout=5.0)  # it stops at its next buffer or when reads fail
+            # Senders are done. The reader may still be inside a slow read into a buffer:
+            # then it gives everything back itself when that read returns.
+            with self._out_lock:
+                self._closed = True
+                reader_done = reader is None or self._reader_done
+            if reader_done:
+                self._give_back_all()
 
     def file_key(self) -> PlainFileKey | None:
         return self.encrypter.finalize() if self.encrypter is not None else None
@@ -309,7 +331,7 @@ class _Pipeline:
         """Reader thread: fill free buffers in chunk order, then check the source's end."""
         try:
             for offset, length in chunks:
-                buffer = self._free_buffer()
+                buffer = self._free_buffer(length)
                 if buffer is None:
                     return
                 self._filled.put((buffer, self._fill(buffer, offset, length)))
@@ -317,14 +339,58 @@ class _Pipeline:
             self._filled.put(_END_OF_SOURCE)
         except BaseException as exc:  # handed to the encrypting thread, raised there
             self._filled.put(exc)
+        finally:
+            with self._out_lock:
+                self._reader_done = True
+                closed = self._closed
+            if closed:  # the pipeline ended while this thread still read
+                self._give_back_all()
 
-    def _free_buffer(self) -> bytearray | None:
-        while not self._stop.is_set():
-            try:
-                return self.free.get(timeout=0.2)
-            except queue.Empty:
-                continue
-        return None
+    def _free_buffer(self, length: int) -> bytearray | None:
+        return self._take_buffer(length, lambda: not self._stop.is_set())
+
+    # -- buffers from the budget ----------------------------------------------------------
+
+    def _take_buffer(self, length: int, keep_waiting: Callable[[], bool]) -> bytearray | None:
+        """A buffer for the next ``length`` bytes: a slot of this upload, a source that can
+        fill it at once, then memory from the budget (in this order: see the class doc).
+        ``None`` when ``keep_waiting`` (asked every 0.2 s) says to stop."""
+        while not self._slots.acquire(timeout=0.2):
+            if not keep_waiting():
+                return None
+        try:
+            ready = getattr(self.job.source, "wait_readable", None)
+            while ready is not None and not ready(length, timeout=0.2):
+                if not keep_waiting():
+                    self._slots.release()
+                    return None
+            buffer = self.budget.acquire(self.chunk_len, keep_waiting=keep_waiting)
+        except BaseException:
+            self._slots.release()
+            raise
+        if buffer is None:
+            self._slots.release()
+            return None
+        with self._out_lock:
+            self._out[id(buffer)] = buffer
+        return buffer
+
+    def _give_back(self, buffer: bytearray) -> None:
+        """Return a buffer whose chunk was acknowledged (or abandoned); idempotent."""
+        with self._out_lock:
+            if self._out.pop(id(buffer), None) is None:
+                return
+        self.budget.release(buffer)
+        self._slots.release()
+
+    def _give_back_all(self) -> None:
+        """The pipeline is over: whatever it still holds goes back (filled but never sent,
+        or taken by a read that failed)."""
+        with self._out_lock:
+            buffers = list(self._out.values())
+        for buffer in buffers:
+            self._give_back(buffer)
+        self.budget.trim()
 
     def _next_filled(
         self, pending: dict[Future, tuple[int, int]], results: list[Any], *, end: bool = False
@@ -342,14 +408,17 @@ class _Pipeline:
                 raise item
             return item
 
-    def _next_buffer(self, pending: dict[Future, tuple[int, int]], results: list[Any]) -> bytearray:
-        while True:
+    def _next_buffer(
+        self, pending: dict[Future, tuple[int, int]], results: list[Any], length: int
+    ) -> bytearray:
+        def keep_waiting() -> bool:
             _check_cancel(self.job)
             self._reap(pending, results, block=False)
-            try:
-                return self.free.get(timeout=0.2)
-            except queue.Empty:
-                continue
+            return True
+
+        buffer = self._take_buffer(length, keep_waiting)
+        assert buffer is not None  # keep_waiting only ever raises
+        return buffer
 
     # -- sending --------------------------------------------------------------------------
 
