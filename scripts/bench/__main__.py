@@ -1,6 +1,6 @@
 """Benchmark driver: runs the scenarios and prints one table of ratios (see docs/performance.md).
 
-``scripts/bench.sh [--quick] [--size 1G] [--memory-size 4G] [--scenarios 0,1,2,3,4,5] ...``
+``scripts/bench.sh [--quick] [--size 1G] [--memory-size 4G] [--scenarios 0,1,2,3,4,5,6] ...``
 Each ratio compares ours with a baseline measured in the same run, so a loaded machine moves
 both. Exit status: 0 unless a workload failed or stored a wrong file (targets never fail it).
 """
@@ -38,7 +38,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--modes", default="classic,s3", help="DRACOON upload modes of scenarios 1-2: classic,s3"
     )
-    parser.add_argument("--scenarios", default="0,1,2,3,4,5", help="which scenarios to run")
+    parser.add_argument("--scenarios", default="0,1,2,3,4,5,6", help="which scenarios to run")
+    parser.add_argument(
+        "--targets", default="1,10,50", help="scenario 6: target rooms per job, one run each"
+    )
+    parser.add_argument(
+        "--targets-size", default="100M", help="scenario 6: size of the recording (100M)"
+    )
+    parser.add_argument(
+        "--upload-memory",
+        help="scenario 6: dracoon.uploadMemory (default: the service's, 160M); a huge value "
+        "shows what the targets would hold without the budget",
+    )
     parser.add_argument("--jobs", type=int, default=200, help="scenario 4: number of jobs")
     parser.add_argument("--job-size", default="1M", help="scenario 4: size of each recording")
     parser.add_argument("--workers", type=int, default=4, help="scenario 4: worker processes")
@@ -58,6 +69,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if options.quick:
         options.size, options.memory_size, options.chunk_size = "48M", "96M", "4M"
         options.jobs, options.job_size = 20, "256K"
+        options.targets, options.targets_size = "1,10", "16M"
     return options
 
 
@@ -102,6 +114,13 @@ def main(argv: list[str] | None = None) -> int:
             say("5: memory")
             rows += scenarios.memory(
                 world, single_results["classic"], size, parse_size(options.memory_size)
+            )
+        if "6" in chosen:
+            say(f"6: memory vs targets ({options.targets})")
+            counts = [int(count) for count in options.targets.split(",") if count]
+            memory = parse_size(options.upload_memory) if options.upload_memory else None
+            rows += scenarios.memory_per_targets(
+                world, parse_size(options.targets_size), counts, memory
             )
     finally:
         world.close()

@@ -15,6 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+from recording_storage.dracoon.client.chunk_budget import DEFAULT_CAPACITY as DEFAULT_UPLOAD_MEMORY
 from scripts.bench.world import BUCKET, ROOT, MiB, World, message
 
 WARMUP_KEY = "warmup.bin"
@@ -56,12 +57,17 @@ def rss_mib(result: dict) -> float:
 
 
 def our_transfer(
-    world: World, mode: str, name: str, messages: list[dict], profile: str | None = None
+    world: World,
+    mode: str,
+    name: str,
+    messages: list[dict],
+    profile: str | None = None,
+    conf: tuple[str, ...] = (),
 ) -> dict:
     world.put_object(WARMUP_KEY, 64 * 1024)
-    conf = world.configure(mode, name)
+    conf_path = world.configure(mode, name, extra=conf)
     args = {
-        "conf": str(conf),
+        "conf": str(conf_path),
         "warmup": message([WARMUP_KEY], [f"warmup-{name}"]),
         "messages": messages,
         "profile": profile,
@@ -284,6 +290,49 @@ def memory(world: World, small: dict, small_size: int, big_size: int) -> list[Ro
             f"{max(rss_mib(big), rss_mib(small)):.0f}", f"{bound:.0f} (bound)",
             None, "<= bound", within, "" if ok else "STORED FILE WRONG"),
     ]  # fmt: skip
+
+
+# -- 6: memory vs number of targets ----------------------------------------------------------
+
+
+def memory_per_targets(
+    world: World, size: int, counts: list[int], upload_memory: int | None = None
+) -> list[Row]:
+    """Peak RSS of a worker running one job of one recording into 1, 10, 50 rooms at once.
+
+    Each count runs in a fresh process (its own VmHWM). Without a shared budget every target
+    held ~3 chunk buffers; now all uploads of the process share ``dracoon.uploadMemory``, so
+    the peak must stay under one bound whatever the count.
+    """
+    key = f"targets-{size}.mp4"
+    world.put_object(key, size)
+    chunk_mib = world.chunk_size / MiB
+    budget_mib = (upload_memory or DEFAULT_UPLOAD_MEMORY) / MiB
+    conf = (f"dracoon.uploadMemory = {upload_memory}",) if upload_memory else ()
+    bound = budget_mib + 3 * chunk_mib + 120
+    results = {}
+    ok = True
+    for count in counts:
+        rooms = [f"targets-{count}-{index:02d}" for index in range(count)]
+        result = our_transfer(
+            world, "classic", f"targets-{count}", [message([key], rooms)], conf=conf
+        )
+        ok = ok and check_stored(world, "classic", result, size)
+        results[count] = result
+    first = results[counts[0]]
+    rows = []
+    for count in counts:
+        result = results[count]
+        ratio = rss_mib(result) / rss_mib(first)
+        rows.append(
+            Row(f"6 memory vs targets ({count})",
+                f"peak RSS MiB, {size // MiB} MiB into {count} room(s)",
+                f"{rss_mib(result):.0f}", f"{rss_mib(first):.0f} ({counts[0]} target)",
+                ratio, f"<= {bound:.0f} MiB", rss_mib(result) <= bound,
+                f"{mib_s(result):.0f} MiB/s uploaded; bound = uploadMemory {budget_mib:.0f} "
+                f"+ 3 x chunk + 120 MiB" + ("" if ok else "; STORED FILE WRONG"))
+        )  # fmt: skip
+    return rows
 
 
 def scratch_profile_path() -> str:

@@ -245,7 +245,15 @@ class World:
 
     # -- service configuration ------------------------------------------------------------
 
-    def configure(self, mode: str, name: str, *, workers: int = 1, queue_url: str = "") -> Path:
+    def configure(
+        self,
+        mode: str,
+        name: str,
+        *,
+        workers: int = 1,
+        queue_url: str = "",
+        extra: tuple[str, ...] = (),
+    ) -> Path:
         """app.conf + instances.yaml (+ topics.yml) for the service against emulator ``mode``."""
         import yaml
 
@@ -281,6 +289,7 @@ class World:
             f"dracoon.baseUrl = {emulator.api_url}",
             f"http.address = 127.0.0.1:{free_port()}",
         ]
+        lines.extend(extra)
         if queue_url:
             lines.append(f"sqs.endpointUrl = {self.moto_url}")
             lines.append("sqs.waitTimeSeconds = 1")

@@ -20,6 +20,8 @@ SCENARIOS = (
     "3 three targets",
     "4 small recordings via SQS",
     "5 memory per worker",
+    "6 memory vs targets (1)",
+    "6 memory vs targets (10)",
 )
 
 
