@@ -132,3 +132,29 @@ def test_stale_etag_raises_object_changed(moto_server, s3_bucket):
         delete_object(s3_bucket.client, info)
 
     assert failure.value.retryable and s3_bucket.get(KEY) == b"new"
+
+
+def test_an_overwrite_before_the_last_head_is_caught_without_a_delete(world, caplog):
+    """For stores that ignore If-Match on DELETE: the HeadObject right before the delete
+    sees the new ETag, so no DELETE is sent at all."""
+    old, new = os.urandom(CHUNK + 2), os.urandom(CHUNK + 4)
+    world.bucket.put(KEY, old)
+    heads = []
+
+    def overwrite_before_the_second_head():
+        heads.append(1)
+        if len(heads) == 2:  # the first HEAD starts the job, the second guards the delete
+            world.bucket.put(KEY, new)
+
+    world.proxy.add(ProxyRule("delay", method="HEAD", path=OBJECT_PATH,
+                              before=overwrite_before_the_second_head))  # fmt: skip
+
+    with caplog.at_level(logging.INFO):
+        result, errors = world.run(world.runner(), world.message(KEY))
+
+    assert errors == [] and len(heads) == 2
+    world.assert_one_correct_file(old)
+    assert world.bucket.get(KEY) == new and result.s3_deleted is False
+    assert world.proxy.count("DELETE", OBJECT_PATH) == 0
+    [warning] = _kept_warnings(caplog)
+    assert "kept" in warning.getMessage()
