@@ -19,7 +19,8 @@ from tests.service.support import queue_counts, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-WATCHFUL = {"RECORDING_STORAGE_PROGRESS_TIMEOUT": "3", "RECORDING_STORAGE_STACK_DUMP_WAIT": "1"}
+# 6 s: well above an idle turn (a 1 s SQS long poll) even on a loaded machine.
+WATCHFUL = {"RECORDING_STORAGE_PROGRESS_TIMEOUT": "6", "RECORDING_STORAGE_STACK_DUMP_WAIT": "1"}
 
 
 def send(sqs, queue_url, **job) -> str:
@@ -72,9 +73,9 @@ def test_idle_workers_and_a_slow_progressing_job_are_not_killed(
     workers = ("file_transferer-1", "dracoon_global_sharer", "health_prober")
     for worker in workers:
         service.current_pid(worker)
-    time.sleep(7)  # more than twice the progress timeout, idle (SQS long polls of 1 s)
+    time.sleep(9)  # longer than the progress timeout, idle (SQS long polls of 1 s)
 
-    job = send(sqs, queue_url, seconds=8, bytes=8000)  # progresses, but for 8 s > 3 s
+    job = send(sqs, queue_url, seconds=10, bytes=8000)  # progresses, but for 10 s > 6 s
     wait_for(lambda: (tmp_path / "done" / job).exists(), 30, "the slow job to finish")
     wait_for(lambda: queue_counts(sqs, queue_url) == (0, 0), 15, "the message to be deleted")
 
