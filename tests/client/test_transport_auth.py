@@ -4,6 +4,7 @@ error parsing, secret masking, token refresh before expiry and after a 401."""
 import base64
 import json
 import threading
+import time
 
 import pytest
 from urllib3.util.retry import Retry
@@ -305,3 +306,43 @@ def test_a_send_once_call_is_not_retried_on_502_or_after_the_request_went_out(
         transport.request("POST", "/v4/make", json_body={}, kind=RetryKind.SEND_ONCE)
     assert info.value.status == 502
     assert len(httpserver.log) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_send_once_is_not_retried_on_5xx_even_with_retry_after(httpserver, transport, status):
+    """urllib3 alone would repeat a 503 carrying Retry-After; a gateway may send that after
+    it forwarded the chunk and lost DRACOON's answer."""
+    httpserver.expect_request("/api/v4/chunk", method="POST").respond_with_response(
+        Response("", status=status, headers={"Retry-After": "0"})
+    )
+    with pytest.raises(DracoonApiError) as info:
+        transport.request("POST", "/v4/chunk", body=b"chunk", kind=RetryKind.SEND_ONCE)
+    assert info.value.status == status
+    assert len(httpserver.log) == 1
+
+
+def test_send_once_is_not_resent_after_a_read_timeout(httpserver, events):
+    """No answer in time: the server may be storing the chunk right now. A READ is retried."""
+    t = Transport(
+        ServerLocation.from_base_url(httpserver.url_for("/")),
+        timeout=0.3,
+        retry=FAST_RETRY,
+        events=events,
+    )
+
+    def slow(request):
+        time.sleep(0.6)
+        return Response("{}", status=201, content_type="application/json")
+
+    httpserver.expect_request("/api/v4/chunk").respond_with_handler(slow)
+    try:
+        with pytest.raises(DracoonConnectionError) as info:
+            t.request("POST", "/v4/chunk", body=b"chunk", kind=RetryKind.SEND_ONCE)
+        assert "POST /v4/chunk" in str(info.value)
+        time.sleep(0.8)  # let the server finish the one request it got
+        assert len(httpserver.log) == 1 and events.retries == []
+        with pytest.raises(DracoonConnectionError):
+            t.request("GET", "/v4/chunk")
+        assert [r for r in events.retries if r[0] == "GET"]  # a READ is retried
+    finally:
+        t.close()

@@ -193,6 +193,25 @@ def test_lost_answer_to_the_s3_completion_is_confirmed_not_repeated(direct, capl
     assert _statuses(world) == ["done"]
 
 
+@pytest.mark.parametrize("status", [429, 503])
+def test_an_s3_completion_refused_before_it_was_carried_out_is_sent_again(direct, status):
+    """The gateway refuses ``PUT .../s3`` without forwarding it. 429 is retried by the
+    transport; after the 503 the upload's status is still ``transfer`` (not accepted), so
+    sending it once more is safe."""
+    world = direct
+    data = os.urandom(200_000)
+    world.bucket.put(KEY, data)
+    world.tamper.add(ProxyRule("error", method="PUT", path=S3_COMPLETE, status=status, count=1))
+
+    result, errors = world.run(world.runner(), world.message(KEY))
+
+    assert errors == []
+    world.assert_one_correct_file(data)
+    assert result.s3_deleted
+    assert world.tamper.count("PUT", S3_COMPLETE) == 2
+    assert _statuses(world) == ["done"]
+
+
 @pytest.mark.parametrize("action", ["acted_drop", "acted_error_502", "acted_stall"])
 def test_lost_answer_to_a_presigned_part_put_is_retried(direct, action):
     """A part PUT is idempotent (the same part number replaces the part): it is simply sent
@@ -328,3 +347,26 @@ def test_a_transient_error_while_checking_for_an_earlier_copy_is_retryable(class
     result = runner.run(world.message(KEY), job_id="check-again")
     assert [f.reused for f in result.files] == [True]
     world.assert_one_correct_file(data)
+
+
+def test_a_transient_error_while_looking_for_a_twins_copy_is_retryable(classic):
+    """The S3 object vanishes mid-read (a concurrent run finished and deleted it?). Looking
+    for that run's copy meets 503s: the target fails as retryable -- not with the permanent
+    "object does not exist" -- so the next delivery can look again."""
+    world = classic
+    world.bucket.put(KEY, os.urandom(2 * CHUNK))
+
+    def vanish_and_break_listings():
+        world.bucket.client.delete_object(Bucket=world.bucket.name, Key=KEY)
+        world.faults({"method": "GET", "path": r"^/api/v4/nodes$", "status": 503,
+                      "retry_after": 1, "count": 6})  # fmt: skip
+
+    world.proxy.add(ProxyRule("delay", method="GET", path=rf"/{KEY}(\?|$)", count=1,
+                              before=vanish_and_break_listings))  # fmt: skip
+
+    with pytest.raises(JobError) as failure:
+        world.runner().run(world.message(KEY), job_id="twin-lookup")
+
+    assert failure.value.retryable
+    assert "HTTP 503" in str(failure.value) and "listing node" in str(failure.value)
+    assert world.files() == [] and world.open_uploads() == []
