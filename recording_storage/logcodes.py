@@ -61,7 +61,8 @@ def log_event(logger: logging.Logger, code: LogCode, message: str, /, **fields: 
     """Log ``message`` at the level that belongs to ``code``, with ``code`` and ``fields``.
 
     ``fields`` become structured attributes of the JSON record (job, instance, file, room...).
-    Callers must never pass secrets here: nothing in this path redacts.
+    Callers must never pass secrets here: the log formatter (``logs.py``) redacts only what
+    it recognises as a credential (``recording_storage.redact``), not arbitrary values.
     """
     extra = {"code": int(code), **fields}
     logger.log(LEVELS[code], message, extra=extra)

@@ -101,3 +101,9 @@ def test_a_meeting_type_that_no_target_uses_is_not_an_error(settings, s3_bucket,
 
     assert result.files == [] and result.s3_deleted is False
     assert s3_bucket.exists("k/v.mp4") and clients == []
+
+
+@pytest.mark.parametrize("phrase", ["\u0661 year", "\uff11 day", "1_0 days", "+1 day", "1.5 years"])
+def test_expiration_numbers_are_ascii_digits_only(phrase):
+    with pytest.raises(ExpirationError):
+        parse_expiration(phrase)
