@@ -169,6 +169,50 @@ def test_several_targets_one_chunk_lost_in_one_of_them(classic):
     assert result.s3_deleted
 
 
+def test_lost_answer_to_a_channel_creation_leaves_one_unnamed_channel(classic):
+    """DRACOON opened the channel, the answer is lost: the client does not ask again (a
+    second channel), the job starts over on a new one. The first channel cannot be named,
+    so it cannot be cancelled: it stays open until DRACOON expires it, and never becomes a
+    file."""
+    world = classic
+    data = os.urandom(2 * CHUNK + 1)
+    world.bucket.put(KEY, data)
+    world.tamper.add(_lost_answer("acted_drop", "POST", r"^/api/v4/nodes/files/uploads$",
+                                  count=1))  # fmt: skip
+
+    result, errors = world.run(world.runner(), world.message(KEY))
+
+    assert errors == []
+    files = world.files()
+    assert len(files) == 1 and world.download_as("alice", files[0]["id"]) == data
+    assert result.s3_deleted
+    assert _statuses(world) == ["done", "transfer"]  # the orphan, documented in client.md
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", r"^/api/v4/nodes/rooms$"), ("POST", r"^/api/v4/nodes/files/keys$")],
+    ids=["room-creation", "file-keys"],
+)
+def test_lost_answer_to_a_repeatable_write_is_simply_repeated(classic, method, path):
+    """Room creation (a repeat gets 409 and looks the room up) and setting file keys (users
+    who have a key are skipped) may be sent again after their answer was lost."""
+    world = classic
+    data = os.urandom(CHUNK + 1)
+    world.bucket.put(KEY, data)
+    world.tamper.add(_lost_answer("acted_error_502", method, path, count=1))
+
+    result, errors = world.run(world.runner(), world.message(KEY))
+
+    assert errors == []
+    world.assert_one_correct_file(data)  # alice decrypts: her key was set
+    assert [n["path"] for n in world.nodes() if n["path"] == "/Recordings/rec"] == [
+        "/Recordings/rec"
+    ]
+    assert world.tamper.count(method, path) >= 2
+    assert result.s3_deleted
+
+
 # -- item 1: S3 direct -------------------------------------------------------------------------
 
 
