@@ -1,0 +1,61 @@
+"""The import rules of docs/architecture.md hold: ``lint-imports`` checks the contracts in
+.importlinter, and every package of recording_storage/ has a place in the layers, so a new
+package cannot slip past the rules by not being named in them."""
+
+from __future__ import annotations
+
+import configparser
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.paths import PROJECT_ROOT
+
+CONFIG = PROJECT_ROOT / ".importlinter"
+
+
+def layer_names() -> set[str]:
+    """The modules named in the top-level layers contract ("a | b" and "a : b" are siblings)."""
+    parser = configparser.ConfigParser()
+    parser.read(CONFIG)
+    layers = parser["importlinter:contract:layers"]["layers"]
+    names: set[str] = set()
+    for line in layers.splitlines():
+        for part in line.replace("|", ":").split(":"):
+            if part.strip():
+                names.add(part.strip())
+    return names
+
+
+def test_import_contracts_are_kept():
+    # lint-imports finds .importlinter in the working directory; --no-cache keeps the tree
+    # clean. Its report names the offending import and the contract it breaks.
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    assert lint_imports.exists(), "import-linter is missing: pip install -e '.[test]'"
+    result = subprocess.run(
+        [str(lint_imports), "--no-cache"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, (
+        "an import breaks the rules of docs/architecture.md (.importlinter):\n"
+        + result.stdout[-6000:]
+        + result.stderr[-2000:]
+    )
+
+
+def test_every_package_has_a_layer():
+    package = PROJECT_ROOT / "recording_storage"
+    present = {
+        path.stem
+        for path in package.iterdir()
+        if (path.suffix == ".py" and path.stem != "__init__")
+        or (path.is_dir() and (path / "__init__.py").exists())
+    }
+    missing = present - layer_names()
+    assert not missing, (
+        f"recording_storage.{sorted(missing)} are in no layer of .importlinter: add them "
+        "where they belong and describe them in docs/architecture.md"
+    )
