@@ -4,6 +4,12 @@
   committed pre-generated in ``tests/data/keys/`` (test only) so no session generates keys.
 - ``emulator_factory``: ``emulator_factory(seed) -> EmulatorServer`` (started; stopped at teardown).
 - ``emulator``: a started server on ``default_seed(test_key_pairs)``.
+
+Every emulator these fixtures start records its exchanges for the contract recorder
+(``tests/support/contract.py``): at the end of the test, each request our client sent and
+each answer the emulator gave is checked against DRACOON's API description, and the test
+fails with a report on any violation that ``tests/contract/allowlist.yaml`` does not explain.
+A test that breaks the contract on purpose opts out with ``@pytest.mark.contract_exempt``.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import pytest
 from recording_storage.dracoon.emulator import EmulatorServer
 from recording_storage.dracoon.emulator.model import PERMISSIONS
 from tests.support.committed_key_pairs import committed_key_pair
+from tests.support.contract import ContractRecorder, report
 
 TEST_LOGINS = ("service", "alice", "bob")
 KEY_PAIR_VERSION = "RSA-4096"
@@ -66,11 +73,22 @@ def default_seed(test_key_pairs: dict[str, tuple[dict, str]], s3_direct: bool = 
 
 
 @pytest.fixture
-def emulator_factory() -> Iterator[Callable[..., EmulatorServer]]:
-    """Start emulators on demand: ``emulator_factory(seed, **kwargs)``; all stop at teardown."""
+def contract_recorder(request) -> ContractRecorder | None:
+    """The recorder the test's emulators report to (None for ``contract_exempt`` tests)."""
+    if request.node.get_closest_marker("contract_exempt") is not None:
+        return None
+    return ContractRecorder()
+
+
+@pytest.fixture
+def emulator_factory(contract_recorder) -> Iterator[Callable[..., EmulatorServer]]:
+    """Start emulators on demand: ``emulator_factory(seed, **kwargs)``; all stop at teardown,
+    then the exchanges they recorded are checked against DRACOON's API description."""
     servers: list[EmulatorServer] = []
 
     def start(seed: dict, **kwargs) -> EmulatorServer:
+        if contract_recorder is not None:
+            kwargs.setdefault("observer", contract_recorder.observe)
         server = EmulatorServer(seed, **kwargs).start()
         servers.append(server)
         return server
@@ -78,6 +96,10 @@ def emulator_factory() -> Iterator[Callable[..., EmulatorServer]]:
     yield start
     for server in reversed(servers):
         server.stop()
+    if contract_recorder is not None:
+        violations = contract_recorder.violations()
+        if violations:
+            pytest.fail(report(violations), pytrace=False)
 
 
 @pytest.fixture

@@ -50,6 +50,7 @@ class Outcome:
     response: Response | None  # None: drop the connection without answering
     log_path: str
     user: str | None = None
+    fault_injected: bool = False  # the answer (or the drop) came from a fault rule
 
 
 class EmulatorApp:
@@ -147,6 +148,7 @@ class EmulatorApp:
     # requests ------------------------------------------------------------------------------
     def handle(self, req: Request) -> Outcome:
         log_path = req.path
+        injected = False
         try:
             if not req.path.startswith(admin.PREFIX + "/") or req.path.startswith(s3.S3_PREFIX):
                 fault = self.faults.check(req.method, req.path)
@@ -154,8 +156,9 @@ class EmulatorApp:
                     if fault.latency_seconds:
                         time.sleep(fault.latency_seconds)
                     if fault.drop_connection:
-                        return Outcome(None, log_path + " [fault: dropped]")
+                        return Outcome(None, log_path + " [fault: dropped]", fault_injected=True)
                     if fault.error is not None:
+                        injected = True
                         raise fault.error
                     req.finish_error = fault.finish_error
             route, params = self.router.match(req.method, req.path)
@@ -175,4 +178,4 @@ class EmulatorApp:
             body = ApiError(500, None, "Internal emulator error", type(exc).__name__).body()
             response = Response(500, body)
         user = req.user.login if req.user is not None else None
-        return Outcome(response, log_path, user)
+        return Outcome(response, log_path, user, injected)

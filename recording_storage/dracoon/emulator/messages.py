@@ -26,9 +26,20 @@ class BodyReader:
         self._chunked = chunked
         self._chunk_left = 0
         self.finished = not chunked and not self._remaining
+        self.capture: bytearray | None = None  # set by an observer: keeps what was read
+        self.capture_limit = 0
 
     def read(self, size: int = READ_SIZE) -> bytes:
         """Return up to ``size`` bytes; ``b""`` at the end of the body."""
+        data = self._read(size)
+        if self.capture is not None and data:
+            if len(self.capture) + len(data) > self.capture_limit:
+                self.capture = None  # too large to keep: the observer gets no body
+            else:
+                self.capture += data
+        return data
+
+    def _read(self, size: int) -> bytes:
         if self.finished:
             return b""
         if self._chunked:

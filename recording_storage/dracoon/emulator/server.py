@@ -16,11 +16,12 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 from .app import EmulatorApp, Outcome
 from .errors import ApiError
 from .messages import BodyReader, FileSlice, Request, Response
+from .observe import CAPTURE_LIMIT, Exchange, Observer
 
 log = logging.getLogger("recording_storage.dracoon.emulator")
 
@@ -28,11 +29,18 @@ _DRAIN_LIMIT = 8 * 1024 * 1024  # an unread body larger than this closes the con
 _JSON = "application/json;charset=UTF-8"
 
 
+def _structured(content_type: str | None) -> bool:
+    """JSON or form bodies: small by nature, worth keeping for an observer (file data is not)."""
+    kind = (content_type or "").lower()
+    return "json" in kind or "x-www-form-urlencoded" in kind
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
     app: EmulatorApp
+    observer: Observer | None = None
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -88,6 +96,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             else:
                 bad_length = True
         body = BodyReader(self.rfile, body_length, chunked)
+        if self.server.observer is not None and _structured(headers.get("content-type")):
+            body.capture, body.capture_limit = bytearray(), CAPTURE_LIMIT
         req = Request(
             method=self.command,
             path=unquote(split.path) or "/",
@@ -104,6 +114,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         else:
             outcome = self.server.app.handle(req)
         if outcome.response is None:
+            self._observe(req, split.query, body, outcome)
             self._drop()
             self._log(req, 0, started, outcome)
             return
@@ -112,12 +123,52 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 self.close_connection = True
         except (ApiError, OSError):
             self.close_connection = True
+        # Before the answer goes out, so a test that got its answer finds the exchange recorded.
+        self._observe(req, split.query, body, outcome)
         try:
             sent = self._write(outcome.response, head_only=self.command == "HEAD")
         except (TimeoutError, BrokenPipeError, ConnectionResetError):
             self.close_connection = True
             sent = -1
         self._log(req, outcome.response.status, started, outcome, sent)
+
+    def _observe(self, req: Request, query: str, body: BodyReader, outcome: Outcome) -> None:
+        """Hand the exchange to the observer, if one is set (tests); never fails the server."""
+        observer = self.server.observer
+        if observer is None:
+            return
+        response = outcome.response
+        captured = body.capture if body.finished else None
+        payload: bytes | None = None
+        content_type = None
+        if response is not None:
+            content_type = response.content_type
+            if isinstance(response.body, dict | list):
+                payload = json.dumps(response.body).encode("utf-8")
+                content_type = content_type or _JSON
+            elif isinstance(response.body, str):
+                payload = response.body.encode("utf-8")
+                content_type = content_type or "text/plain;charset=UTF-8"
+            elif isinstance(response.body, bytes) and _structured(content_type):
+                payload = response.body
+            elif response.body is None:
+                payload = b""
+        exchange = Exchange(
+            method=req.method,
+            path=req.path,
+            query=tuple(parse_qsl(query, keep_blank_values=True)),
+            request_headers=dict(req.headers),
+            request_body=bytes(captured) if captured is not None else None,
+            status=response.status if response is not None else 0,
+            response_headers=dict(response.headers) if response is not None else {},
+            response_content_type=content_type,
+            response_body=payload,
+            fault_injected=outcome.fault_injected,
+        )
+        try:
+            observer(exchange)
+        except Exception:  # an observer's bug must not take the emulator down
+            log.exception("exchange observer failed on %s %s", req.method, outcome.log_path)
 
     def _drop(self) -> None:
         self.close_connection = True
@@ -193,6 +244,7 @@ class EmulatorServer:
         host: str = "127.0.0.1",
         port: int = 0,
         state_dir: str | Path | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self._temp_dir: str | None = None
         if state_dir is None:
@@ -208,6 +260,7 @@ class EmulatorServer:
             self._cleanup()
             raise
         self._httpd.app = self.app
+        self._httpd.observer = observer  # tests: sees every exchange (contract checks)
         self.host = host
         self.port = self._httpd.server_address[1]
         self._thread: threading.Thread | None = None
