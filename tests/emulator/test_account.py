@@ -54,9 +54,9 @@ def test_invalid_key_pairs_are_refused(api, test_key_pairs):
         "publicKeyContainer": {**container["publicKeyContainer"], "version": "A"},
     }
     reply = bob.post("/user/account/keypair", wrong_version)
-    assert (reply.status, reply.error_code) == (400, -70023)
+    assert (reply.status, reply.error_code) == (400, -70022)  # invalid public key format
     reply = bob.post("/user/account/keypair", {"publicKeyContainer": {}})
-    assert (reply.status, reply.error_code) == (400, -70022)
+    assert (reply.status, reply.error_code) == (400, -80000)
     reply = bob.post("/user/account/keypair?x", body=b"{not json", headers={})
     assert reply.status == 400
 

@@ -13,7 +13,7 @@ def test_top_level_room_needs_room_manager_and_its_creator_is_admin_by_default(a
     created = service.post("/nodes/rooms", {"name": "Meetings", "adminIds": [service_id]})
     assert created.status == 201
     room = created.json()
-    assert room["parentId"] is None and room["parentPath"] == "/"
+    assert "parentId" not in room and room["parentPath"] == "/"  # top level: no parentId
     assert room["permissions"]["manage"] is True and room["isEncrypted"] is False
     no_admin = service.post("/nodes/rooms", {"name": "Own"})  # the creator becomes admin
     assert no_admin.status == 201 and no_admin.json()["permissions"]["manage"] is True
@@ -25,7 +25,7 @@ def test_top_level_room_needs_room_manager_and_its_creator_is_admin_by_default(a
     orphan = service.post(
         "/nodes/rooms", {"name": "Orphan", "parentId": recordings, "inheritPermissions": False}
     )
-    assert (orphan.status, orphan.error_code) == (400, -80000)  # a sub-room still needs one
+    assert (orphan.status, orphan.error_code) == (400, -40006)  # a sub-room still needs one
     forbidden = alice.post("/nodes/rooms", {"name": "Mine", "adminIds": [service_id]})
     assert forbidden.status == 403
     unknown_admin = service.post("/nodes/rooms", {"name": "X", "adminIds": [424242]})

@@ -125,11 +125,9 @@ class NodeService:
     def create_room(self, parent_id: int | None, name: str) -> Node:
         """Create a sub-room inheriting permissions; a 409 means it exists: return that one."""
         validate_name(name)
-        body = {
-            "name": name,
-            "parentId": int(parent_id) if parent_id else None,
-            "inheritPermissions": bool(parent_id),
-        }
+        body: dict = {"name": name, "inheritPermissions": bool(parent_id)}
+        if parent_id:  # a top-level room has no parentId (null breaks DRACOON's schema)
+            body["parentId"] = int(parent_id)
         where = f"room {parent_id}" if parent_id else "the top level"
         try:
             node = Node.from_json(

@@ -92,7 +92,7 @@ class Router:
                 if name in route.int_params:
                     number = int(value)
                     if not -(2**63) <= number < 2**63:
-                        raise ApiError(400, -80000, f"Path parameter {name} is out of range")
+                        raise ApiError(400, -80002, f"Path parameter {name} is out of range")
                     params[name] = number
                 else:
                     params[name] = value

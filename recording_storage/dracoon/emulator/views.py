@@ -13,7 +13,14 @@ def permissions_json(perms: set[str]) -> dict[str, bool]:
 
 def user_info(user: User | None, user_id: int | None = None) -> dict:
     if user is None:
-        return {"id": user_id or 0, "userType": "deleted", "userName": "", "avatarUuid": ""}
+        return {
+            "id": user_id or 0,
+            "userType": "deleted",
+            "userName": "",
+            "firstName": "",
+            "lastName": "",
+            "avatarUuid": "",
+        }
     return {
         "id": user.id,
         "userType": "internal",
@@ -108,7 +115,13 @@ def node_json(state: State, node: Node, user: User, *, detailed: bool = False) -
         )
     if detailed:
         body["encryptionInfo"] = _encryption_info(state, node, user)
-    return body
+    return without_nulls(body)
+
+
+def without_nulls(body: dict) -> dict:
+    """DRACOON's description marks no field nullable: an unset field is left out, not null
+    (a top-level room has no ``parentId``, a file without expiry no ``expireAt``)."""
+    return {key: value for key, value in body.items() if value is not None}
 
 
 def _deleted_versions(state: State, node: Node) -> int:

@@ -11,7 +11,7 @@ from ..messages import Request, Response, no_content
 from ..model import FILE_KEY_VERSION_FOR, KEY_PAIR_VERSIONS, ROOM, User, now_iso
 from ..permissions import effective
 from ..routing import Router
-from ..views import roles_json, user_info
+from ..views import roles_json, user_info, without_nulls
 
 if TYPE_CHECKING:
     from ..app import EmulatorApp
@@ -35,6 +35,8 @@ def account(app: EmulatorApp, req: Request) -> Response:
             "gender": "n",
             "language": user.language,
             "isLocked": False,
+            "lockStatus": 0,  # deprecated, but required by the description
+            "customerId": 1,
             "hasManageableRooms": manageable,
             "needsToAcceptEULA": False,
             "mustSetEmail": False,
@@ -49,7 +51,7 @@ def account(app: EmulatorApp, req: Request) -> Response:
             "userGroups": [],
             "homeRoomId": None,
         }
-    return Response(body=body)
+    return Response(body=without_nulls(body))
 
 
 def _version_param(req: Request) -> str | None:
@@ -112,27 +114,29 @@ def delete_key_pair(app: EmulatorApp, req: Request) -> Response:
 
 
 def validate_key_pair_container(body: dict) -> dict:
-    """Shape and public-key checks (400 -70022 / -70023); the private key stays opaque."""
+    """Shape and key checks with DRACOON's codes (description 4.26.7): a missing part is
+    -80000, a bad public key (or version) -70022 "Invalid public key format", a bad private
+    key -70023 "Invalid private key format". The private key itself stays opaque."""
     try:
         private = body["privateKeyContainer"]
         public = body["publicKeyContainer"]
         version = public["version"]
-        if private["version"] != version or version not in KEY_PAIR_VERSIONS:
-            raise ValueError
         if not isinstance(private["privateKey"], str) or not isinstance(public["publicKey"], str):
-            raise ValueError
-    except (KeyError, TypeError, ValueError):
+            raise TypeError
+    except (KeyError, TypeError):
         raise ApiError(
-            400, -70022, "Key pair container is invalid (versions, privateKey, publicKey)"
+            400, -80000, "Key pair container needs privateKeyContainer and publicKeyContainer"
         ) from None
+    if private.get("version") != version or version not in KEY_PAIR_VERSIONS:
+        raise ApiError(400, -70022, f"Key pair version {str(version)[:20]!r} is not supported")
     if "PRIVATE KEY" not in private["privateKey"]:
-        raise ApiError(400, -70022, "privateKey is not a PEM private key")
+        raise ApiError(400, -70023, "privateKey is not a PEM private key")
     try:
         key = RSA.import_key(public["publicKey"])
     except (ValueError, IndexError, TypeError):
-        raise ApiError(400, -70023, "publicKey is not a PEM RSA public key") from None
+        raise ApiError(400, -70022, "publicKey is not a PEM RSA public key") from None
     if key.has_private() or key.size_in_bits() != _MODULUS_BITS[version]:
-        raise ApiError(400, -70023, f"publicKey does not match key pair version {version}")
+        raise ApiError(400, -70022, f"publicKey does not match key pair version {version}")
     return {
         "privateKeyContainer": {k: private[k] for k in ("version", "privateKey")},
         "publicKeyContainer": {k: public[k] for k in ("version", "publicKey")},

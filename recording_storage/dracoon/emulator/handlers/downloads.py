@@ -30,7 +30,8 @@ def create_download_url(app: EmulatorApp, req: Request) -> Response:
             time.time() + app.settings.download_url_lifetime_seconds,
         )
         state.download_tokens[token.value] = token
-    return Response(200, {"downloadUrl": f"{req.base_url}{V4}/downloads/{token.value}"})
+    url = f"{req.base_url}{V4}/downloads/{token.value}"
+    return Response(200, {"downloadUrl": url, "token": token.value})  # token: deprecated, required
 
 
 def _readable_file(app: EmulatorApp, req: Request) -> Node:

@@ -13,7 +13,7 @@ from ..permissions import effective, is_visible
 from ..recycle import delete_room, move_to_bin
 from ..routing import Router
 from ..state import State
-from ..views import node_json, page
+from ..views import node_json, page, without_nulls
 from .common import body_int, body_list, paging, query_int, require, visible_node
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def parents(app: EmulatorApp, req: Request) -> Response:
     with app.state.lock:
         node = visible_node(app.state, req.path_params["node_id"], req.user)
         items = [
-            {"id": a.id, "name": a.name, "type": a.type, "parentId": a.parent_id}
+            without_nulls({"id": a.id, "name": a.name, "type": a.type, "parentId": a.parent_id})
             for a in app.state.ancestors(node)
         ]
     return Response(body={"items": items})

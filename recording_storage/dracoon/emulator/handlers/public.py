@@ -20,6 +20,7 @@ def software_version(app: EmulatorApp, req: Request) -> Response:
             "restApiVersion": app.settings.api_version,
             "sdsServerVersion": app.settings.api_version,
             "buildDate": "2024-01-01T00:00:00.000Z",
+            "scmRevisionNumber": "emulator",
             "isDracoonCloud": True,
         }
     )
@@ -29,6 +30,7 @@ def system_info(app: EmulatorApp, req: Request) -> Response:
     return Response(
         body={
             "languageDefault": "en",
+            "authMethods": [{"name": "basic", "isEnabled": True, "priority": 1}],
             "hideLoginInputFields": False,
             "s3Hosts": [],
             "s3EnforceDirectUpload": app.settings.s3_enforce_direct_upload,
@@ -63,7 +65,6 @@ def general(app: EmulatorApp, req: Request) -> Response:
             "useS3Storage": settings.s3_direct_upload,
             "s3TagsEnabled": False,
             "homeRoomsActive": False,
-            "homeRoomParentId": None,
             "subscriptionPlan": 0,
             "authTokenRestrictions": {
                 "restrictionEnabled": True,

@@ -60,14 +60,16 @@ def create_room(app: EmulatorApp, req: Request) -> Response:
             _require_manage(state, parent, user, "create sub-rooms")
         elif "ROOM_MANAGER" not in user.roles:
             raise ApiError(403, None, "Creating a top-level room needs the ROOM_MANAGER role")
+        if parent is None and inherit:
+            raise ApiError(
+                400, -40017, "Inheritance of permissions cannot be enabled for top level rooms"
+            )
         if inherit is None:
             inherit = parent is not None
-        if parent is None:
-            inherit = False
         if not inherit and not admin_ids:
             if parent is not None:
                 raise ApiError(
-                    400, -80000, "A room without inherited permissions needs at least one adminIds"
+                    400, -40006, "A room without inherited permissions needs at least one adminIds"
                 )
             # A top-level room without adminIds: its creator (a ROOM_MANAGER) becomes its
             # admin, which the official SDK's workflows rely on.
@@ -174,6 +176,11 @@ def room_users(app: EmulatorApp, req: Request) -> Response:
                     continue
             entry = {
                 "userInfo": user_info(member),
+                # deprecated duplicates of userInfo, still required by the description
+                "id": member.id,
+                "login": member.login,
+                "displayName": f"{member.first_name} {member.last_name}".strip(),
+                "email": member.email,
                 "isGranted": True,
                 "permissions": permissions_json(perms),
             }

@@ -33,14 +33,14 @@ S3_PREFIX = "/emulator/s3"
 def presigned_urls(app: EmulatorApp, req: Request) -> Response:
     upload = _by_id(app, req)
     if not upload.direct_s3:
-        raise ApiError(400, -90034, "This upload channel is not an S3 direct upload")
+        raise ApiError(404, -90034, "This upload channel has no S3 upload (not a direct upload)")
     body = req.json()
     size = body_int(body, "size")
     first = body_int(body, "firstPartNumber")
     last = body_int(body, "lastPartNumber")
     assert size is not None and first is not None and last is not None
     if size < 0:
-        raise ApiError(400, -80003, "size must be >= 0")
+        raise ApiError(400, -80046, "size must be >= 0")
     if not 1 <= first <= last <= MAX_PART_NUMBER:
         raise ApiError(
             400, -80000, f"Part numbers must satisfy 1 <= first <= last <= {MAX_PART_NUMBER}"
@@ -114,7 +114,7 @@ def put_part(app: EmulatorApp, req: Request) -> Response:
 def complete_s3(app: EmulatorApp, req: Request) -> Response:
     upload = _by_id(app, req)
     if not upload.direct_s3:
-        raise ApiError(400, -90034, "This upload channel is not an S3 direct upload")
+        raise ApiError(404, -90034, "This upload channel has no S3 upload (not a direct upload)")
     body = req.json()
     parts = body_list(body, "parts")
     state = app.state

@@ -7,9 +7,11 @@ sequentially, so arrival order is the only reliable order.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ApiError, upload_not_found
 from ..files import create_file, parse_completion
@@ -34,7 +36,7 @@ def create_channel(app: EmulatorApp, req: Request) -> Response:
     name = check_name(body.get("name"))
     size = body_int(body, "size", required=False)
     if size is not None and size < 0:
-        raise ApiError(400, -80003, "size must be >= 0")
+        raise ApiError(400, -80001, "size must be >= 0")
     classification = body_int(body, "classification", required=False)
     if classification is not None and not 1 <= classification <= 4:
         raise ApiError(400, -80000, "classification must be 1, 2, 3 or 4")
@@ -150,8 +152,16 @@ def _append_chunk(app: EmulatorApp, req: Request, upload: Upload) -> Response:
     with app.upload_lock(upload.id):
         if not upload.open or upload.blob_id is None:
             raise upload_not_found()
-        written = app.store.append(upload.blob_id, chunks)
-    return Response(201, {"size": written})
+        digest = hashlib.md5(usedforsecurity=False)
+        written = app.store.append(upload.blob_id, _hashed(chunks, digest))
+    return Response(201, {"size": written, "hash": digest.hexdigest()})
+
+
+def _hashed(chunks: Iterator[bytes], digest: Any) -> Iterator[bytes]:
+    """Pass the chunk through while hashing it: DRACOON answers each chunk with its MD5."""
+    for data in chunks:
+        digest.update(data)
+        yield data
 
 
 def chunk_by_token(app: EmulatorApp, req: Request) -> Response:
