@@ -223,11 +223,11 @@ def check(exchange: Exchange) -> list[Violation]:
                 media_type = _unlisted_media_type(operation, request.content_type)
                 if media_type:
                     add("request", "request-body", f"MediaTypeNotFound: {media_type}")
-            for error in _errors(openapi().iter_request_errors, request):
+            for error in _errors(openapi().request_validator.iter_errors, request):
                 if exchange.request_body is None and _kind("request", error) == "request-body":
                     continue
                 add("request", _kind("request", error), _describe(error))
-        for error in _errors(openapi().iter_response_errors, request, response):
+        for error in _errors(openapi().response_validator.iter_errors, request, response):
             if exchange.response_body is None and _kind("response", error) == "response-body":
                 continue  # a streamed file: status and headers only
             add("response", _kind("response", error), _describe(error))

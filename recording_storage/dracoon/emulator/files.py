@@ -56,7 +56,7 @@ def validate_file_key(value: object) -> dict:
     if not isinstance(value, dict):
         raise ApiError(400, -80000, "fileKey must be an object {version, key, iv, tag}")
     version = value.get("version")
-    if version not in _FILE_KEY_VERSIONS:
+    if not isinstance(version, str) or version not in _FILE_KEY_VERSIONS:  # {} is unhashable
         raise ApiError(400, -80000, f"fileKey.version must be one of {sorted(_FILE_KEY_VERSIONS)}")
     sizes = {"key": None, "iv": 12, "tag": 16}
     for field, size in sizes.items():

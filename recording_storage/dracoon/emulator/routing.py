@@ -76,6 +76,11 @@ class Router:
             )
         )
 
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        """Every route, in registration order (tests derive what the emulator implements)."""
+        return tuple(self._routes)
+
     def match(self, method: str, path: str) -> tuple[Route, dict[str, Any]]:
         """Find the route; 404 for an unknown path, 405 for a known path with another method."""
         path_known = False

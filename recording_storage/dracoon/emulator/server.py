@@ -60,6 +60,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
 
+    def __getattr__(self, name: str):
+        """Any other method (TRACE, QUERY, ...) reaches the router too, which answers 405 on
+        a known path like DRACOON, instead of http.server's 501."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Errors http.server raises itself (malformed request line, headers) as DRACOON JSON."""
         self.close_connection = True
