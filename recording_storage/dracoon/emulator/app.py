@@ -51,6 +51,7 @@ class Outcome:
     log_path: str
     user: str | None = None
     fault_injected: bool = False  # the answer (or the drop) came from a fault rule
+    routed: bool = False  # a route matched: the emulator implements this operation
 
 
 class EmulatorApp:
@@ -148,7 +149,7 @@ class EmulatorApp:
     # requests ------------------------------------------------------------------------------
     def handle(self, req: Request) -> Outcome:
         log_path = req.path
-        injected = False
+        injected = routed = False
         try:
             if not req.path.startswith(admin.PREFIX + "/") or req.path.startswith(s3.S3_PREFIX):
                 fault = self.faults.check(req.method, req.path)
@@ -162,6 +163,7 @@ class EmulatorApp:
                         raise fault.error
                     req.finish_error = fault.finish_error
             route, params = self.router.match(req.method, req.path)
+            routed = True
             log_path = route.redacted(params, req.path)
             req.path_params = params
             if route.auth:
@@ -178,4 +180,4 @@ class EmulatorApp:
             body = ApiError(500, None, "Internal emulator error", type(exc).__name__).body()
             response = Response(500, body)
         user = req.user.login if req.user is not None else None
-        return Outcome(response, log_path, user, injected)
+        return Outcome(response, log_path, user, injected, routed)

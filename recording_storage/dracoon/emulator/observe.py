@@ -26,6 +26,7 @@ class Exchange:
     response_content_type: str | None
     response_body: bytes | None  # None: file data (streamed or bytes), not kept
     fault_injected: bool  # the answer came from a fault rule, not from the emulated API
+    routed: bool = True  # False: no route matched (an operation the emulator does not implement)
 
 
 Observer = Callable[[Exchange], None]

@@ -171,6 +171,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             response_content_type=content_type,
             response_body=payload,
             fault_injected=outcome.fault_injected,
+            routed=outcome.routed,
         )
         try:
             observer(exchange)

@@ -78,9 +78,9 @@ def _comment(state: State, comment_id: int, user: User) -> Comment:
     comment = state.comments.get(comment_id)
     node = state.nodes.get(comment.node_id) if comment else None
     if comment is None or comment.is_deleted or node is None:
-        raise ApiError(404, -41200, f"Comment {comment_id} not found")
+        raise ApiError(404, -41400, f"Comment {comment_id} not found")
     if not is_visible(state, node, user.id):
-        raise ApiError(404, -41200, f"Comment {comment_id} not found")
+        raise ApiError(404, -41400, f"Comment {comment_id} not found")
     return comment
 
 

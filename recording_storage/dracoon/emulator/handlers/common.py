@@ -56,6 +56,14 @@ def body_list(body: dict, name: str) -> list:
     return value
 
 
+def body_ids(body: dict, name: str) -> list[int]:
+    """The non-empty JSON array of integer ids ``name`` (400 -80000 naming it otherwise)."""
+    ids = body_list(body, name)
+    if any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
+        raise ApiError(400, -80000, f"Field '{name}' must be a list of integer ids")
+    return ids
+
+
 def body_int(body: dict, name: str, *, required: bool = True) -> int | None:
     value = body.get(name)
     if value is None:

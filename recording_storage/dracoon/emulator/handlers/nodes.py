@@ -14,7 +14,7 @@ from ..recycle import delete_room, move_to_bin
 from ..routing import Router
 from ..state import State
 from ..views import node_json, page, without_nulls
-from .common import body_int, body_list, paging, query_int, require, visible_node
+from .common import body_ids, body_int, paging, query_int, require, visible_node
 
 if TYPE_CHECKING:
     from ..app import EmulatorApp
@@ -130,7 +130,7 @@ def create_folder(app: EmulatorApp, req: Request) -> Response:
 
 def delete_nodes(app: EmulatorApp, req: Request) -> Response:
     body = req.json()
-    ids = body_list(body, "nodeIds")
+    ids = body_ids(body, "nodeIds")
     with app.state.lock:
         for node_id in ids:
             _delete(app, node_id, req.user)

@@ -17,7 +17,7 @@ from ..permissions import effective, is_visible
 from ..recycle import move_to_bin, purge
 from ..routing import Router
 from ..state import State
-from ..views import page, user_info
+from ..views import page, user_info, without_nulls
 from .common import body_int, body_list, paging, require, visible_node
 
 if TYPE_CHECKING:
@@ -59,27 +59,29 @@ def _entry(state: State, deleted_id: int, user: User, permission: str) -> Recycl
 def deleted_node_json(state: State, entry: RecycledNode) -> dict:
     node = entry.node
     size = node.size if node.type == FILE else sum(n.size for n in entry.subtree)
-    return {
-        "id": node.id,
-        "referenceId": node.reference_id or node.id,
-        "parentId": node.parent_id,
-        "parentPath": entry.parent_path,
-        "type": node.type,
-        "name": node.name,
-        "expireAt": node.expire_at,
-        "isEncrypted": state.nodes[entry.room_id].encrypted,
-        "notes": node.notes or "",
-        "size": size,
-        "classification": node.classification,
-        "createdAt": node.created_at,
-        "createdBy": user_info(state.users.get(node.created_by), node.created_by),
-        "updatedAt": node.updated_at or node.created_at,
-        "updatedBy": user_info(
-            state.users.get(node.updated_by or node.created_by), node.updated_by
-        ),
-        "deletedAt": entry.deleted_at,
-        "deletedBy": user_info(state.users.get(entry.deleted_by), entry.deleted_by),
-    }
+    return without_nulls(
+        {
+            "id": node.id,
+            "referenceId": node.reference_id or node.id,
+            "parentId": node.parent_id,
+            "parentPath": entry.parent_path,
+            "type": node.type,
+            "name": node.name,
+            "expireAt": node.expire_at,
+            "isEncrypted": state.nodes[entry.room_id].encrypted,
+            "notes": node.notes or "",
+            "size": size,
+            "classification": node.classification,
+            "createdAt": node.created_at,
+            "createdBy": user_info(state.users.get(node.created_by), node.created_by),
+            "updatedAt": node.updated_at or node.created_at,
+            "updatedBy": user_info(
+                state.users.get(node.updated_by or node.created_by), node.updated_by
+            ),
+            "deletedAt": entry.deleted_at,
+            "deletedBy": user_info(state.users.get(entry.deleted_by), entry.deleted_by),
+        }
+    )
 
 
 def _type_filter(raw: str | None) -> set[str] | None:

@@ -12,7 +12,7 @@ from ..permissions import direct_grants, effective, inherited_grants, is_visible
 from ..routing import Router
 from ..state import State
 from ..views import node_json, page, permissions_json, public_key_container, user_info
-from .common import body_int, body_list, paging
+from .common import body_ids, body_int, body_list, paging
 
 if TYPE_CHECKING:
     from ..app import EmulatorApp
@@ -220,7 +220,7 @@ def grant_room_users(app: EmulatorApp, req: Request) -> Response:
 
 def revoke_room_users(app: EmulatorApp, req: Request) -> Response:
     body = req.json()
-    ids = body_list(body, "ids")
+    ids = body_ids(body, "ids")
     user: User = req.user
     state = app.state
     with state.lock:
