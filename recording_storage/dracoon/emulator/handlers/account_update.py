@@ -50,7 +50,7 @@ def update_account(app: EmulatorApp, req: Request) -> Response:
         if "login" in changes:
             other = app.state.user_by_login(changes["login"])
             if other is not None and other.id != user.id:
-                raise ApiError(409, -80000, f"userName {changes['login']!r} is taken")
+                raise ApiError(409, -70564, f"userName {changes['login']!r} is taken")
         for attr, value in changes.items():
             setattr(user, attr, value)
     return account(app, req)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import ApiError, missing_field, node_not_found
+from ..errors import ApiError, missing_field, node_not_found, room_not_found
 from ..messages import Request, Response, no_content
 from ..model import FILE, FOLDER, ROOM, Node, RecycledNode, User
 from ..names import autorename_candidates
@@ -32,7 +32,7 @@ def _room_with(state: State, room_id: int, user: User, permission: str) -> Node:
     if room is None or not is_visible(state, room, user.id):
         raise node_not_found(room_id)
     if room.type != ROOM:
-        raise ApiError(400, -40001, f"Node {room_id} is not a room; only rooms have a recycle bin")
+        raise room_not_found(room_id)  # 404 -40000: only rooms have a recycle bin
     if permission not in effective(state, room, user.id):
         raise ApiError(403, None, f"User has no '{permission}' permission on room {room_id}")
     return room

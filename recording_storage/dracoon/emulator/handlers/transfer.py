@@ -121,7 +121,7 @@ def copy_nodes(app: EmulatorApp, req: Request) -> Response:
     with state.lock:
         target, sources, resolution, user = _prepare(app, req, ("read",))
         if any(target.id == n.id or target in state.descendants(n) for n, _ in sources):
-            raise ApiError(400, -41302, "A folder cannot be copied into itself")
+            raise ApiError(409, -41304, "A folder cannot be copied into itself")
         for node, item in sources:
             name = _place(state, target, item.get("name") or node.name, node.type, resolution, user)
             clone = _clone(state, app.store, node, target.id, user)
@@ -153,7 +153,7 @@ def move_nodes(app: EmulatorApp, req: Request) -> Response:
         target, sources, resolution, user = _prepare(app, req, ("read", "delete"))
         for node, _ in sources:
             if target.id == node.id or target in state.descendants(node):
-                raise ApiError(400, -41302, "A folder cannot be moved into itself")
+                raise ApiError(409, -41304, "A folder cannot be moved into itself")
         for node, item in sources:
             if node.parent_id == target.id and not item.get("name"):
                 continue  # already there
