@@ -63,7 +63,11 @@ def test_a_stuck_job_thread_is_found_despite_heartbeats_and_its_job_is_not_lost(
     wait_for(lambda: (tmp_path / "done" / job).exists(), 30, "the job to complete")
     assert (tmp_path / "done" / job).read_text() == str(second)
     wait_for(lambda: queue_counts(sqs, queue_url) == (0, 0), 15, "the message to be deleted")
-    assert service.metric("recording_storage_bytes_transferred_total") == 1234
+    wait_for(
+        lambda: service.metric("recording_storage_bytes_transferred_total") == 1234,
+        10,
+        "the job's bytes in /metrics (counted right after the message is deleted)",
+    )
 
 
 def test_idle_workers_and_a_slow_progressing_job_are_not_killed(
