@@ -52,7 +52,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--jobs", type=int, default=200, help="scenario 4: number of jobs")
     parser.add_argument("--job-size", default="1M", help="scenario 4: size of each recording")
-    parser.add_argument("--workers", type=int, default=4, help="scenario 4: worker processes")
+    parser.add_argument(
+        "--workers", default="4", help="scenario 4: worker processes, a run each (e.g. 1,2,4)"
+    )
     parser.add_argument(
         "--repeat",
         type=int,
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += scenarios.s3_servers(world, size)
         single_results = {}
         for mode in modes:
-            if chosen & {"1", "2", "4", "5"}:
+            if chosen & {"1", "2", "4", "5"} and not chosen <= {"0", "4"}:
                 say(f"1/2: one recording, {mode}")
                 found, result = scenarios.single(
                     world, mode, size, options.repeat,
@@ -103,14 +105,15 @@ def main(argv: list[str] | None = None) -> int:
             say("3: three targets")
             rows += scenarios.three_targets(world, size)
         if "4" in chosen:
-            say("4: small recordings through SQS")
-            found, per_job = scenarios.many_small(
-                world, options.jobs, parse_size(options.job_size), options.workers,
-                scenarios.mib_s(single_results["classic"]),
-            )  # fmt: skip
-            rows += found
-            details.append(f"4: DRACOON requests per job: {per_job}")
-        if "5" in chosen:
+            job_size = parse_size(options.job_size)
+            single = single_results.get("classic")
+            for workers in (int(w) for w in options.workers.split(",") if w):
+                say(f"4: small recordings through SQS, {workers} worker(s)")
+                run = scenarios.many_small(world, options.jobs, job_size, workers)
+                rows += scenarios.small_rows(run, job_size, single and scenarios.mib_s(single))
+                details.append(run.requests.markdown(
+                    run.jobs, workers, f"4 ({workers} worker(s))"))  # fmt: skip
+        if "5" in chosen and "classic" in single_results:
             say("5: memory")
             rows += scenarios.memory(
                 world, single_results["classic"], size, parse_size(options.memory_size)
@@ -159,6 +162,7 @@ def print_table(rows, details, options, chunk, load, seconds) -> None:
     for line in table[1:]:
         print("| " + " | ".join(line) + " |")
     for detail in details:
+        print()
         print(detail)
 
 

@@ -9,7 +9,8 @@ ListObjectsV2 (first 1000 keys, no paging), PutObject (plain, chunked and ``aws-
 bodies), HeadObject, GetObject with ``Range`` and ``If-Match``, DeleteObject. Path-style URLs
 only; signatures are not checked. Objects live in ``ROOT/<bucket>/<quoted key>``; a benchmark
 may also write files there directly. The ETag is derived from size, mtime and inode (opaque,
-like a web server's), so no object is ever hashed.
+like a web server's), so no object is ever hashed. ``GET /_bench/counts`` answers the number
+of requests so far by S3 operation (the bench's request table).
 
 Run: ``python -m scripts.bench.s3_server --root DIR [--addr 127.0.0.1:0]`` prints
 ``listening on http://HOST:PORT``. Not for production: no auth, no durability guarantees.
@@ -18,8 +19,10 @@ Run: ``python -m scripts.bench.s3_server --root DIR [--addr 127.0.0.1:0]`` print
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import hashlib
+import json
 import os
 import re
 import socket
@@ -47,11 +50,27 @@ def etag_of(stat: os.stat_result) -> str:
     ).hexdigest()
 
 
+def operation_name(method: str, key: str, query: dict) -> str:
+    """The S3 operation of a request, as the bench's request table names it."""
+    if not key:
+        if method == "GET":
+            return "ListObjectsV2"
+        return {"PUT": "CreateBucket", "HEAD": "HeadBucket"}.get(method, f"{method} bucket")
+    return {
+        "GET": "GetObject",
+        "HEAD": "HeadObject",
+        "PUT": "PutObject",
+        "DELETE": "DeleteObject",
+    }.get(method, f"{method} object")
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
     root: Path
+    counts: collections.Counter
+    counts_lock: threading.Lock
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -80,6 +99,12 @@ class _Handler(BaseHTTPRequestHandler):
         bucket = unquote(parts[0])
         key = unquote(parts[1]) if len(parts) > 1 else ""
         query = parse_qs(split.query, keep_blank_values=True)
+        if bucket == "_bench" and key == "counts":  # not a valid bucket name: no clash
+            with self.server.counts_lock:
+                body = json.dumps(dict(self.server.counts)).encode()
+            return self._reply(200, body, content_type="application/json")
+        with self.server.counts_lock:
+            self.server.counts[operation_name(self.command, key, query)] += 1
         try:
             if not bucket or "/" in bucket or bucket in (".", ".."):
                 return self._error(400, "InvalidBucketName", "bad bucket")
@@ -318,6 +343,7 @@ class LocalS3Server:
         self.root.mkdir(parents=True, exist_ok=True)
         self._httpd = _Server((host, port), _Handler)
         self._httpd.root = self.root
+        self._httpd.counts, self._httpd.counts_lock = collections.Counter(), threading.Lock()
         self.url = f"http://{host}:{self._httpd.server_address[1]}"
         self._thread: threading.Thread | None = None
 
@@ -347,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     host, _, port = options.addr.rpartition(":")
     httpd = _Server((host or "127.0.0.1", int(port)), _Handler)
     httpd.root = Path(options.root)
+    httpd.counts, httpd.counts_lock = collections.Counter(), threading.Lock()
     httpd.root.mkdir(parents=True, exist_ok=True)
     print(f"listening on http://{host or '127.0.0.1'}:{httpd.server_address[1]}", flush=True)
     try:

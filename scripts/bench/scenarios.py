@@ -200,24 +200,121 @@ def three_targets(world: World, size: int) -> list[Row]:
 # -- 4: many small recordings through SQS ---------------------------------------------------
 
 
-PER_PROCESS = (
-    "POST /oauth/token",
-    "GET /api/v4/user/account/keypairs",
-    "GET /api/v4/config/info/general",
-)
+COMPLETION = "PUT /api/v4/uploads/***"
 
 
-def many_small(world: World, jobs: int, size: int, workers: int, single_mib_s: float):
-    import boto3  # noqa: F401 - fail early if missing
+@dataclass
+class SmallRun:
+    """One measured run of scenario 4 (after the warm-up jobs)."""
 
-    sqs = world.boto3_client("sqs", world.moto())
-    queue_url = sqs.create_queue(QueueName=f"bench-{os.getpid()}-{time.time_ns()}")["QueueUrl"]
-    keys = [f"small/{index:04d}.mp4" for index in range(jobs)]
-    for key in keys:
+    jobs: int
+    workers: int
+    seconds: float
+    service_cpu: float  # user+sys of the master and its workers, measured jobs only
+    others_cpu: dict  # the stand-ins' CPU over the same interval: emulator, moto, S3 server
+    requests: object  # counting.RequestTable
+    failed: int
+
+    @property
+    def rate(self) -> float:
+        return self.jobs / self.seconds
+
+
+def proc_cpu_seconds(pids) -> float:
+    """user+sys CPU seconds of running processes (``/proc/PID/stat``; gone ones count 0)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def session_pids(session: int) -> list[int]:
+    """Every process of a session (the service: master + workers, ``start_new_session``)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:  # field 6: session id
+            pids.append(int(entry))
+    return pids
+
+
+def stand_in_cpu(world: World) -> dict:
+    """CPU seconds so far of the bench's stand-ins: the emulator (this process's threads,
+    with the SQS proxy and configurator), moto and the S3 server."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    moto = world._moto.process.pid if world._moto is not None else None
+    return {
+        "emulator+proxies": usage.ru_utime + usage.ru_stime,
+        "moto": proc_cpu_seconds([moto] if moto else []),
+        "S3 server": proc_cpu_seconds([world.s3.process.pid]),
+    }
+
+
+def send_jobs(sqs, queue_url: str, keys: list[str], room: str, first_id: int = 0) -> None:
+    for first in range(0, len(keys), 10):
+        entries = [
+            {"Id": str(i), "MessageBody": json.dumps(message([keys[i]], [room], first_id + i))}
+            for i in range(first, min(first + 10, len(keys)))
+        ]
+        sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+
+
+def wait_drained(world, sqs, queue_url, service, log_path, uploads_before, jobs, deadline):
+    """Until ``jobs`` more uploads completed and the queue is empty (every message deleted)."""
+    while True:
+        done = world.counter.snapshot()[COMPLETION] - uploads_before
+        if done >= jobs:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=queue_url,
+                AttributeNames=["ApproximateNumberOfMessages",
+                                "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]  # fmt: skip
+            if not any(int(value) for value in attributes.values()):
+                return
+        if service.poll() is not None or time.monotonic() > deadline:
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(
+                f"service (exit {service.poll()}) did not finish {jobs} jobs ({done} uploads):"
+                f"\n{tail}"
+            )
+        time.sleep(0.05)
+
+
+def many_small(
+    world: World, jobs: int, size: int, workers: int, *, extra_conf: tuple[str, ...] = ()
+) -> SmallRun:
+    """``jobs`` recordings of ``size`` bytes through SQS into ``recording-storage serve`` with
+    ``workers`` FileTransferers, measured after 2 warm-up jobs per worker (a warm service)."""
+    from scripts.bench.counting import RequestTable, dracoon_kind
+
+    moto = world.boto3_client("sqs", world.moto())  # the driver's sends are not counted
+    queue_url = moto.create_queue(QueueName=f"bench-{os.getpid()}-{time.time_ns()}")["QueueUrl"]
+    run = f"{workers}w-{time.time_ns()}"  # each run its own keys and room
+    warmup = [f"small/{run}/warm-{index:04d}.mp4" for index in range(2 * workers)]
+    keys = [f"small/{run}/{index:05d}.mp4" for index in range(jobs)]
+    room = f"small-{run}"
+    for key in warmup + keys:
         world.put_object(key, size)
-    conf = world.configure("classic", "service", workers=workers, queue_url=queue_url)
-    before = world.counter.snapshot()
-    log_path = world.dir / "service.log"
+    configurator = world.configurator()
+    conf = world.configure(
+        "classic", f"service-{run}", workers=workers, queue_url=queue_url,
+        configurator=configurator, extra=extra_conf,
+    )  # fmt: skip
+    log_path = conf.parent / "service.log"
     with open(log_path, "wb") as log:
         service = subprocess.Popen(
             [sys.executable, "-m", "recording_storage.cli", "--config", str(conf), "serve"],
@@ -225,49 +322,60 @@ def many_small(world: World, jobs: int, size: int, workers: int, single_mib_s: f
             start_new_session=True,
         )  # fmt: skip
     try:
-        completion = "PUT /api/v4/uploads/***"
-        time.sleep(0.5)
+        deadline = time.monotonic() + max(180, jobs * 2)
+        uploads = world.counter.snapshot()[COMPLETION]
+        send_jobs(moto, queue_url, warmup, room, first_id=100000)
+        wait_drained(world, moto, queue_url, service, log_path, uploads, len(warmup), deadline)
+        before = (world.counter.snapshot(), world.s3_counts(), world.sqs_counts(),
+                  configurator.snapshot())  # fmt: skip
+        pids = session_pids(service.pid)
+        cpu_before, others_before = proc_cpu_seconds(pids), stand_in_cpu(world)
         started = time.perf_counter()
-        for first in range(0, jobs, 10):
-            entries = [
-                {"Id": str(i), "MessageBody": json.dumps(message([keys[i]], ["small"], i))}
-                for i in range(first, min(first + 10, jobs))
-            ]
-            sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        deadline = time.monotonic() + max(120, jobs * 2)
-        while world.counter.snapshot()[completion] - before[completion] < jobs:
-            if service.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"service did not finish {jobs} jobs:\n{tail}")
-            time.sleep(0.02)
+        send_jobs(moto, queue_url, keys, room)
+        wait_drained(world, moto, queue_url, service, log_path, before[0][COMPLETION], jobs,
+                     deadline)  # fmt: skip
         seconds = time.perf_counter() - started
+        service_cpu = proc_cpu_seconds(pids) - cpu_before
+        others = {k: v - others_before[k] for k, v in stand_in_cpu(world).items()}
+        after = (world.counter.snapshot(), world.s3_counts(), world.sqs_counts(),
+                 configurator.snapshot())  # fmt: skip
     finally:
         os.killpg(service.pid, signal.SIGTERM)
         try:
             service.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(service.pid, signal.SIGKILL)
-    counts = world.counter.snapshot() - before
+            service.wait()
+    table = RequestTable()
+    dracoon = [c for c in (before[0], after[0])]
+    for counts in dracoon:
+        for endpoint in [e for e in counts if e.startswith(("GET /emulator", "POST /emulator"))]:
+            del counts[endpoint]
+    table.add("DRACOON", dracoon[0], dracoon[1], kind=dracoon_kind)
+    table.add("S3", before[1], after[1])
+    table.add("SQS", before[2], after[2])
+    table.add("configurator", before[3], after[3])
     failed = sum(
         1 for line in log_path.read_text(errors="replace").splitlines() if '"15013"' in line
     )
-    rate = jobs / seconds
-    bytes_seconds = jobs * size / MiB / single_mib_s  # the same bytes as one big transfer
-    overhead_ms = (seconds - bytes_seconds) / jobs * 1000
-    per_job = ", ".join(
-        f"{endpoint} {count / jobs:.2f}"
-        for endpoint, count in sorted(counts.items(), key=lambda item: -item[1])
-        if not endpoint.startswith(("GET /emulator", "POST /emulator"))
-    )
-    cached = ", ".join(f"{e} {counts.get(e, 0)}" for e in PER_PROCESS)
-    rows = [
-        Row("4 small recordings via SQS", f"jobs/s, {jobs} x {size // 1024} KiB, {workers} workers",
-            f"{rate:.1f} jobs/s", f"{single_mib_s / (size / MiB):.1f} (bytes alone)",
-            None, "-", None,
-            f"{overhead_ms:.0f} ms/job beyond bytes; per process (total): {cached}"
-            + (f"; {failed} unexpected errors" if failed else "")),
+    return SmallRun(jobs, workers, seconds, service_cpu, others, table, failed)
+
+
+def small_rows(run: SmallRun, size: int, single_mib_s: float | None) -> list[Row]:
+    others = ", ".join(f"{k} {v / run.jobs * 1000:.1f}" for k, v in run.others_cpu.items())
+    note = f"service CPU {run.service_cpu / run.jobs * 1000:.1f} ms/job; stand-ins' CPU {others}"
+    if single_mib_s:
+        bytes_seconds = run.jobs * size / MiB / single_mib_s
+        note += f"; {(run.seconds - bytes_seconds) / run.jobs * 1000:.0f} ms/job beyond bytes"
+    if run.failed:
+        note += f"; {run.failed} unexpected errors"
+    return [
+        Row("4 small recordings via SQS",
+            f"jobs/s, {run.jobs} x {size // 1024} KiB, {run.workers} workers (warm)",
+            f"{run.rate:.1f} jobs/s",
+            f"{single_mib_s / (size / MiB):.1f} (bytes alone)" if single_mib_s else "-",
+            None, "-", None, note),
     ]  # fmt: skip
-    return rows, per_job
 
 
 # -- 5: memory ------------------------------------------------------------------------------

@@ -194,6 +194,8 @@ class World:
         self.s3_url = self.s3.wait_for_line("listening on ")
         self._moto: Subprocess | None = None
         self.moto_url = ""
+        self._sqs_proxy = None
+        self._configurators: list = []
 
     # -- S3 objects -----------------------------------------------------------------------
 
@@ -208,6 +210,24 @@ class World:
         if not path.exists() or path.stat().st_size != size:
             write_pattern(path, size)
         return path
+
+    def s3_counts(self) -> collections.Counter[str]:
+        """Requests the bench S3 server answered so far, by S3 operation."""
+        with urllib.request.urlopen(self.s3_url + "/_bench/counts", timeout=30) as answer:  # noqa: S310
+            return collections.Counter(json.loads(answer.read()))
+
+    def sqs_url(self) -> str:
+        """moto behind a proxy that counts SQS operations (``counting.CountingProxy``)."""
+        if self._sqs_proxy is None:
+            from scripts.bench.counting import CountingProxy, sqs_operation
+
+            self._sqs_proxy = CountingProxy(self.moto(), sqs_operation).start()
+        return self._sqs_proxy.url
+
+    def sqs_counts(self) -> collections.Counter[str]:
+        if self._sqs_proxy is None:
+            return collections.Counter()
+        return self._sqs_proxy.snapshot()
 
     # -- moto (SQS, and the ranged-GET probe) ---------------------------------------------
 
@@ -252,9 +272,14 @@ class World:
         *,
         workers: int = 1,
         queue_url: str = "",
+        configurator=None,
         extra: tuple[str, ...] = (),
     ) -> Path:
-        """app.conf + instances.yaml (+ topics.yml) for the service against emulator ``mode``."""
+        """app.conf + instances.yaml (+ topics.yml) for the service against emulator ``mode``.
+
+        ``configurator``: a ``counting.ConfiguratorServer`` to serve the instance over HTTP
+        (counted) instead of the ``file://`` instances.yaml; ``extra``: more app.conf lines.
+        """
         import yaml
 
         emulator = self.emulators[mode]
@@ -271,13 +296,16 @@ class World:
             }
         }
         (directory / "instances.yaml").write_text(yaml.safe_dump(instances))
+        if configurator is not None:
+            configurator.instances.update({k.lower(): v for k, v in instances.items()})
         (directory / "pubsub" / "sqs" / "topics.yml").write_text(
             f"recordings: {queue_url or 'http://127.0.0.1:9/unused'}\n"
         )
         lines = [
             "logger.level = WARNING",
             "logger.format = json",
-            f"configurator.url = file://{directory / 'instances.yaml'}",
+            "configurator.url = "
+            + (configurator.url if configurator else f"file://{directory / 'instances.yaml'}"),
             f"s3.chunkSize = {self.chunk_size}",
             "s3.removeAfterTransferring = false",
             f"s3.endpointUrl = {self.s3_url}",
@@ -291,11 +319,19 @@ class World:
         ]
         lines.extend(extra)
         if queue_url:
-            lines.append(f"sqs.endpointUrl = {self.moto_url}")
+            lines.append(f"sqs.endpointUrl = {self.sqs_url()}")
             lines.append("sqs.waitTimeSeconds = 1")
         conf = directory / "app.conf"
         conf.write_text("\n".join(lines) + "\n")
         return conf
+
+    def configurator(self):
+        """A counting HTTP configurator (``counting.ConfiguratorServer``), stopped by close()."""
+        from scripts.bench.counting import ConfiguratorServer
+
+        server = ConfiguratorServer({}).start()
+        self._configurators.append(server)
+        return server
 
     def child_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RS_", "AWS_"))}
@@ -307,6 +343,10 @@ class World:
         for emulator in self.emulators.values():
             emulator.stop()
         self.s3.stop()
+        if self._sqs_proxy is not None:
+            self._sqs_proxy.stop()
+        for server in self._configurators:
+            server.stop()
         if self._moto is not None:
             self._moto.stop()
         self._temp.cleanup()

@@ -1,0 +1,57 @@
+"""Requests per job of a warm service, counted over real processes: ``recording-storage
+serve`` with its workers, the DRACOON emulator, moto (SQS, behind a counting proxy), the
+bench S3 server and an HTTP configurator (scripts/bench/counting.py).
+
+Counts, not time: each assertion fails when a change adds a request to every job (a lost
+cache, a lookup too many) or when the counting itself breaks. The floor and why each
+request is there: docs/performance.md, "Requests per job".
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts.bench import scenarios
+from scripts.bench.world import MiB, World
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+JOBS = 12
+
+
+@pytest.fixture(scope="module")
+def world():
+    world = World(4 * MiB, modes=("classic",))
+    try:
+        yield world
+    finally:
+        world.close()
+
+
+def per_job(run: scenarios.SmallRun, service: str) -> dict[str, float]:
+    return {
+        kind: count / run.jobs
+        for s, kind, count in run.requests.rows
+        if s == service and not kind.startswith("POST /oauth")
+    }
+
+
+def test_a_warm_job_costs_the_floor_plus_the_duplicate_checks(world):
+    run = scenarios.many_small(world, JOBS, 256 * 1024, workers=1)
+
+    assert run.failed == 0
+    dracoon = per_job(run, "DRACOON")
+    # The protocol floor of one key into one encrypted room ...
+    for kind in ("POST /nodes/files/uploads", "POST /uploads/***", "PUT /uploads/***",
+                 "GET /nodes/missingFileKeys", "POST /nodes/files/keys"):  # fmt: skip
+        assert dracoon.pop(kind) == 1.0, kind
+    # ... plus the two name-filtered listings of the duplicate protection (earlier deliveries
+    # before the upload, concurrent runs after it); no room lookups, logins or key-pair
+    # fetches on a warm worker.
+    assert dracoon == {"GET /nodes": 2.0}
+    assert per_job(run, "S3") == {"HeadObject": 1.0, "GetObject": 1.0}
+    sqs = per_job(run, "SQS")
+    assert sqs.pop("DeleteMessage") == 1.0
+    assert 1.0 <= sqs.pop("ReceiveMessage") <= 1.5  # + the odd empty long poll
+    assert sqs == {}  # no visibility changes for jobs shorter than a third of the timeout
+    assert per_job(run, "configurator") == {}  # cached for configurator.cacheTtlSeconds
