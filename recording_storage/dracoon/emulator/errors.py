@@ -85,5 +85,11 @@ def upload_not_found() -> ApiError:
     return ApiError(404, -20501, "Upload channel not found (unknown, completed or cancelled)")
 
 
+def upload_channel_closed() -> ApiError:
+    """An S3 channel whose completion was accepted: the description's 400 -20503 for
+    ``s3_urls`` and ``/s3`` (classic calls on a closed channel stay 404 -20501)."""
+    return ApiError(400, -20503, "Upload channel is closed (its completion was accepted)")
+
+
 def no_key_pair() -> ApiError:
     return ApiError(404, -70020, "User has no key pair")

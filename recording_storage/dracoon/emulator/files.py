@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from .errors import ApiError, node_not_found
 from .model import FILE, FILE_KEY_VERSION_FOR, Node, Upload, now_iso
 from .names import autorename_candidates, check_name
+from .quota import check_room_quota
 from .recycle import move_to_bin
 from .state import State
 from .storage import BlobInfo, ContentStore
@@ -81,6 +82,7 @@ def create_file(
     parent = state.nodes.get(upload.parent_id)
     if parent is None:
         raise node_not_found(upload.parent_id)
+    check_room_quota(state, parent, blob.size)
     name = completion.file_name or upload.name
     reference_id = None
     existing = state.child_named(parent.id, name)

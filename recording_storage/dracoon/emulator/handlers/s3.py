@@ -13,7 +13,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from ..errors import ApiError, upload_not_found
+from ..errors import ApiError, upload_channel_closed
 from ..files import create_file, parse_completion
 from ..messages import Request, Response
 from ..model import Upload
@@ -30,10 +30,19 @@ MAX_PART_NUMBER = 10_000
 S3_PREFIX = "/emulator/s3"
 
 
-def presigned_urls(app: EmulatorApp, req: Request) -> Response:
-    upload = _by_id(app, req)
+def _s3_channel(app: EmulatorApp, req: Request) -> Upload:
+    """The caller's S3 channel: unknown or cancelled 404 -20501, a classic channel 404 -90034
+    (it has no S3 upload), completion accepted 400 -20503 (closed)."""
+    upload = _by_id(app, req, need_open=False)
     if not upload.direct_s3:
         raise ApiError(404, -90034, "This upload channel has no S3 upload (not a direct upload)")
+    if not upload.open:
+        raise upload_channel_closed()
+    return upload
+
+
+def presigned_urls(app: EmulatorApp, req: Request) -> Response:
+    upload = _s3_channel(app, req)
     body = req.json()
     size = body_int(body, "size")
     first = body_int(body, "firstPartNumber")
@@ -112,15 +121,13 @@ def put_part(app: EmulatorApp, req: Request) -> Response:
 
 
 def complete_s3(app: EmulatorApp, req: Request) -> Response:
-    upload = _by_id(app, req)
-    if not upload.direct_s3:
-        raise ApiError(404, -90034, "This upload channel has no S3 upload (not a direct upload)")
+    upload = _s3_channel(app, req)
     body = req.json()
     parts = body_list(body, "parts")
     state = app.state
     with app.upload_lock(upload.id), state.lock:
         if not upload.open:
-            raise upload_not_found()
+            raise upload_channel_closed()
         parent = state.nodes.get(upload.parent_id)
         encrypted = parent is not None and state.is_encrypted(parent)
         completion = parse_completion(body, encrypted)

@@ -19,6 +19,7 @@ from ..messages import Request, Response, no_content
 from ..model import FILE, Upload, User, iso, now_iso, parse_datetime
 from ..multipart import boundary_of, iter_file_part
 from ..names import check_name
+from ..quota import check_room_quota
 from ..routing import Router
 from ..views import node_json
 from .common import body_int, require, visible_node
@@ -58,6 +59,7 @@ def create_channel(app: EmulatorApp, req: Request) -> Response:
         if parent.type == FILE:
             raise ApiError(400, -80000, f"Parent {parent_id} is a file; upload into a room/folder")
         require(state, parent, user, "create", "upload files")
+        check_room_quota(state, parent, size or 0)  # the declared size, when given
         if state.is_encrypted(parent) and not user.key_pairs:
             raise ApiError(
                 403, -70020, "User has no key pair; needed to upload into an encrypted room"
