@@ -414,3 +414,33 @@ def test_a_transient_error_while_looking_for_a_twins_copy_is_retryable(classic):
     assert failure.value.retryable
     assert "HTTP 503" in str(failure.value) and "listing node" in str(failure.value)
     assert world.files() == [] and world.open_uploads() == []
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 503, "retry_after": 1, "count": 6},
+        {"status": 429, "retry_after": 1, "count": 6},
+        {"latency_ms": 1500, "count": 4},  # past dracoon.timeoutSeconds = 1, every read try
+    ],
+    ids=["503", "429", "timeout"],
+)
+def test_a_transient_error_while_listing_for_earlier_copies_is_retryable(classic, fault):
+    """Looking up the room and its earlier copies fails after the client's retries: the job
+    fails as retryable with the S3 object kept and nothing uploaded (never "no copy, upload
+    again" on a guess); the redelivery does the job."""
+    world = classic
+    data = os.urandom(CHUNK + 3)
+    world.bucket.put(KEY, data)
+    world.faults({"method": "GET", "path": r"^/api/v4/nodes$", **fault})
+    runner = world.runner(RS_DRACOON_TIMEOUTSECONDS="1")
+
+    with pytest.raises(JobError) as failure:
+        runner.run(world.message(KEY), job_id="listing")
+
+    assert failure.value.retryable and "GET /v4/nodes" in str(failure.value)
+    assert world.files() == [] and world.open_uploads() == [] and world.bucket.exists(KEY)
+    world.faults()
+    result = runner.run(world.message(KEY), job_id="listing-again")
+    world.assert_one_correct_file(data)
+    assert result.s3_deleted
