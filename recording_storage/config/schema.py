@@ -229,6 +229,16 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("workers.progressTimeoutSeconds", "600", integer(0, 86400),
             "A worker that is busy (or polling SQS) but whose work stands still this long is "
             "hung: its stack is logged and it is replaced; 0 turns the check off."),
+    # Deadlines (issue 13 item 6): total time per call and per job, not only per read.
+    KeySpec("workers.FileTransferer.jobDeadlineBaseSeconds", "1800", integer(1, 7 * 86400),
+            "Every job may take this long, plus its bytes (size x targets) at "
+            "jobMinBytesPerSecond; past it the job fails as retryable, S3 objects kept."),
+    KeySpec("workers.FileTransferer.jobMinBytesPerSecond", "1MiB", size(1024, 1024 * MIB),
+            "The slowest transfer rate a job is allowed (bytes per second, units allowed)."),
+    KeySpec("dracoon.callDeadlineSeconds", "300", integer(1, 86400),
+            "Total time one DRACOON call may take, retries included (plus 4 s per MiB sent)."),
+    KeySpec("configurator.callDeadlineSeconds", "60", integer(1, 3600),
+            "Total time one configurator call may take, retries included."),
     KeySpec("s3.chunkSize", "20MiB", size(64 * 1024, 1024 * MIB),
             "Bytes per ranged GET from S3 (also the upload chunk size); default 20 MiB."),
     KeySpec("s3.removeAfterTransferring", "true", boolean,

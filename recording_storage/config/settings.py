@@ -42,6 +42,7 @@ class ConfiguratorSettings:
     cache_ttl_seconds: int
     timeout_seconds: int
     retries: int
+    call_deadline_seconds: int  # total per call, retries included (http_guard)
     token: str = field(repr=False)
     file_path: Path | None  # set when url is a file: URL (resolved, absolute)
 
@@ -53,6 +54,8 @@ class FileTransfererSettings:
     report_level: str  # none | job | file | chunk
     source_type: str
     destination_type: str
+    job_deadline_base_seconds: int  # a job's deadline: base + bytes / min rate (runner)
+    job_min_bytes_per_second: int
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ class DracoonSettings:
     client_id: str
     client_secret: str = field(repr=False)
     timeout_seconds: int
+    call_deadline_seconds: int  # total per call, retries included (transport)
     upload_parallel_parts: int  # S3-direct parts in flight per upload (UploadOptions)
     upload_read_ahead: bool  # read the next chunk while this one is sent (UploadOptions)
     account: DracoonAccountSettings  # dracoon.login/... (tests only)
@@ -324,6 +328,7 @@ def _build(
             cache_ttl_seconds=v["configurator.cacheTtlSeconds"],
             timeout_seconds=v["configurator.timeoutSeconds"],
             retries=v["configurator.retries"],
+            call_deadline_seconds=v["configurator.callDeadlineSeconds"],
             token=v["configurator.token"],
             file_path=configurator_file,
         ),
@@ -334,6 +339,8 @@ def _build(
                 report_level=v["workers.FileTransferer.reportLevel"],
                 source_type=v["workers.FileTransferer.source.type"],
                 destination_type=v["workers.FileTransferer.destination.type"],
+                job_deadline_base_seconds=v["workers.FileTransferer.jobDeadlineBaseSeconds"],
+                job_min_bytes_per_second=v["workers.FileTransferer.jobMinBytesPerSecond"],
             ),
             global_sharer=GlobalSharerSettings(
                 count=v["workers.DracoonGlobalSharer.count"],
@@ -365,6 +372,7 @@ def _build(
             client_id=v["dracoon.clientId"],
             client_secret=v["dracoon.clientSecret"],
             timeout_seconds=v["dracoon.timeoutSeconds"],
+            call_deadline_seconds=v["dracoon.callDeadlineSeconds"],
             upload_parallel_parts=v["dracoon.uploadParallelParts"],
             upload_read_ahead=v["dracoon.uploadReadAhead"],
             upload_memory=v["dracoon.uploadMemory"],

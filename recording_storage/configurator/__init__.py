@@ -29,6 +29,7 @@ def make_configurator(settings: Settings) -> Configurator:
         timeout=conf.timeout_seconds,
         retries=conf.retries,
         cache_ttl=conf.cache_ttl_seconds,
+        call_deadline=conf.call_deadline_seconds,
     )
 
 

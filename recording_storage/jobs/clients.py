@@ -62,6 +62,7 @@ class DracoonClientPool:
                     client_secret=dracoon.client_secret,
                     encryption_password=instance.encryption_password or None,
                     timeout=float(dracoon.timeout_seconds),
+                    call_deadline=float(dracoon.call_deadline_seconds),
                     events=self._events,
                     upload_options=UploadOptions(
                         s3_parallel_parts=dracoon.upload_parallel_parts,

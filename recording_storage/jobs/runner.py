@@ -5,6 +5,13 @@ jobs: the configurator (with its TTL cache), the boto3 S3 client and one DRACOON
 instance account (token, unlocked key pair, resolved rooms). The app-level ``dracoon.login``
 and ``dracoon.test.*`` accounts are never used here: every instance brings its own account,
 so one customer's recordings can never land in another's account.
+
+Every job runs against a deadline (``deadlines.JobBudget``): at first
+``workers.FileTransferer.jobDeadlineBaseSeconds``, extended to base + bytes to move (size x
+targets) / ``jobMinBytesPerSecond`` as soon as the transfer reports its total. The budget is
+the job's cancel event, so at the deadline the transfer stops by the same path as on
+shutdown; every DRACOON and configurator call of the job's thread gets at most the time
+left. A job past its deadline fails as retryable and its S3 objects are kept.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from recording_storage import deadlines
 from recording_storage.config import Settings
 from recording_storage.configurator import (
     Configurator,
@@ -122,11 +130,51 @@ class JobRunner:
                       field=exc.field, **known)  # fmt: skip
             raise
         domain = message.instance_domain
+        options = self.settings.workers.file_transferer
+        budget = deadlines.JobBudget(options.job_deadline_base_seconds, outer=cancel)
         try:
-            return self._run(message, job_id, started, now, cancel, progress)
+            with deadlines.job_budget(budget):
+                try:
+                    return self._run(
+                        message, job_id, started, now, budget, self._budgeted(budget, progress)
+                    )
+                except Exception as exc:
+                    if budget.expired and not budget.cancelled:
+                        raise self._past_deadline(job_id, domain, budget, exc) from None
+                    raise
         except (InvalidMessageError, JobError) as exc:
             exc.instance = domain  # the worker's failure log names the instance too
             raise
+
+    def _budgeted(
+        self, budget: deadlines.JobBudget, progress: Callable[[int, int], None] | None
+    ) -> Callable[[int, int], None]:
+        """The progress callback that also gives the job time for its size once it is known."""
+        options = self.settings.workers.file_transferer
+        allowed_for: dict[int, float] = {}
+
+        def report(done: int, total: int) -> None:
+            if total not in allowed_for:  # once per total, not per progress report
+                allowed_for[total] = options.job_deadline_base_seconds + (
+                    total / options.job_min_bytes_per_second
+                )
+                budget.extend_to(allowed_for[total])
+            if progress is not None:
+                progress(done, total)
+
+        return report
+
+    def _past_deadline(
+        self, job_id: str, domain: str, budget: deadlines.JobBudget, error: BaseException
+    ) -> JobError:
+        text = (
+            f"job {job_id}: instance {domain}: past its deadline of {budget.seconds:.1f}s "
+            "(workers.FileTransferer.jobDeadlineBaseSeconds plus the bytes to move at "
+            "workers.FileTransferer.jobMinBytesPerSecond); S3 objects kept, the job will be "
+            f"retried. It stopped at: {type(error).__name__}: {error}"
+        )
+        log_event(log, LogCode.TRANSFERER_ERROR, text, job=job_id, instance=domain)
+        return JobError(text, retryable=True)
 
     def _run(
         self,

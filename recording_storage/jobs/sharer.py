@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from recording_storage import deadlines
 from recording_storage.config import Settings
 from recording_storage.configurator import Configurator, ConfiguratorError, make_configurator
 from recording_storage.dracoon.client import DracoonError
@@ -90,9 +91,14 @@ class GlobalSharer:
     def _share(self, instance: Any, report: SharerReport) -> None:
         domain = instance.domain
         started = time.monotonic()
+        # One account's share gets at most one timer interval (at least 10 minutes): a server
+        # that pages forever or trickles its answers cannot hold the sharer (paging checks it
+        # between pages, every call gets at most the time left).
+        seconds = max(600, self.settings.workers.global_sharer.job_delay_minutes * 60)
         try:
             client = self._pool.client_for(instance)
-            result = client.distribute_missing_keys()
+            with deadlines.job_budget(deadlines.JobBudget(seconds)):
+                result = client.distribute_missing_keys()
         except (DracoonError, ValueError) as exc:
             text = f"sharer: instance {domain}: {type(exc).__name__}: {exc}"
             report.failures.append(text)

@@ -64,6 +64,7 @@ from recording_storage.aws.s3 import (
     delete_object,
     head_object,
 )
+from recording_storage.deadlines import carry_context
 from recording_storage.dracoon.client import (
     DracoonApiError,
     DracoonAuthError,
@@ -524,7 +525,7 @@ class Transfer:
                 return self._upload(info, room, branch, progress)
 
         with ThreadPoolExecutor(len(rooms), thread_name_prefix="upload-target") as pool:
-            futures = [pool.submit(upload, index, room) for index, room in enumerate(rooms)]
+            futures = [pool.submit(carry_context(upload), i, room) for i, room in enumerate(rooms)]
             while wait(futures, timeout=PROGRESS_POLL_SECONDS).not_done:
                 self._report(self._done_before + sum(done))
         return futures

@@ -206,3 +206,74 @@ def test_require_dracoon_names_missing_keys():
         config.require_dracoon()
     for key in ("parent-room-id", "login", "password"):
         assert f"recordings.dracoon.{key} is missing" in str(info.value)
+
+
+# -- hostile answers (issue 13): retryable errors naming the URL, never a wedged worker --------
+
+
+@pytest.fixture
+def hostile():
+    from tests.support.hostile_server import HostileServer
+
+    with HostileServer() as server:
+        yield server
+
+
+def hostile_configurator(server, **kwargs) -> HttpConfigurator:
+    options = {"timeout": 30, "retries": 1, "backoff_factor": 0, "cache_ttl": 60} | kwargs
+    return HttpConfigurator(server.url + "/api", **options)
+
+
+def unavailable(call) -> ConfiguratorUnavailableError:
+    with pytest.raises(ConfiguratorUnavailableError) as info:
+        call()
+    assert info.value.retryable is True
+    assert "/api/instances" in str(info.value)
+    return info.value
+
+
+@pytest.mark.timeout(60)
+def test_trickling_answer_ends_at_the_call_deadline(hostile):
+    from tests.support.hostile_server import Rule, json_answer
+
+    hostile.add(Rule("/api/instances/a.example.com", json_answer(KEYS), trickle=0.2))
+    client = hostile_configurator(hostile, call_deadline=1.0)  # reads alone would wait 30 s
+    error = unavailable(lambda: client.get_instance("a.example.com"))
+    assert "within 1s" in str(error) and "callDeadlineSeconds" in str(error)
+    assert hostile.count("/api/instances") == 1
+
+
+def nested(depth: int) -> dict:
+    value: dict = {"x": 1}
+    for _ in range(depth):
+        value = {"recordings": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "action",
+    ["html", "deep", "deep-recursion", "huge", "no-recordings-keys"],
+)
+def test_malformed_or_huge_answers_are_retryable(hostile, action):
+    from tests.support import hostile_server as h
+
+    make = {
+        "html": lambda: h.html(),
+        "deep": lambda: h.json_answer({"recordings": nested(40)}),
+        "deep-recursion": lambda: h.deep_json(200_000),
+        "huge": lambda: h.huge(2 * 1024 * 1024, declare=False),
+        "no-recordings-keys": lambda: h.json_answer({"error": "upstream timed out"}),
+    }[action]
+    hostile.add(h.Rule("/api/instances/a.example.com", make()))
+    client = hostile_configurator(hostile, max_answer_bytes=1024 * 1024)
+    unavailable(lambda: client.get_instance("a.example.com"))
+
+
+def test_instance_list_whose_next_points_back_stops(hostile):
+    from tests.support.hostile_server import Rule, json_answer
+
+    answer = {"instances": {"a.example.com": KEYS}, "next": "/api/instances?storage=dracoon"}
+    hostile.add(Rule("/api/instances", json_answer(answer)))
+    error = unavailable(hostile_configurator(hostile).list_dracoon_instances)
+    assert "repeats the page" in str(error)
+    assert hostile.count("/api/instances") == 1

@@ -292,3 +292,77 @@ def test_failed_target_error_names_instance_file_room_and_what_to_do(settings, s
     assert "instance 24slocal.new.com" in record.getMessage()
     assert "s3cret-pw" not in text and "s3cret-pw" not in caplog.text
     assert s3_bucket.exists("k/v.mp4")
+
+
+class SlowClient(FakeClient):
+    """Uploads that take ``seconds`` (reporting progress first) unless the job stops them."""
+
+    seconds = 1.0
+
+    def upload(self, room_id, name, source, size, **kw):
+        import time
+
+        from recording_storage.dracoon.client import UploadCancelledError
+
+        kw["progress"](0)  # the transfer reports its total from here on
+        end = time.monotonic() + self.seconds
+        while time.monotonic() < end:
+            if kw["cancel"].is_set():
+                raise UploadCancelledError(f"upload of {name!r} cancelled")
+            time.sleep(0.02)
+        return super().upload(room_id, name, source, size, **kw)
+
+
+def with_deadline(settings, base: float, rate: int):
+    import dataclasses
+
+    workers = settings.workers
+    transferer = dataclasses.replace(
+        workers.file_transferer, job_deadline_base_seconds=base, job_min_bytes_per_second=rate
+    )
+    return dataclasses.replace(
+        settings, workers=dataclasses.replace(workers, file_transferer=transferer)
+    )
+
+
+@pytest.mark.timeout(60)
+def test_job_past_its_deadline_fails_retryable_and_keeps_s3(settings, s3_bucket, caplog):
+    s3_bucket.put("k/v.mp4", b"x" * 10)
+    SlowClient.seconds = 30.0  # far longer than the deadline: only the deadline ends it
+    runner = JobRunner(with_deadline(settings, 0.5, 1024**3),
+                       configurator=FakeConfigurator({"24slocal.new.com": KEYS}),
+                       client_factory=SlowClient)  # fmt: skip
+    with caplog.at_level(logging.INFO), pytest.raises(JobError) as info:
+        runner.run(body(s3_bucket.name), job_id="j-late")
+    text = str(info.value)
+    assert info.value.retryable is True and info.value.instance == "24slocal.new.com"
+    assert "j-late" in text and "deadline" in text and "S3 objects kept" in text
+    assert "jobDeadlineBaseSeconds" in text
+    assert s3_bucket.exists("k/v.mp4")
+    assert any(getattr(r, "code", None) == 15007 and "deadline" in r.getMessage()
+               for r in caplog.records)  # fmt: skip
+
+
+@pytest.mark.timeout(60)
+def test_job_deadline_grows_with_the_bytes_to_move(settings, s3_bucket):
+    s3_bucket.put("k/v.mp4", b"x" * 3000)
+    SlowClient.seconds = 1.0  # longer than the base, well within base + size / rate
+    runner = JobRunner(with_deadline(settings, 0.5, 100),  # 3000 bytes at 100 B/s: +30 s
+                       configurator=FakeConfigurator({"24slocal.new.com": KEYS}),
+                       client_factory=SlowClient)  # fmt: skip
+    result = runner.run(body(s3_bucket.name), job_id="j-big")
+    assert len(result.files) == 1 and result.s3_deleted
+
+
+def test_shutdown_cancel_stays_a_cancel_not_a_deadline(settings, s3_bucket):
+    import threading
+
+    s3_bucket.put("k/v.mp4", b"x" * 10)
+    cancel = threading.Event()
+    cancel.set()
+    runner = JobRunner(with_deadline(settings, 0.0, 1024),
+                       configurator=FakeConfigurator({"24slocal.new.com": KEYS}),
+                       client_factory=SlowClient)  # fmt: skip
+    with pytest.raises(JobError, match="cancelled") as info:
+        runner.run(body(s3_bucket.name), job_id="j", cancel=cancel)
+    assert "deadline" not in str(info.value) and s3_bucket.exists("k/v.mp4")

@@ -6,9 +6,11 @@ process. See docs/client.md.
 from .client import DracoonClient
 from .errors import (
     DownloadError,
+    DracoonAnswerError,
     DracoonApiError,
     DracoonAuthError,
     DracoonConnectionError,
+    DracoonDeadlineError,
     DracoonError,
     KeyPairError,
     RoomNameError,
@@ -24,10 +26,12 @@ from .upload import UploadOptions
 
 __all__ = [
     "DownloadError",
+    "DracoonAnswerError",
     "DracoonApiError",
     "DracoonAuthError",
     "DracoonClient",
     "DracoonConnectionError",
+    "DracoonDeadlineError",
     "DracoonError",
     "FailedKey",
     "KeyDistributionReport",

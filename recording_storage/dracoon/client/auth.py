@@ -20,7 +20,7 @@ import urllib3
 
 from recording_storage.redact import redact
 
-from .errors import DracoonApiError, DracoonAuthError
+from .errors import DracoonAnswerError, DracoonApiError, DracoonAuthError
 from .transport import RetryKind, Transport, decode_json
 
 log = logging.getLogger(__name__)
@@ -140,13 +140,19 @@ class OAuthSession:
                 context=f"{what} of DRACOON user {self.username!r} "
                 f"(OAuth client {self._client_id!r}) failed",
             ) from None
-        if not isinstance(answer, dict) or not answer.get("access_token"):
-            raise DracoonAuthError(
-                "POST", "/oauth/token", 200, server_message="answer has no access_token"
-            )
-        self._access_token = answer["access_token"]
-        self._refresh_token = answer.get("refresh_token") or self._refresh_token
-        lifetime = float(answer.get("expires_in") or 3600)
+        token = answer.get("access_token") if isinstance(answer, dict) else None
+        if not isinstance(token, str) or not token:
+            # A 200 without a token is a broken answer (a proxy page, a server bug), not a
+            # refused login: retryable, unlike DracoonAuthError.
+            raise DracoonAnswerError("POST", "/oauth/token", 200, "the answer has no access_token")
+        refresh = answer.get("refresh_token")
+        expires_in = answer.get("expires_in")
+        self._access_token = token
+        self._refresh_token = (
+            refresh if isinstance(refresh, str) and refresh else self._refresh_token
+        )
+        valid = isinstance(expires_in, int | float) and not isinstance(expires_in, bool)
+        lifetime = float(min(expires_in, 10**9)) if valid and expires_in > 0 else 3600.0
         margin = min(_MAX_REFRESH_MARGIN, lifetime * 0.1)
         self._renew_at = sent_at + lifetime - margin
 

@@ -6,9 +6,19 @@ import logging
 
 from .auth import AuthorizedApi
 from .errors import DracoonApiError
-from .models import ServerCapabilities
+from .models import ServerCapabilities, answer_object
 
 log = logging.getLogger(__name__)
+
+
+VERSION = "/v4/public/software/version"
+SYSTEM_INFO = "/v4/public/system/info"
+GENERAL = "/v4/config/info/general"
+
+
+def _object(answer: object, endpoint: str) -> dict:
+    """An empty answer counts as no information; anything but an object is a broken one."""
+    return {} if answer is None else answer_object(answer, "GET", endpoint)
 
 
 def detect_capabilities(api: AuthorizedApi) -> ServerCapabilities:
@@ -19,13 +29,13 @@ def detect_capabilities(api: AuthorizedApi) -> ServerCapabilities:
     ``useS3Storage`` (the Java SDK's source) and gives ``cryptoEnabled``.
     """
     transport = api.transport
-    version = transport.request_json("GET", "/v4/public/software/version") or {}
+    version = _object(transport.request_json("GET", VERSION), VERSION)
     try:
-        system = transport.request_json("GET", "/v4/public/system/info") or {}
+        system = _object(transport.request_json("GET", SYSTEM_INFO), SYSTEM_INFO)
     except DracoonApiError as exc:
         log.info("public system info unavailable (%s); using general config only", exc.status)
         system = {}
-    general = api.call("GET", "/v4/config/info/general") or {}
+    general = _object(api.call("GET", GENERAL), GENERAL)
     use_s3 = system.get("useS3Storage", general.get("useS3Storage", False))
     return ServerCapabilities(
         api_version=str(version.get("restApiVersion", "unknown")),

@@ -27,7 +27,7 @@ from .models import KeyDistributionReport, Node, ServerCapabilities
 from .names import validate_name
 from .nodes import NodeService
 from .recent_file_keys import RecentFileKeys
-from .transport import ServerLocation, Transport
+from .transport import DEFAULT_CALL_DEADLINE, ServerLocation, Transport
 from .upload import (
     DEFAULT_CHUNK_SIZE,
     RESOLUTION_STRATEGIES,
@@ -43,7 +43,8 @@ class DracoonClient:
     ``base_url`` is ``https://host`` or ``https://host/api/v4``; the OAuth endpoint is derived
     from it. ``retry`` replaces the default retry budget (see ``transport.default_retry``);
     ``events`` may offer ``on_response(method, endpoint, status, seconds)`` and
-    ``on_retry(method, endpoint, reason)`` (for metrics).
+    ``on_retry(method, endpoint, reason)`` (for metrics). ``call_deadline``: total seconds
+    one call may take, retries included (see ``transport``).
     """
 
     def __init__(
@@ -60,10 +61,13 @@ class DracoonClient:
         events: Any = None,
         upload_options: UploadOptions | None = None,
         room_cache_seconds: float = 300.0,
+        call_deadline: float = DEFAULT_CALL_DEADLINE,
     ) -> None:
         self.location = ServerLocation.from_base_url(base_url)
         self.username = username
-        self._transport = Transport(self.location, timeout=timeout, retry=retry, events=events)
+        self._transport = Transport(
+            self.location, timeout=timeout, retry=retry, events=events, call_deadline=call_deadline
+        )
         self._session = OAuthSession(
             self._transport, username, password, client_id=client_id, client_secret=client_secret
         )

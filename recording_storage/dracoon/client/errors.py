@@ -80,6 +80,35 @@ class DracoonConnectionError(DracoonError):
     """The server could not be reached or dropped the connection after every retry."""
 
 
+class DracoonDeadlineError(DracoonConnectionError):
+    """A call ran past its total deadline (e.g. an answer trickling in), or the job's
+    deadline or cancel stopped a paged listing. Retryable: later the server may be fast."""
+
+
+class DracoonAnswerError(DracoonError):
+    """DRACOON answered, but the answer cannot be used: not JSON (an HTML error page),
+    JSON of the wrong shape, nested too deep, larger than any legitimate answer, or a list
+    whose paging lies (see ``paging``).
+
+    Always retryable: a proxy's error page or a broken server usually recovers, and a job
+    must not be dead-lettered on first sight of one bad answer. ``method`` and ``path`` name
+    the endpoint (path with ids as ``{id}``); ``problem`` says what is wrong, never echoing
+    the body.
+    """
+
+    retryable = True
+
+    def __init__(self, method: str, path: str, status: int, problem: str) -> None:
+        self.method = method
+        self.path = path
+        self.status = status
+        self.problem = problem
+        super().__init__(
+            f"{method} {path}: unusable answer (HTTP {status}): {problem} "
+            "(DRACOON or a proxy in front of it misbehaves; retryable)"
+        )
+
+
 class RoomNameError(DracoonError, ValueError):
     """A room name (one part of a room path) breaks DRACOON's naming rules.
 

@@ -6,6 +6,11 @@ fill in, at most 100 per request; pairs disappear from the list once set, so we 
 offset 0 after each batch instead of paging forward (forward paging skips entries as the list
 shrinks). Pairs that fail (a broken public key, a file key we cannot read) are reported and
 stepped over by moving the offset past them, so they never block the rest.
+
+Every answer passes ``paging.Pager`` (shape, at most ``limit`` pairs, a sane total) and the
+current job's cancel/deadline is checked between requests; a pass stops after
+``MAX_ROUNDS`` requests (the sharer's next pass continues), and an answer whose pairs,
+users or files have the wrong shape is a retryable DracoonAnswerError naming the endpoint.
 """
 
 from __future__ import annotations
@@ -25,14 +30,16 @@ from recording_storage.dracoon.crypto import (
 from .auth import AuthorizedApi
 from .errors import DracoonApiError
 from .keys import KeyRing
-from .models import FailedKey, KeyDistributionReport
+from .models import FailedKey, KeyDistributionReport, answer_int, answer_list, answer_object
+from .paging import Pager
 from .recent_file_keys import RecentFileKeys
 from .transport import RetryKind
 
 log = logging.getLogger(__name__)
 
 PAGE_LIMIT = 100  # the server's cap per request
-MAX_ROUNDS = 100_000  # a safety net against a server that never shrinks its list
+MAX_ROUNDS = 10_000  # requests per pass (up to a million pairs); the next pass continues
+ENDPOINT = "/v4/nodes/missingFileKeys"
 
 
 def distribute_missing_keys(
@@ -49,31 +56,35 @@ def distribute_missing_keys(
     plain_keys: dict[int, PlainFileKey | str] = {}  # file id -> key, or why we cannot read it
     offset = 0
     previous_page: list[tuple[int, int]] | None = None
+    pager = Pager("GET", ENDPOINT, limit=PAGE_LIMIT, max_pages=None)
     for _ in range(MAX_ROUNDS):
+        if pager.pages:
+            pager.before_next_page()
         params = {"file_id": file_id, "room_id": room_id, "offset": offset, "limit": PAGE_LIMIT}
         try:
-            page = api.call("GET", "/v4/nodes/missingFileKeys", params=params) or {}
+            answer = api.call("GET", ENDPOINT, params=params)
         except DracoonApiError as exc:
             scope = f"file {file_id}" if file_id else f"room {room_id}" if room_id else "account"
             raise exc.with_context(f"listing missing file keys ({scope})") from None
-        items = page.get("items") or []
-        pairs = [(int(i["userId"]), int(i["fileId"])) for i in items]
+        page = pager.check(answer)
+        pairs = [_pair(item) for item in page.items]
         if not pairs or pairs == previous_page:
             break
         previous_page = pairs
         todo = [p for p in pairs if p not in given_up]
-        done = _fill_page(api, keyring, page, todo, plain_keys, report, given_up, recent_keys)
+        done = _fill_page(
+            api, keyring, page.answer, todo, plain_keys, report, given_up, recent_keys
+        )
+        total = page.total
         if done == 0:
             # Nothing on this page can be set: step past it, or stop at the end of the list.
             offset += len(pairs)
-            total = (page.get("range") or {}).get("total")
-            if isinstance(total, int) and offset >= total:
+            if total is not None and offset >= total:
                 break
         else:
             # Set pairs dropped out of the list; the unset ones still sit before the rest.
             offset += len(pairs) - done
-            total = (page.get("range") or {}).get("total")
-            if done == len(pairs) and isinstance(total, int) and total <= len(pairs):
+            if done == len(pairs) and total is not None and total <= len(pairs):
                 break  # that page was the whole list and all of it is set: saves a request
     else:
         log.warning("missing-key distribution stopped after %d rounds", MAX_ROUNDS)
@@ -91,12 +102,8 @@ def _fill_page(
     recent_keys: RecentFileKeys | None = None,
 ) -> int:
     """Wrap and store the keys of ``todo``; return how many (user, file) pairs were set."""
-    public_keys: dict[int, list[dict]] = {}
-    for user in page.get("users") or []:
-        public_keys.setdefault(int(user["id"]), []).append(user.get("publicKeyContainer") or {})
-    file_key_copies: dict[int, list[dict]] = {}
-    for entry in page.get("files") or []:
-        file_key_copies.setdefault(int(entry["id"]), []).append(entry.get("fileKeyContainer") or {})
+    public_keys = _containers(page, "users", "publicKeyContainer")
+    file_key_copies = _containers(page, "files", "fileKeyContainer")
 
     def fail(pair: tuple[int, int], reason: str) -> None:
         given_up.add(pair)
@@ -154,6 +161,27 @@ def _fill_page(
         report.keys_set += len(items)
         done += len(entries)
     return done
+
+
+def _pair(item: dict) -> tuple[int, int]:
+    """(userId, fileId) of one listed pair; both must be numbers."""
+    user = answer_int(item.get("userId"), "GET", ENDPOINT, "an item's 'userId'")
+    file = answer_int(item.get("fileId"), "GET", ENDPOINT, "an item's 'fileId'")
+    return int(user), int(file)  # type: ignore[arg-type]
+
+
+def _containers(page: dict[str, Any], key: str, container: str) -> dict[int, list[dict]]:
+    """id -> key containers from the answer's ``users`` or ``files`` list, shape-checked."""
+    found: dict[int, list[dict]] = {}
+    entries = page.get(key)
+    for entry in answer_list([] if entries is None else entries, "GET", ENDPOINT, f"'{key}'"):
+        entry = answer_object(entry, "GET", ENDPOINT, f"an entry of '{key}'")
+        number = answer_int(entry.get("id"), "GET", ENDPOINT, f"an entry's 'id' in '{key}'")
+        value = entry.get(container)
+        if value is not None:
+            answer_object(value, "GET", ENDPOINT, f"'{container}' in '{key}'")
+        found.setdefault(int(number), []).append(value or {})  # type: ignore[arg-type]
+    return found
 
 
 def _read_file_key(keyring: KeyRing, copies: list[dict]) -> PlainFileKey | str:

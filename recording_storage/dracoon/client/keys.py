@@ -21,8 +21,13 @@ from recording_storage.dracoon.crypto import (
 
 from .auth import AuthorizedApi
 from .errors import DracoonApiError, KeyPairError
+from .models import answer_list, answer_object
 
 log = logging.getLogger(__name__)
+
+KEY_PAIRS = "/v4/user/account/keypairs"
+KEY_PAIR = "/v4/user/account/keypair"
+POLICIES = "/v4/config/info/policies/algorithms"
 
 
 class KeyRing:
@@ -67,22 +72,29 @@ class KeyRing:
     def _load(self) -> dict[str, UserKeyPairContainer]:
         if self._containers is None:
             try:
-                answer = self._api.call("GET", "/v4/user/account/keypairs")
+                answer = self._api.call("GET", KEY_PAIRS)
             except DracoonApiError as exc:
                 if exc.status == 404 and exc.error_code != -70020:
                     answer = None  # old server without the list endpoint: ask for the default
                 else:
                     raise self._no_key_pair(exc) from None
+            else:
+                answer = answer_list(
+                    [] if answer is None else answer, "GET", KEY_PAIRS, "the key pair list"
+                )
             if answer is None:
                 try:
-                    answer = [self._api.call("GET", "/v4/user/account/keypair")]
+                    single = self._api.call("GET", KEY_PAIR)
                 except DracoonApiError as exc:
                     raise self._no_key_pair(exc) from None
+                answer = [answer_object(single, "GET", KEY_PAIR, "the key pair")]
             containers: dict[str, UserKeyPairContainer] = {}
-            for item in answer or []:
+            for item in answer:
                 try:
-                    container = UserKeyPairContainer.from_json(item)
-                except (CryptoError, KeyError, TypeError, ValueError) as exc:
+                    container = UserKeyPairContainer.from_json(
+                        answer_object(item, "GET", KEY_PAIRS, "a key pair")
+                    )
+                except (CryptoError, KeyError, TypeError, ValueError, AttributeError) as exc:
                     log.warning("ignoring an unreadable key pair of %s: %s", self._username, exc)
                     continue
                 containers.setdefault(container.private_key_container.version, container)
@@ -99,8 +111,11 @@ class KeyRing:
             containers = self._load()
             order: list[str] = []
             try:
-                policy = self._api.call("GET", "/v4/config/info/policies/algorithms") or {}
-                order = [a.get("version") for a in policy.get("keyPairAlgorithms") or []]
+                policy = self._api.call("GET", POLICIES) or {}
+                policy = answer_object(policy, "GET", POLICIES)
+                listed = policy.get("keyPairAlgorithms") or []
+                algorithms = answer_list(listed, "GET", POLICIES, "'keyPairAlgorithms'")
+                order = [a.get("version") for a in algorithms if isinstance(a, dict)]
             except DracoonApiError as exc:
                 log.info("no crypto algorithm policy (%s); using the first key pair", exc.status)
             chosen = next((v for v in order if v in containers), None)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .errors import DracoonAnswerError
+
 
 def parse_datetime(value: Any) -> datetime | None:
     """DRACOON dates are ISO-8601 UTC (``2022-01-03T01:00:00Z``, milliseconds optional)."""
@@ -23,6 +25,46 @@ def format_datetime(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
+def answer_object(value: Any, method: str, endpoint: str, what: str = "the answer") -> dict:
+    """``value`` if it is a JSON object, else DracoonAnswerError naming the endpoint."""
+    if not isinstance(value, dict):
+        raise DracoonAnswerError(
+            method, endpoint, 200, f"{what} is {_kind(value)}, not a JSON object"
+        )
+    return value
+
+
+def answer_list(value: Any, method: str, endpoint: str, what: str) -> list:
+    """``value`` if it is a JSON array, else DracoonAnswerError naming the endpoint."""
+    if not isinstance(value, list):
+        raise DracoonAnswerError(method, endpoint, 200, f"{what} is {_kind(value)}, not a list")
+    return value
+
+
+def answer_int(
+    value: Any, method: str, endpoint: str, what: str, *, optional: bool = False
+) -> int | None:
+    """A whole number (``true`` is not one); ``None`` only when ``optional``."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DracoonAnswerError(method, endpoint, 200, f"{what} is {_kind(value)}, not a number")
+    return value
+
+
+def _kind(value: Any) -> str:
+    """A type name for messages; never the value (it may be anything, even a secret)."""
+    return {
+        type(None): "missing/null",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
 @dataclass(frozen=True)
 class Node:
     """A room, folder or file as DRACOON describes it (``raw`` keeps every field)."""
@@ -38,15 +80,37 @@ class Node:
     raw: dict = field(repr=False, compare=False)
 
     @classmethod
-    def from_json(cls, data: dict) -> Node:
+    def from_json(
+        cls, data: Any, *, method: str = "GET", endpoint: str = "(DRACOON node answer)"
+    ) -> Node:
+        """Parse one node; a wrong shape is a DracoonAnswerError naming ``endpoint``.
+
+        Checked: the fields the service acts on (id, name, type, parent, encryption, size,
+        notes) - a string size or a list as id must not turn into a traceback or a wrong
+        comparison later.
+        """
+        data = answer_object(data, method, endpoint, "a node")
+
+        def typed(key: str, kinds: tuple[type, ...], default: Any = None) -> Any:
+            value = data.get(key, default)
+            if value is None or (
+                isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+            ):
+                return value
+            raise DracoonAnswerError(method, endpoint, 200, f"node field {key!r} is {_kind(value)}")
+
+        node_id = answer_int(data.get("id"), method, endpoint, "node field 'id'")
+        size = typed("size", (int,))
+        if size is not None and size < 0:
+            raise DracoonAnswerError(method, endpoint, 200, "node field 'size' is negative")
         return cls(
-            id=int(data["id"]),
-            name=str(data.get("name", "")),
-            type=str(data.get("type", "")),
-            parent_id=data.get("parentId") or None,
-            is_encrypted=bool(data.get("isEncrypted", False)),
-            size=data.get("size"),
-            notes=data.get("notes"),
+            id=int(node_id),  # type: ignore[arg-type]
+            name=typed("name", (str,)) or "",
+            type=typed("type", (str,)) or "",
+            parent_id=typed("parentId", (int,)) or None,
+            is_encrypted=bool(typed("isEncrypted", (bool,), False)),
+            size=size,
+            notes=typed("notes", (str,)),
             expire_at=parse_datetime(data.get("expireAt")),
             raw=data,
         )

@@ -18,11 +18,13 @@ from .auth import AuthorizedApi
 from .errors import DracoonApiError, DracoonError, RoomNotFoundError
 from .models import Node
 from .names import split_room_path, validate_name
+from .paging import offset_pages
 from .transport import RetryKind
 
 log = logging.getLogger(__name__)
 
 PAGE_LIMIT = 500  # the API maximum for /nodes
+MAX_PAGES = 1000  # 500,000 nodes per listing; a longer list is refused as a lie (paging)
 _LOOKUP_AFTER_CONFLICT_DELAYS = (0.0, 0.1, 0.3, 1.0)
 
 
@@ -46,9 +48,10 @@ class NodeService:
 
     def get_node(self, node_id: int) -> Node:
         try:
-            return Node.from_json(self._api.call("GET", f"/v4/nodes/{int(node_id)}"))
+            answer = self._api.call("GET", f"/v4/nodes/{int(node_id)}")
         except DracoonApiError as exc:
             raise exc.with_context(f"looking up node {node_id}") from None
+        return Node.from_json(answer, endpoint="/v4/nodes/{id}")
 
     def delete_node(self, node_id: int) -> bool:
         """Delete one node; False when it does not exist (any more): a delete is idempotent."""
@@ -80,26 +83,26 @@ class NodeService:
             filters.append(f"name:eq:{name}")
         if name_contains is not None:
             filters.append(f"name:cn:{name_contains}")
-        offset = 0
-        while True:
+        listing = f"listing node {parent_id or 0}"
+
+        def fetch(offset: int, limit: int) -> object:
             params = {
                 "parent_id": int(parent_id or 0),
                 "depth_level": 0,
                 "offset": offset,
-                "limit": PAGE_LIMIT,
+                "limit": limit,
                 "filter": "|".join(filters) or None,
             }
             try:
-                page = self._api.call("GET", "/v4/nodes", params=params) or {}
+                return self._api.call("GET", "/v4/nodes", params=params)
             except DracoonApiError as exc:
-                raise exc.with_context(f"listing node {parent_id or 0}") from None
-            items = page.get("items") or []
+                raise exc.with_context(listing) from None
+
+        for items in offset_pages(
+            fetch, method="GET", endpoint="/v4/nodes", limit=PAGE_LIMIT, max_pages=MAX_PAGES
+        ):
             for item in items:
-                yield Node.from_json(item)
-            offset += len(items)
-            total = (page.get("range") or {}).get("total", 0)
-            if not items or offset >= total:
-                return
+                yield Node.from_json(item, endpoint="/v4/nodes")
 
     def find_room(
         self, parent_id: int | None, name: str, *, as_server_compares: bool = False
@@ -131,7 +134,11 @@ class NodeService:
         where = f"room {parent_id}" if parent_id else "the top level"
         try:
             node = Node.from_json(
-                self._api.call("POST", "/v4/nodes/rooms", json_body=body, kind=RetryKind.REPEATABLE)
+                self._api.call(
+                    "POST", "/v4/nodes/rooms", json_body=body, kind=RetryKind.REPEATABLE
+                ),
+                method="POST",
+                endpoint="/v4/nodes/rooms",
             )
             self.rooms_created += 1
             log.info("created room %r in %s (id %s)", name, where, node.id)

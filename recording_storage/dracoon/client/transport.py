@@ -4,6 +4,14 @@ Why a layer of its own: every other module talks in "method + endpoint + JSON" a
 a decoded answer or a :class:`DracoonApiError`; retry rules, timeouts, metrics hooks and the
 masking of secrets in messages live in one place.
 
+Bounds (``http_guard``): every call, all its retries included, has a total deadline
+(``call_deadline`` seconds plus the time to send its body at ``MIN_SEND_BYTES_PER_SECOND``, and
+never more than the current job has left - a call made after the job's deadline, such as
+removing an upload channel, gets ``deadlines.CLEANUP_GRACE``); past it the socket is shut down
+and the call raises :class:`DracoonDeadlineError`. An answer is read with a size cap
+(``max_answer_bytes``, default ``MAX_ANSWER_BYTES``), and a 2xx answer that is too large, not
+JSON or nested too deep raises :class:`DracoonAnswerError`. Both are retryable.
+
 Retry rules (``RetryKind``): a call is retried only where a repeat cannot change the result,
 so the question for every call is "may the server already have acted on it?" (the per-call
 table is in docs/client.md).
@@ -46,14 +54,29 @@ from urllib3.exceptions import HTTPError as Urllib3HTTPError
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
+from recording_storage import deadlines, http_guard
 from recording_storage.redact import redact, strip_userinfo
 
-from .errors import DracoonApiError, DracoonConnectionError
+from .errors import (
+    DracoonAnswerError,
+    DracoonApiError,
+    DracoonConnectionError,
+    DracoonDeadlineError,
+)
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "recording-storage-dracoon-client/0.1"
 JSON_TYPE = "application/json"
+
+# The largest legitimate answer is a page of 500 nodes (/v4/nodes, well under 2 MiB even
+# with long notes and every optional field); 8 MiB leaves room and still bounds memory.
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+MAX_ERROR_BODY_BYTES = 64 * 1024  # only errorCode and a 300-character message are kept
+DEFAULT_CALL_DEADLINE = 300.0
+# A call that sends a body (a chunk, an S3 part) may take this much longer per byte: a link
+# slower than 256 KiB/s would not carry a recording anyway.
+MIN_SEND_BYTES_PER_SECOND = 256 * 1024
 
 
 class RetryKind(enum.Enum):
@@ -220,9 +243,13 @@ class Transport:
         retry: Retry | None = None,
         events: Any = None,
         pool_maxsize: int = 16,
+        call_deadline: float = DEFAULT_CALL_DEADLINE,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         self.location = location
         self.timeout = urllib3.Timeout(connect=min(timeout, 10.0), read=timeout)
+        self.call_deadline = float(call_deadline)
+        self.max_answer_bytes = int(max_answer_bytes)
         base_retry = retry if retry is not None else default_retry()
         if not isinstance(base_retry, ObservedRetry):
             base_retry = ObservedRetry(**_retry_params(base_retry))
@@ -230,7 +257,7 @@ class Transport:
         self._events = events
         # Certificates are always verified for https (urllib3's default, stated explicitly so
         # nobody "fixes" a test by turning it off); plain http only when the URL says so.
-        self._pool = urllib3.PoolManager(
+        self._pool = http_guard.pool_manager(
             num_pools=8,
             maxsize=pool_maxsize,
             block=False,
@@ -276,37 +303,105 @@ class Transport:
             read=0 if kind is RetryKind.SEND_ONCE else self._retry.read,
             on_retry=lambda reason: self._notify_retry(method, endpoint, reason),
         )
+        seconds = self._deadline_for(body, send_headers)
         started = time.monotonic()
+        with http_guard.call_deadline(seconds) as watch:
+            try:
+                response = self._pool.request(
+                    method,
+                    url,
+                    body=body,
+                    headers=send_headers,
+                    retries=retry,
+                    timeout=urllib3.Timeout(connect=min(timeout, 10.0), read=timeout)
+                    if timeout
+                    else self.timeout,
+                    preload_content=False,
+                    redirect=False,
+                )
+            except (
+                MaxRetryError,
+                Urllib3HTTPError,
+                OSError,
+                http_guard.CallDeadlineExceeded,
+            ) as exc:
+                self._notify_response(method, endpoint, 0, time.monotonic() - started)
+                if watch.expired:
+                    raise self._deadline_error(method, endpoint, seconds) from None
+                reason = exc.reason if isinstance(exc, MaxRetryError) else exc
+                host = urlsplit(strip_userinfo(url)).netloc
+                raise DracoonConnectionError(
+                    f"{method} {endpoint} failed: no usable answer from {host} after retries "
+                    f"({type(reason).__name__})"
+                ) from None
+            self._notify_response(method, endpoint, response.status, time.monotonic() - started)
+            if response.status >= 400:
+                data = self._read(response, method, endpoint, MAX_ERROR_BODY_BYTES, watch, seconds,
+                                  tolerate=True)  # fmt: skip
+                code, message = parse_error_body(data)
+                raise DracoonApiError(
+                    method, endpoint, response.status, error_code=code, server_message=message
+                )
+            if not preload:
+                return response  # the caller streams the body (downloads)
+            data = self._read(response, method, endpoint, self.max_answer_bytes, watch, seconds)
+        return urllib3.HTTPResponse(
+            body=data,
+            headers=response.headers,
+            status=response.status,
+            reason=response.reason,
+            request_method=method,
+            request_url=endpoint,
+            preload_content=False,
+            decode_content=False,
+        )
+
+    def _deadline_for(self, body: Any, headers: Mapping[str, str]) -> float:
+        """This call's total deadline: the configured one, more for a large body, and never
+        more than the current job has left."""
+        seconds = self.call_deadline + _body_length(body, headers) / MIN_SEND_BYTES_PER_SECOND
+        left = deadlines.remaining_seconds()
+        if left is None:
+            return seconds
+        return min(seconds, left if left > 0 else deadlines.CLEANUP_GRACE)
+
+    def _read(
+        self,
+        response: urllib3.BaseHTTPResponse,
+        method: str,
+        endpoint: str,
+        limit: int,
+        watch: http_guard.CallWatch,
+        seconds: float,
+        *,
+        tolerate: bool = False,
+    ) -> bytes:
+        """The body, capped; an error body that cannot be read is simply empty (``tolerate``)."""
         try:
-            response = self._pool.request(
-                method,
-                url,
-                body=body,
-                headers=send_headers,
-                retries=retry,
-                timeout=urllib3.Timeout(connect=min(timeout, 10.0), read=timeout)
-                if timeout
-                else self.timeout,
-                preload_content=preload,
-                redirect=False,
-            )
-        except (MaxRetryError, Urllib3HTTPError, OSError) as exc:
-            reason = exc.reason if isinstance(exc, MaxRetryError) else exc
-            host = urlsplit(strip_userinfo(url)).netloc
-            self._notify_response(method, endpoint, 0, time.monotonic() - started)
+            return http_guard.read_capped(response, limit)
+        except http_guard.AnswerTooLarge as exc:
+            if tolerate:
+                return b""
+            raise DracoonAnswerError(method, endpoint, response.status, str(exc)) from None
+        except (Urllib3HTTPError, OSError, http_guard.CallDeadlineExceeded, ValueError) as exc:
+            http_guard.discard(response)
+            if watch.expired:
+                raise self._deadline_error(method, endpoint, seconds) from None
+            if tolerate:
+                return b""
             raise DracoonConnectionError(
-                f"{method} {endpoint} failed: no usable answer from {host} after retries "
-                f"({type(reason).__name__})"
+                f"{method} {endpoint} failed: the answer broke off ({type(exc).__name__})"
             ) from None
-        self._notify_response(method, endpoint, response.status, time.monotonic() - started)
-        if response.status >= 400:
-            data = response.data if preload else response.read()
-            response.release_conn()
-            code, message = parse_error_body(data)
-            raise DracoonApiError(
-                method, endpoint, response.status, error_code=code, server_message=message
-            )
-        return response
+
+    @staticmethod
+    def _deadline_error(method: str, endpoint: str, seconds: float) -> DracoonDeadlineError:
+        budget = deadlines.current_budget()
+        why = (
+            f"the job is {budget.stop_reason()}"
+            if budget is not None and budget.stop_reason()
+            else f"its total deadline of {seconds:.0f}s passed (e.g. an answer trickling in)"
+        )
+        return DracoonDeadlineError(f"{method} {endpoint} stopped: {why} (retryable)")
 
     def request_json(self, method: str, url: str, **kw: Any) -> Any:
         """Like :meth:`request` and decode the JSON body (``None`` for an empty body)."""
@@ -337,15 +432,30 @@ class Transport:
 
 
 def decode_json(response: urllib3.BaseHTTPResponse, method: str, endpoint: str) -> Any:
+    """The JSON of a (capped, already read) answer; ``None`` for an empty body.
+
+    Not JSON (an HTML page from a proxy) or nested too deep: DracoonAnswerError naming the
+    endpoint, retryable, never a traceback.
+    """
     data = response.data
     if not data:
         return None
     try:
-        return json.loads(data)
-    except ValueError:
-        raise DracoonApiError(
-            method, endpoint, response.status, server_message="answer is not valid JSON"
-        ) from None
+        return http_guard.decode_json(data)
+    except http_guard.AnswerNotJson as exc:
+        raise DracoonAnswerError(method, endpoint, response.status, str(exc)) from None
+
+
+def _body_length(body: Any, headers: Mapping[str, str]) -> int:
+    if body is None:
+        return 0
+    if isinstance(body, bytes | bytearray | memoryview):
+        return len(body)
+    length = getattr(body, "length", None)
+    if isinstance(length, int):
+        return length
+    declared = headers.get("Content-Length", "")
+    return int(declared) if declared.isascii() and declared.isdigit() else 0
 
 
 def _retry_params(retry: Retry) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO
 
+from recording_storage.deadlines import carry_context
 from recording_storage.dracoon.crypto import (
     FileEncrypter,
     PlainFileKey,
@@ -287,7 +288,7 @@ class _Pipeline:
                     buffer, view = self._next_filled(pending, results)
                 if self.encrypter is not None:
                     self.encrypter.encrypt(view, output=view)
-                future = executor.submit(send, index, offset, view)
+                future = executor.submit(carry_context(send), index, offset, view)
                 future.add_done_callback(lambda _f, b=buffer: self._give_back(b))
                 pending[future] = (index, len(view))
             if reader is None:

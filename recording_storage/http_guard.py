@@ -1,0 +1,238 @@
+"""Bounded HTTP calls for the DRACOON and configurator clients: a total deadline per call,
+a size cap per answer, and JSON decoding that cannot blow the stack.
+
+Why: urllib3's read timeout restarts with every ``recv``, so a server trickling one byte per
+second, or trickling header lines, keeps a call alive forever; an answer of gigabytes fills
+memory; ``[[[[...]]]]`` nested ten thousand deep raises RecursionError. Each of them would
+wedge or crash a worker.
+
+* ``call_deadline(seconds)`` arms a timer for the calls made from this thread. Connections of
+  a :func:`pool_manager` register with it when they connect or send; when the time is up the
+  timer shuts the socket down, which ends any blocked read or write at once, and every later
+  attempt of the same call (urllib3 retries) raises :class:`CallDeadlineExceeded` before it
+  sends anything. The timer never touches a connection after its call ended.
+* ``read_capped`` streams a body into memory and stops at ``limit`` bytes.
+* ``decode_json`` refuses invalid JSON and nesting deeper than ``max_depth``.
+
+The exceptions here are plain; each client turns them into its own error that names the
+endpoint and counts as retryable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+READ_SIZE = 64 * 1024
+JSON_MAX_DEPTH = 32  # DRACOON's and the configurator's answers nest fewer than 10 levels
+
+
+class CallDeadlineExceeded(Exception):
+    """A call ran past its total deadline. Deliberately not an OSError/HTTPError subclass:
+    urllib3 must let it through instead of retrying."""
+
+
+class AnswerTooLarge(Exception):
+    """An answer is larger than the cap given to :func:`read_capped`."""
+
+    def __init__(self, limit: int, declared: int | None = None) -> None:
+        self.limit = limit
+        self.declared = declared
+        size = f"{declared} bytes" if declared is not None else "more bytes"
+        super().__init__(f"the answer has {size}, more than the cap of {limit} bytes")
+
+
+class AnswerNotJson(Exception):
+    """A body is not JSON, or nests deeper than allowed."""
+
+
+class CallWatch:
+    """The deadline of one call (all its attempts), shared with the timer thread."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = seconds <= 0
+        self._done = False
+        self._conn: HTTPConnection | None = None
+        self._lock = threading.Lock()
+
+    def attach(self, conn: HTTPConnection) -> None:
+        """Called by a watched connection before it connects or sends."""
+        with self._lock:
+            if self.expired:
+                raise CallDeadlineExceeded(f"total deadline of {self.seconds:g}s passed")
+            self._conn = conn
+
+    def fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            sock = getattr(self._conn, "sock", None)
+        if sock is not None:
+            # socket.socket's own shutdown: also right for an SSLSocket (its override would
+            # reset TLS state another thread is using).
+            with contextlib.suppress(OSError, TypeError, ValueError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._done = True
+            self._conn = None
+
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def call_deadline(seconds: float) -> Iterator[CallWatch]:
+    """Bound the calls made from this thread inside the block to ``seconds`` in total."""
+    watch = CallWatch(seconds)
+    timer = None
+    if not watch.expired:
+        timer = threading.Timer(seconds, watch.fire)
+        timer.daemon = True
+        timer.start()
+    previous = getattr(_local, "watch", None)
+    _local.watch = watch
+    try:
+        yield watch
+    finally:
+        _local.watch = previous
+        watch.finish()
+        if timer is not None:
+            timer.cancel()
+
+
+def _attach_current(conn: HTTPConnection) -> None:
+    watch = getattr(_local, "watch", None)
+    if watch is not None:
+        watch.attach(conn)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        _attach_current(self)
+        super().connect()
+        _attach_current(self)  # the timer may have fired while connecting
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach_current(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        _attach_current(self)
+        super().connect()
+        _attach_current(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach_current(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+def pool_manager(**kwargs: Any) -> urllib3.PoolManager:
+    """A ``PoolManager`` whose connections obey :func:`call_deadline`."""
+    manager = urllib3.PoolManager(**kwargs)
+    manager.pool_classes_by_scheme = {
+        "http": _WatchedHTTPConnectionPool,
+        "https": _WatchedHTTPSConnectionPool,
+    }
+    return manager
+
+
+def declared_length(response: urllib3.BaseHTTPResponse) -> int | None:
+    value = response.headers.get("Content-Length")
+    if value is None or not value.strip().isdigit() or not value.strip().isascii():
+        return None
+    return int(value.strip())
+
+
+def read_capped(response: urllib3.BaseHTTPResponse, limit: int) -> bytes:
+    """The whole (decoded) body, at most ``limit`` bytes; AnswerTooLarge beyond that.
+
+    A declared ``Content-Length`` over the cap is refused before anything is read. The
+    connection of a refused answer is closed, not reused.
+    """
+    declared = declared_length(response)
+    if declared is not None and declared > limit and not response.headers.get("Content-Encoding"):
+        discard(response)
+        raise AnswerTooLarge(limit, declared)
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        data = response.read(min(READ_SIZE, limit + 1 - size))
+        if not data:
+            break
+        parts.append(data)
+        size += len(data)
+        if size > limit:
+            discard(response)
+            raise AnswerTooLarge(limit)
+    response.release_conn()
+    return b"".join(parts)
+
+
+def discard(response: urllib3.BaseHTTPResponse) -> None:
+    """Close a response whose rest will not be read, so its connection is not reused."""
+    with contextlib.suppress(Exception):
+        response.close()
+    with contextlib.suppress(Exception):
+        response.release_conn()
+
+
+def decode_json(data: bytes, *, max_depth: int = JSON_MAX_DEPTH) -> Any:
+    """Decode a JSON answer; AnswerNotJson for anything else or for deep nesting."""
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise AnswerNotJson(f"JSON nested deeper than {max_depth} levels") from None
+    except (ValueError, UnicodeDecodeError):
+        raise AnswerNotJson(f"not JSON ({_looks_like(data)})") from None
+    if _depth_exceeds(value, max_depth):
+        raise AnswerNotJson(f"JSON nested deeper than {max_depth} levels")
+    return value
+
+
+def _depth_exceeds(value: Any, max_depth: int) -> bool:
+    """Iterative, so the check itself cannot recurse too deep."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > max_depth:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _looks_like(data: bytes) -> str:
+    """A hint for the operator that never echoes the body (it may hold anything)."""
+    head = data[:256].lstrip().lower()
+    if not head:
+        return "empty body"
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        return "an HTML page, e.g. a proxy's or login page"
+    return f"{len(data)} bytes starting with {head[:1]!r}"
