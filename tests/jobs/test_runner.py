@@ -343,15 +343,26 @@ def test_job_past_its_deadline_fails_retryable_and_keeps_s3(settings, s3_bucket,
                for r in caplog.records)  # fmt: skip
 
 
-@pytest.mark.timeout(60)
+class BudgetProbe(FakeClient):
+    """Records the job's allowed seconds once the transfer has reported its total."""
+
+    seen: list = []
+
+    def upload(self, room_id, name, source, size, **kw):
+        kw["progress"](0)
+        self.seen.append(kw["cancel"].seconds)  # the job's cancel event is its budget
+        return super().upload(room_id, name, source, size, **kw)
+
+
 def test_job_deadline_grows_with_the_bytes_to_move(settings, s3_bucket):
     s3_bucket.put("k/v.mp4", b"x" * 3000)
-    SlowClient.seconds = 1.0  # longer than the base, well within base + size / rate
-    runner = JobRunner(with_deadline(settings, 0.5, 100),  # 3000 bytes at 100 B/s: +30 s
+    BudgetProbe.seen = []
+    runner = JobRunner(with_deadline(settings, 60, 100),  # 3000 bytes at 100 B/s: +30 s
                        configurator=FakeConfigurator({"24slocal.new.com": KEYS}),
-                       client_factory=SlowClient)  # fmt: skip
+                       client_factory=BudgetProbe)  # fmt: skip
     result = runner.run(body(s3_bucket.name), job_id="j-big")
     assert len(result.files) == 1 and result.s3_deleted
+    assert BudgetProbe.seen == [60 + 3000 / 100]
 
 
 def test_shutdown_cancel_stays_a_cancel_not_a_deadline(settings, s3_bucket):

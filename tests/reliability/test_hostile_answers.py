@@ -126,7 +126,7 @@ def test_listing_trickling_one_byte_per_second_ends_at_the_call_deadline(world, 
 
 def test_trickling_chunk_answers_end_at_the_job_deadline(world, dracoon):
     data = put(world, "rec/slow-chunks.mp4")
-    runner = world.runner(RS_WORKERS_FILETRANSFERER_JOBDEADLINEBASESECONDS="3")
+    runner = world.runner(RS_WORKERS_FILETRANSFERER_JOBDEADLINEBASESECONDS="6")
     dracoon.add(h.Rule(r"^/api/v4/uploads/[^/]+$", method="POST", trickle=1.0))
     error = fails_retryable(world, runner, "rec/slow-chunks.mp4", names="deadline")
     assert "S3 objects kept" in str(error) and "POST /v4/uploads/{token}" in str(error)
@@ -138,7 +138,7 @@ def test_room_listing_pages_stop_at_the_job_deadline(world, dracoon, caplog):
     """A list that honestly goes on for ever (new pages, a growing total), answered slowly:
     the job deadline stops it between pages."""
     data = put(world, "rec/endless.mp4")
-    runner = world.runner(RS_WORKERS_FILETRANSFERER_JOBDEADLINEBASESECONDS="2")
+    runner = world.runner(RS_WORKERS_FILETRANSFERER_JOBDEADLINEBASESECONDS="4")
 
     def endless(answer, query):
         offset = int(query.get("offset", ["0"])[0])
