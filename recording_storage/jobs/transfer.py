@@ -324,10 +324,7 @@ class Transfer:
         rooms = []
         for target in self.targets:
             try:
-                node = self.client.resolve_room_path(
-                    self.parent_room_id, list(target.room_path), create=create
-                )
-                existing = self._index_existing(node)
+                node, existing = self._resolve_room(target, create=create)
             except Exception as exc:  # one bad target must not stop the others
                 if quiet:
                     if isinstance(exc, RoomNotFoundError):
@@ -341,6 +338,22 @@ class Transfer:
                 continue  # DRACOON resolved two target paths to one room: upload once
             rooms.append(_Room(target, node, existing))
         return rooms
+
+    def _resolve_room(self, target: ResolvedTarget, *, create: bool) -> tuple[Any, dict]:
+        """The target's room and our earlier uploads in it. The room id may come from the
+        client's room cache (per account and path, 300 s): a room gone since (404)
+        makes it forget its rooms and resolve the path again, once."""
+        for attempt in range(2):
+            node = self.client.resolve_room_path(
+                self.parent_room_id, list(target.room_path), create=create
+            )
+            try:
+                return node, self._index_existing(node)
+            except DracoonApiError as exc:
+                if not room_gone(exc) or attempt:
+                    raise
+                self.client.forget_rooms()
+        raise AssertionError("unreachable")
 
     def _index_existing(self, room: Any) -> dict[str, list[tuple[Marker, Any]]]:
         """Our earlier uploads of this job's keys in ``room``, by source id.
@@ -407,7 +420,8 @@ class Transfer:
     ) -> Any | None:
         """The uploaded file node, or None when this (key, room) is settled otherwise
         (failed and recorded, or completed by a concurrent run)."""
-        for attempt in range(UPLOAD_RESTARTS + 1):
+        attempt, room_refreshed = 0, False
+        while attempt <= UPLOAD_RESTARTS:
             try:
                 if uploaded is not None and attempt == 0:
                     return uploaded.result()  # raises what the upload raised
@@ -422,6 +436,14 @@ class Transfer:
                 if isinstance(exc, S3ObjectMissingError):
                     self._settle_vanished_source(info, room, exc)
                     return None
+                if room_gone(exc) and not room_refreshed:
+                    # The room id was cached and the room is gone: resolve the path again
+                    # (recreating the room) and upload there; not counted as a restart.
+                    room_refreshed = True
+                    if not self._refresh_room(room, exc):
+                        return None
+                    uploaded = None
+                    continue
                 if not _restartable(exc):
                     self._fail(info.key, room.target, exc)
                     return None
@@ -452,7 +474,26 @@ class Transfer:
                     file=info.key,
                     room=room.target.display_path,
                 )
+            attempt += 1
         return None
+
+    def _refresh_room(self, room: _Room, gone: DracoonApiError) -> bool:
+        """Resolve ``room``'s path again after its (cached) id answered 404: the room is
+        recreated by path, never guessed; False (failure recorded) when that fails."""
+        stale = room.node.id
+        try:
+            self.client.forget_rooms()
+            room.node, room.existing = self._resolve_room(room.target, create=True)
+        except (DracoonError, JobError) as exc:
+            self._fail(None, room.target, exc)
+            return False
+        self._log(
+            LogCode.TRANSFERER_STATUS,
+            f"job {self.job_id}: room {room.target.display_path!r} (id {stale}) is gone "
+            f"({gone.status}); resolved its path again as room {room.node.id} and uploading there",
+            room=room.target.display_path,
+        )
+        return True
 
     def _upload(
         self, info: ObjectInfo, room: _Room, source: BinaryIO, progress: Callable[[int], None]
@@ -750,6 +791,12 @@ def _restartable(exc: BaseException) -> bool:
     if isinstance(exc, UploadInterruptedError | DracoonConnectionError):
         return True
     return isinstance(exc, DracoonApiError) and exc.status in _TRANSIENT_STATUSES
+
+
+def room_gone(exc: BaseException) -> bool:
+    """DRACOON answered 404: the room (a cached id) or the upload channel in it is gone. An
+    answer, not a lost one: DRACOON did not act, so uploading again is safe."""
+    return isinstance(exc, DracoonApiError) and exc.status == 404
 
 
 def name_stem(name: str) -> str:

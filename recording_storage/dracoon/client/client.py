@@ -139,6 +139,11 @@ class DracoonClient:
         """
         return self._nodes.resolve_room_path(parent_room_id, path, create=create)
 
+    def forget_rooms(self) -> None:
+        """Drop every cached room: one of them turned out to be gone (404), and a cached
+        parent of it may be gone too; the next resolution asks DRACOON again."""
+        self._nodes.forget()
+
     # -- files ----------------------------------------------------------------------------------
 
     def upload(
