@@ -80,6 +80,11 @@ def test_endpoint_labels_mask_tokens_ids_and_queries():
     api = "https://h/api"
     assert endpoint_label("https://h/api/v4/nodes/123/parents", api) == "/v4/nodes/{id}/parents"
     assert endpoint_label("https://h/api/v4/uploads/SeCrEt123", api) == "/v4/uploads/{token}"
+    # S3 upload ids are random strings: one metrics label per upload unless templated
+    for tail in ("", "/s3", "/s3_urls"):
+        url = f"https://h/api/v4/nodes/files/uploads/cEkzPTH6jD-0Ox2B{tail}"
+        assert endpoint_label(url, api) == f"/v4/nodes/files/uploads/{{id}}{tail}"
+    assert endpoint_label("https://h/api/v4/nodes/files/uploads", api) == "/v4/nodes/files/uploads"
     assert endpoint_label("https://h/api/v4/nodes?filter=x", api) == "/v4/nodes"
     assert endpoint_label("https://s3/bucket/key?X-Amz-Signature=abc", api) == "<presigned url>"
 

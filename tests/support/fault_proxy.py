@@ -31,7 +31,8 @@ A rule matches a ``method``, a regex ``path`` (searched in path + query) and, fo
 regex ``operation`` (searched in the ``X-Amz-Target`` header, e.g. ``ReceiveMessage``).
 ``skip`` lets that many matching requests through first (fault the 2nd chunk, not the 1st),
 ``count`` caps how often it fires; ``before`` runs in the proxy thread just before the
-request is forwarded (e.g. delete the object between HeadObject and GetObject). Only
+request is forwarded (e.g. delete the object between HeadObject and GetObject); ``alter``
+rewrites the request body on its way (e.g. flip a byte of a chunk). Only
 127.0.0.1 is used. SigV4 signatures stay valid because moto does not verify them.
 """
 
@@ -75,6 +76,7 @@ class ProxyRule:
     count: int | None = None
     skip: int = 0
     before: Callable[[], None] | None = None
+    alter: Callable[[bytes], bytes] | None = None  # rewrites the request body it forwards
     fired: int = 0
     skipped: int = 0
     _path: re.Pattern = field(init=False, repr=False)
@@ -195,6 +197,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             if rule.action == "error":
                 self._send_error(rule, json_protocol=bool(operation))
                 return
+        if rule is not None and rule.alter is not None:
+            body = rule.alter(body)
         self._forward(body, rule)
 
     def _read_body(self) -> bytes:

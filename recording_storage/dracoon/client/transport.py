@@ -196,6 +196,7 @@ class ServerLocation:
 
 
 _TOKEN_PATH = re.compile(r"(/uploads/)[^/?#]+$")
+_UPLOAD_ID = re.compile(r"^(/v4/nodes/files/uploads/)[^/?#]+")  # one per upload: not a label
 _NUMBER_SEGMENT = re.compile(r"/\d+(?=/|$)")
 
 
@@ -203,7 +204,7 @@ def endpoint_label(url: str, api_base: str) -> str:
     """Turn a request URL into a label safe for messages, logs and metrics.
 
     Query strings are dropped (presigned URLs carry signatures there), upload tokens are
-    masked, numeric ids become ``{id}`` so metrics keep a bounded set of labels.
+    masked, numeric ids and upload ids become ``{id}`` so metrics keep a bounded set of labels.
     """
     if url.startswith(api_base):
         path = url[len(api_base) :]
@@ -212,6 +213,7 @@ def endpoint_label(url: str, api_base: str) -> str:
     path = path.split("?", 1)[0]
     if path.startswith("/v4/uploads/"):
         path = _TOKEN_PATH.sub(r"\1{token}", path)
+    path = _UPLOAD_ID.sub(r"\1{id}", path)
     return _NUMBER_SEGMENT.sub("/{id}", path)
 
 

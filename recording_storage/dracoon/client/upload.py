@@ -71,6 +71,7 @@ S3_MAX_PARTS = 10_000
 S3_URL_BATCH = 16  # presigned URLs are requested a few at a time: they expire
 RESOLUTION_STRATEGIES = ("autorename", "overwrite", "fail")
 S3_PENDING_STATUSES = ("transfer", "finishing")  # S3 completion not final yet
+CHANNEL_CLOSED = -20503  # errorCode: "Upload channel is closed" (completion accepted)
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,13 @@ def may_have_acted(exc: BaseException) -> bool:
     if isinstance(exc, DracoonConnectionError):
         return True
     return isinstance(exc, DracoonApiError) and exc.status >= 500
+
+
+def _channel_closed(exc: BaseException) -> bool:
+    """DRACOON refused an S3 completion because the channel no longer takes one."""
+    return isinstance(exc, DracoonApiError) and (
+        exc.error_code == CHANNEL_CLOSED or exc.status == 404
+    )
 
 
 def _check_cancel(job: UploadJob) -> None:
@@ -592,7 +600,11 @@ class _S3Upload(_ChannelUpload):
         DRACOON starts assembling the file as soon as it accepts the request; a second PUT
         then meets a closed channel (404). So after a lost answer the upload's status is
         asked: accepted (``finishing``, ``done``, ``error``) -> wait for it as usual; still
-        ``transfer`` -> not accepted, sending it once more is safe.
+        ``transfer`` -> probably not accepted, so it is sent once more. Some servers still
+        say ``transfer`` for a while after accepting it; then the second PUT meets the
+        closed channel (400 -20503 per DRACOON's API description, 404 on older servers),
+        which proves the first was taken: the status polling below settles how it ended (a
+        cancelled or expired channel answers 404 there).
         """
         path = f"/v4/nodes/files/uploads/{self.upload_id}/s3"
         for attempt in (1, 2):
@@ -600,6 +612,10 @@ class _S3Upload(_ChannelUpload):
                 self.api.request("PUT", path, json_body=body, kind=RetryKind.SEND_ONCE)
                 return
             except (DracoonApiError, DracoonConnectionError) as exc:
+                if attempt == 2 and _channel_closed(exc):
+                    log.info("completing %r again met a closed channel: the first completion "
+                             "was accepted", self.job.name)  # fmt: skip
+                    return
                 if not may_have_acted(exc):
                     raise
                 status = self._status_or_none()
