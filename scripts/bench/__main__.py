@@ -61,6 +61,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1,
         help="scenario 1: runs of ours and the baseline (best counts)",
     )
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="scenario 4 without its requests-only baseline"
+    )
     parser.add_argument("--no-sdk", action="store_true", help="skip the official SDK (2)")
     parser.add_argument(
         "--profile",
@@ -110,7 +113,12 @@ def main(argv: list[str] | None = None) -> int:
             for workers in (int(w) for w in options.workers.split(",") if w):
                 say(f"4: small recordings through SQS, {workers} worker(s)")
                 run = scenarios.many_small(world, options.jobs, job_size, workers)
-                rows += scenarios.small_rows(run, job_size, single and scenarios.mib_s(single))
+                if options.no_baseline:
+                    rows += scenarios.small_rows(run, job_size, single and scenarios.mib_s(single))
+                else:
+                    say(f"4: requests-only baseline, {workers} worker(s)")
+                    base = scenarios.requests_only(world, options.jobs, job_size, workers)
+                    rows += scenarios.versus_rows(run, base, job_size)
                 details.append(run.requests.markdown(
                     run.jobs, workers, f"4 ({workers} worker(s))"))  # fmt: skip
         if "5" in chosen and "classic" in single_results:

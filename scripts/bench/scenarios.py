@@ -361,6 +361,71 @@ def many_small(
     return SmallRun(jobs, workers, seconds, service_cpu, others, table, failed)
 
 
+def requests_only(world: World, jobs: int, size: int, workers: int) -> SmallRun:
+    """The same jobs' requests made by a minimal script (``workloads.requests_only``) with
+    ``workers`` processes, into a fresh encrypted room: the baseline of scenario 4."""
+    from scripts.bench.counting import RequestTable, dracoon_kind
+    from scripts.bench.world import READER, reader_key_pair
+    from scripts.bench_upload import PASSWORD, USER, key_pair
+
+    moto = world.boto3_client("sqs", world.moto())
+    queue_url = moto.create_queue(QueueName=f"base-{os.getpid()}-{time.time_ns()}")["QueueUrl"]
+    run = f"base-{workers}w-{time.time_ns()}"
+    keys = [f"small/{run}/{index:05d}.mp4" for index in range(jobs)]
+    for key in keys:
+        world.put_object(key, size)
+    send_jobs(moto, queue_url, keys, "unused")
+    conf = world.configure("classic", run, queue_url=queue_url)
+    emulator = world.emulators["classic"]
+    before = (world.counter.snapshot(), world.s3_counts(), world.sqs_counts())
+    others_before = stand_in_cpu(world)
+    result = run_child(world, "requests_only", {
+        "conf": str(conf), "api_url": emulator.api_url, "user": USER, "password": PASSWORD,
+        "parent_room": emulator.rooms["BenchEncrypted"], "room_name": run, "bucket": BUCKET,
+        "queue_url": queue_url, "jobs": jobs, "workers": workers,
+        "owner_public": key_pair()["publicKeyContainer"],
+        "reader_public": reader_key_pair()["publicKeyContainer"],
+    })  # fmt: skip
+    others = {k: v - others_before[k] for k, v in stand_in_cpu(world).items()}
+    after = (world.counter.snapshot(), world.s3_counts(), world.sqs_counts())
+    table = RequestTable()
+    table.add("DRACOON", before[0], after[0], kind=dracoon_kind)
+    table.add("S3", before[1], after[1])
+    table.add("SQS", before[2], after[2])
+    assert READER
+    return SmallRun(result["jobs"], workers, result["seconds"], result["cpu_seconds"], others,
+                    table, 0)  # fmt: skip
+
+
+def versus_rows(ours: SmallRun, base: SmallRun, size: int) -> list[Row]:
+    """Scenario 4 against its requests-only baseline: jobs/s and CPU per job."""
+    speed = ours.rate / base.rate
+    ours_cpu, base_cpu = ours.service_cpu / ours.jobs, base.service_cpu / base.jobs
+    stand_ins = ", ".join(
+        f"{name} {ours.others_cpu[name] / ours.jobs * 1000:.1f} vs "
+        f"{base.others_cpu[name] / base.jobs * 1000:.1f}"
+        for name in ours.others_cpu
+    )
+    wall = ours.seconds * (os.cpu_count() or 1)
+    busy = sum(ours.others_cpu.values()) / wall * 100
+    return [
+        Row("4 small recordings via SQS",
+            f"jobs/s, {ours.jobs} x {size // 1024} KiB, {ours.workers} worker(s), warm",
+            f"{ours.rate:.1f}", f"{base.rate:.1f} (requests only)", speed, "-", None,
+            f"DRACOON requests/job {dracoon_per_job(ours):.2f} vs {dracoon_per_job(base):.2f}; "
+            f"stand-ins' CPU ms/job {stand_ins}; stand-ins {busy:.0f} % of all cores"
+            + (f"; {ours.failed} unexpected errors" if ours.failed else "")),
+        Row("4 service CPU per job", f"ms, {ours.workers} worker(s)",
+            f"{ours_cpu * 1000:.1f}", f"{base_cpu * 1000:.1f} (requests only)",
+            ours_cpu / base_cpu, "<= 1.5", ours_cpu / base_cpu <= 1.5,
+            "user+sys of the service's processes only"),
+    ]  # fmt: skip
+
+
+def dracoon_per_job(run: SmallRun) -> float:
+    return run.requests.total("DRACOON", per_process=False) / run.jobs
+
+
 def small_rows(run: SmallRun, size: int, single_mib_s: float | None) -> list[Row]:
     others = ", ".join(f"{k} {v / run.jobs * 1000:.1f}" for k, v in run.others_cpu.items())
     note = f"service CPU {run.service_cpu / run.jobs * 1000:.1f} ms/job; stand-ins' CPU {others}"
