@@ -13,6 +13,12 @@ class DracoonError(Exception):
     """Base class of everything this client raises on purpose."""
 
 
+# DRACOON's errorCodes for an upload channel that no longer takes data (OpenAPI 4.26.7):
+# -20501 upload not found (404), -20503 upload channel closed (400), -90034 S3 upload id not
+# found (404).
+UPLOAD_GONE_CODES = frozenset({-20501, -20503, -90034})
+
+
 class DracoonApiError(DracoonError):
     """DRACOON answered with an HTTP error status.
 
@@ -68,7 +74,14 @@ class DracoonApiError(DracoonError):
 
     @property
     def retryable(self) -> bool:
-        """True for statuses where trying the whole operation again later may succeed."""
+        """True when trying the whole operation again later may succeed.
+
+        An upload channel that is gone or closed (``UPLOAD_GONE_CODES``: it expired, or was
+        cancelled, while we used it) is retryable although its status is 404/400: a new
+        channel later works, while a 404 on a room or file needs a human.
+        """
+        if self.error_code in UPLOAD_GONE_CODES:
+            return True
         return self.status in (408, 429, 500, 502, 503, 504, 507) or self.status >= 520
 
 
