@@ -23,34 +23,58 @@ KEY = "rec/expiring.mp4"
 CHUNK_POST = r"^/api/v4/uploads/[^/?]+$"
 
 
-def test_a_channel_that_expires_mid_upload_fails_retryably_and_the_redelivery_completes(world):
-    data = os.urandom(3 * CHUNK + 11)
-    world.bucket.put(KEY, data)
+def _expire_open_channels(world):
     state = world.emulator.app.state
 
-    def expire_open_channels() -> None:
+    def expire() -> None:
         with state.lock:
             for upload in state.uploads.values():
                 if upload.status == "transfer":
                     upload.status = "cancelled"
 
+    return expire
+
+
+@pytest.fixture
+def proxied(world):
     proxy = FaultProxy(world.emulator.base_url).start()
-    try:
-        world.set_instance(DOMAIN, **{"recordings.dracoon.base-url": f"{proxy.url}/api/v4"})
-        # Chunk 2 finds its channel gone: the proxy expires it just before forwarding.
-        proxy.add(ProxyRule("delay", method="POST", path=CHUNK_POST, skip=1, count=1,
-                            before=expire_open_channels))  # fmt: skip
-        runner = world.runner()
-        with pytest.raises(JobError) as failure:
-            runner.run(world.message(KEY), job_id="expiring")
+    world.set_instance(DOMAIN, **{"recordings.dracoon.base-url": f"{proxy.url}/api/v4"})
+    world.tamper = proxy
+    yield world
+    proxy.stop()
 
-        assert failure.value.retryable, str(failure.value)
-        assert "404" in str(failure.value)
-        assert world.files() == [] and world.open_uploads() == []
-        assert world.bucket.exists(KEY)
 
-        result = runner.run(world.message(KEY), job_id="expiring-again")
-        world.assert_one_correct_file(data)
-        assert result.s3_deleted and not world.bucket.exists(KEY)
-    finally:
-        proxy.stop()
+def test_a_channel_that_expires_once_is_replaced_within_the_job(proxied):
+    world = proxied
+    data = os.urandom(3 * CHUNK + 11)
+    world.bucket.put(KEY, data)
+    # Chunk 2 finds its channel gone: the proxy expires it just before forwarding.
+    world.tamper.add(ProxyRule("delay", method="POST", path=CHUNK_POST, skip=1, count=1,
+                               before=_expire_open_channels(world)))  # fmt: skip
+
+    result = world.runner().run(world.message(KEY), job_id="expiring-once")
+
+    world.assert_one_correct_file(data)
+    assert result.s3_deleted and not world.bucket.exists(KEY)
+
+
+def test_a_channel_that_keeps_expiring_fails_retryably_and_the_redelivery_completes(proxied):
+    world = proxied
+    data = os.urandom(3 * CHUNK + 11)
+    world.bucket.put(KEY, data)
+    rule = world.tamper.add(ProxyRule("delay", method="POST", path=CHUNK_POST, skip=1,
+                                      before=_expire_open_channels(world)))[0]  # fmt: skip
+    runner = world.runner()
+
+    with pytest.raises(JobError) as failure:
+        runner.run(world.message(KEY), job_id="expiring")
+
+    assert failure.value.retryable, str(failure.value)
+    assert "-20501" in str(failure.value)
+    assert world.files() == [] and world.open_uploads() == []
+    assert world.bucket.exists(KEY)
+
+    rule.count = rule.fired  # channels live long enough again
+    result = runner.run(world.message(KEY), job_id="expiring-again")
+    world.assert_one_correct_file(data)
+    assert result.s3_deleted and not world.bucket.exists(KEY)
