@@ -19,6 +19,7 @@ import pytest
 
 from recording_storage.jobs.runner import JobError
 from tests.jobs.conftest import CHUNK, DOMAIN
+from tests.service.support import wait_for
 from tests.support import hostile_server as h
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -194,3 +195,35 @@ def test_hostile_configurator_answer_fails_retryable_and_keeps_s3(
     assert f"/api/instances/{DOMAIN}" in str(error)
     configurator.rules.pop(0)
     succeeds_after(world, runner, "rec/conf.mp4", data)
+
+
+def test_served_worker_is_not_wedged_by_a_trickling_dracoon(deployment):
+    """The whole service (``recording-storage serve``, one FileTransferer): a listing that
+    trickles one byte per second fails the delivery as retryable at the 2 s call deadline
+    (15007 ``reason=retryable``, never dead-lettered); the same worker process then takes
+    the redelivery and completes it once DRACOON is honest again."""
+    world = deployment.world
+    with h.HostileServer(world.emulator.base_url, keep_host=True) as proxy:
+        world.set_instance(DOMAIN, **{"recordings.dracoon.base-url": proxy.url + "/api/v4"})
+        rule = proxy.add(h.Rule(NODES, trickle=1.0))
+        data = os.urandom(CHUNK + 3)
+        job = deployment.send("rec/served.mp4", data)
+        service = deployment.start(RS_DRACOON_CALLDEADLINESECONDS="2")
+        try:
+            failed = wait_for(
+                lambda: [r for r in deployment.records(job, 15007)
+                         if r.get("reason") == "retryable"],
+                60, "a retryable failure of the trickled delivery",
+            )  # fmt: skip
+            assert "GET /v4/nodes" in failed[0]["message"]
+            assert "deadline" in failed[0]["message"]
+            assert world.bucket.exists("rec/served.mp4") and world.files() == []
+            proxy.remove(rule)
+            wait_for(lambda: world.files() and not world.bucket.exists("rec/served.mp4"), 90,
+                     "the redelivery to complete")  # fmt: skip
+            world.assert_one_correct_file(data)
+            assert [r for r in deployment.records(job, 15007) if r.get("reason") == "permanent"
+                    ] == []  # fmt: skip
+            assert service.metric("recording_storage_worker_restarts_total") == 0
+        finally:
+            deployment.stop()  # while the proxy still answers

@@ -161,6 +161,10 @@ class HostileServer:
             self.rules.append(rule)
         return rule
 
+    def remove(self, rule: Rule) -> None:
+        with self._lock:
+            self.rules.remove(rule)
+
     def clear(self) -> None:
         with self._lock:
             self.rules.clear()
