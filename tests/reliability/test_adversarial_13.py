@@ -17,11 +17,16 @@ import pytest
 
 from recording_storage.aws.s3 import head_object
 from recording_storage.dracoon.client import DownloadError
+from recording_storage.dracoon.crypto import UserKeyPair, UserKeyPairContainer
+from recording_storage.dracoon.emulator import auth as emulator_auth
+from recording_storage.dracoon.emulator.handlers import uploads as emulator_uploads
 from recording_storage.jobs.runner import JobError
 from recording_storage.jobs.transfer import marker_for
 from tests.jobs.conftest import CHUNK, DOMAIN, readme_message
 from tests.reliability.conftest import make_world
-from tests.support.emulator_fixtures import default_seed
+from tests.security.test_secrets import assert_no_secret, issued_secrets
+from tests.security.test_secrets_s3_direct import TokenRecorder
+from tests.support.emulator_fixtures import default_seed, encryption_password, login_password
 from tests.support.fault_proxy import FaultProxy, ProxyRule
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -234,6 +239,82 @@ def test_lost_answer_to_the_room_creation(classic, action):
     assert [n["path"] for n in world.nodes()].count("/Recordings/rec") == 1
     world.assert_one_correct_file(data)
     assert result.s3_deleted
+
+
+# -- 200 answers that are not what was asked for, after DRACOON acted -------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "orphans"),
+    [
+        ("PUT", CHUNK_URL, 0),
+        ("POST", r"^/api/v4/nodes/files/uploads$", 1),
+        ("POST", r"^/api/v4/nodes/rooms$", 0),
+    ],
+    ids=["classic-completion", "channel-creation", "room-creation"],
+)
+def test_an_html_200_after_dracoon_acted_is_retryable(classic, method, path, orphans):
+    """DRACOON carried out the call; a proxy answers 200 with an HTML page. That is no
+    proof of anything: the job fails as retryable at worst (never dead-lettered on first
+    sight), and the redelivery ends with one correct file -- the completed file reused, not a
+    second one -- and the S3 object deleted."""
+    world = classic
+    data = os.urandom(2 * CHUNK + 5)
+    world.bucket.put(KEY, data)
+    world.tamper.add(ProxyRule("acted_error", method=method, path=path, status=200, count=1))
+
+    result, errors = world.run(world.runner(), world.message(KEY))
+
+    assert all(error.retryable for error in errors), errors
+    files = world.files()
+    assert len(files) == 1 and world.download_as("alice", files[0]["id"]) == data
+    assert [n["path"] for n in world.nodes()].count("/Recordings/rec") == 1
+    assert _statuses(world).count("transfer") == orphans  # a channel nobody can name
+    assert result.s3_deleted and not world.bucket.exists(KEY)
+
+
+# -- secrets ------------------------------------------------------------------------------------
+
+
+def test_no_secret_in_the_output_of_interrupted_and_failed_transfers(classic, test_key_pairs,
+                                                                     monkeypatch):  # fmt: skip
+    """``recording-storage transfer`` at DEBUG through the paths this review attacked: a chunk
+    answer lost (restart on a new channel), an HTML 200 after the completion (retryable
+    failure), chunk answers lost for good (failure). No access, refresh or upload token, no
+    password, no file key in its output."""
+    world = classic
+    tokens = TokenRecorder()
+    monkeypatch.setattr(emulator_auth, "secrets", tokens)
+    monkeypatch.setattr(emulator_uploads, "secrets", tokens)
+    env = {"RS_LOGGER_LEVEL": "DEBUG"}
+    outputs: dict[str, str] = {}
+    cases = [
+        ("lost chunk answer", ProxyRule("acted_error", method="POST", path=CHUNK_URL, skip=1,
+                                        count=1, status=502), 0),
+        ("html 200 on the completion", ProxyRule("acted_error", method="PUT", path=CHUNK_URL,
+                                                 count=1, status=200), 1),
+        ("chunk answers lost for good", ProxyRule("acted_drop", method="POST", path=CHUNK_URL,
+                                                  skip=1), 1),
+    ]  # fmt: skip
+    for index, (label, rule, expected_status) in enumerate(cases):
+        key = f"rec/secret-{index}.mp4"
+        world.bucket.put(key, os.urandom(3 * CHUNK + 1))
+        world.tamper.clear()
+        world.tamper.add(rule)
+        status, out, err = world.transfer(world.message(key, path=f"s{index}"), env=env)
+        outputs[label] = err + json.dumps(out)
+        assert (status == 0) == (expected_status == 0), outputs[label][-2000:]
+
+    container, password = test_key_pairs["service"]
+    key_pair = UserKeyPair.unlock(UserKeyPairContainer.from_json(container), password)
+    issued = issued_secrets(world.emulator, key_pair,
+                            world.emulator.app.state.user_by_login("service").id)  # fmt: skip
+    assert len(tokens.issued) >= 3 * 3 and issued["file keys"]
+    assert "starting it again on a new upload channel" in outputs["lost chunk answer"]
+    assert "PUT /v4/uploads/{token}" in outputs["html 200 on the completion"]
+    assert "uploaded again from its first byte" in outputs["chunk answers lost for good"]
+    secrets = [*tokens.issued, *issued["file keys"], *issued["upload tokens"]]
+    assert_no_secret(outputs, [*secrets, login_password("service"), encryption_password("service")])
 
 
 # -- what size verification cannot see --------------------------------------------------------
