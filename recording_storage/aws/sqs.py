@@ -10,6 +10,18 @@ The queue is the service's only memory of pending work, so the rules are strict:
   queue's redrive policy moves it to the dead-letter queue (docs/operations.md);
 * receive errors (throttling, a missing queue, no network) are logged with code 15005
   (missing credentials: 15003) and retried with exponential backoff: a worker never spins.
+
+Batching (``sqs.receiveBatch`` > 1, off by default): one ReceiveMessage takes up to that many
+messages; the worker runs them one after another. Every message the consumer holds -- the
+running one, the ones waiting their turn, and the finished ones whose delete is still
+pending -- is kept invisible by the running job's extender (ChangeMessageVisibilityBatch),
+and the deletes of finished jobs go out together (DeleteMessageBatch) when the batch is
+done, ten are pending, or the consumer is closed. A message is still deleted only after its
+job succeeded; a worker that dies holding finished-but-undeleted messages lets them
+reappear, and their redelivery finds the files (jobs.dedup). ``close`` sends the pending
+deletes and makes the waiting messages visible again at once. Why off by default: a worker
+holding a batch holds jobs another worker could run now; with large recordings that costs
+parallelism, with many small ones it saves two SQS requests per job.
 """
 
 from __future__ import annotations
@@ -33,6 +45,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WAIT_SECONDS = 20  # SQS's longest long poll: fewest empty receives
 DEFAULT_VISIBILITY_SECONDS = 120
+SQS_BATCH_LIMIT = 10  # the most ReceiveMessage, DeleteMessageBatch and friends take at once
 MAX_VISIBILITY_SECONDS = 12 * 3600  # SQS's limit from the first receive
 
 
@@ -102,8 +115,14 @@ class SqsConsumer:
         backoff: Backoff | None = None,
         count_error: ErrorCounter = _ignore,
         log_fields: dict[str, object] | None = None,
+        receive_batch: int = 1,
     ) -> None:
         self.client = client
+        self.receive_batch = max(1, min(int(receive_batch), SQS_BATCH_LIMIT))
+        self._waiting: list[SqsMessage] = []  # received, not started (batching only)
+        self._finished: list[SqsMessage] = []  # succeeded, delete pending (batching only)
+        self._current: SqsMessage | None = None
+        self._held_lock = threading.Lock()
         self.queue_url = queue_url
         self.wait_seconds = wait_seconds
         self.visibility_seconds = visibility_seconds
@@ -117,12 +136,18 @@ class SqsConsumer:
         """Long-poll for one message; ``None`` when none came or the call failed.
 
         On failure this logs (15005), counts, and sleeps the backoff delay (returning early
-        when ``stop`` is set), so callers can simply loop.
+        when ``stop`` is set), so callers can simply loop. With batching, a message already
+        received waits its turn here, and the pending deletes go out before the next poll.
         """
+        with self._held_lock:
+            if self._waiting:
+                self._current = self._waiting.pop(0)
+                return self._current
+        self.flush_deletes()
         try:
             response = self.client.receive_message(
                 QueueUrl=self.queue_url,
-                MaxNumberOfMessages=1,
+                MaxNumberOfMessages=self.receive_batch,
                 WaitTimeSeconds=self.wait_seconds,
                 VisibilityTimeout=self.visibility_seconds,
                 MessageSystemAttributeNames=["ApproximateReceiveCount"],
@@ -131,17 +156,12 @@ class SqsConsumer:
             self._receive_failed(error, stop)
             return None
         self.backoff.reset()
-        messages = response.get("Messages") or []
+        messages = [_message(raw) for raw in response.get("Messages") or []]
         if not messages:
             return None
-        raw = messages[0]
-        attributes = raw.get("Attributes") or {}
-        return SqsMessage(
-            message_id=raw["MessageId"],
-            body=raw.get("Body", ""),
-            receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
-            receipt_handle=raw["ReceiptHandle"],
-        )
+        with self._held_lock:
+            self._current, self._waiting = messages[0], messages[1:]
+        return messages[0]
 
     def _receive_failed(self, error: BaseException, stop: _Waitable) -> None:
         code = error_code(error)
@@ -173,7 +193,14 @@ class SqsConsumer:
 
     def delete(self, message: SqsMessage) -> bool:
         """Delete a message whose job succeeded. A failure is logged, not raised: the job is
-        done, and its redelivery is recognised by the jobs' duplicate detection."""
+        done, and its redelivery is recognised by the jobs' duplicate detection. With
+        batching the delete waits for the rest of the batch (kept invisible meanwhile)."""
+        if self.receive_batch > 1:
+            with self._held_lock:
+                self._drop_current(message)
+                self._finished.append(message)
+                due = not self._waiting or len(self._finished) >= SQS_BATCH_LIMIT
+            return self.flush_deletes() if due else True
         return self._call(
             "delete",
             message,
@@ -182,15 +209,72 @@ class SqsConsumer:
             ReceiptHandle=message.receipt_handle,
         )
 
+    def flush_deletes(self) -> bool:
+        """Delete the finished messages whose delete is pending (one DeleteMessageBatch per
+        ten); False when any of them failed (logged: their redelivery finds the files)."""
+        with self._held_lock:
+            finished, self._finished = self._finished, []
+        return self._batch("delete", self.client.delete_message_batch, finished, {})
+
+    def close(self) -> None:
+        """Send the pending deletes and give the messages not started back at once."""
+        self.flush_deletes()
+        with self._held_lock:
+            waiting, self._waiting = self._waiting, []
+        self._batch("release", self.client.change_message_visibility_batch, waiting,
+                    {"VisibilityTimeout": 0})  # fmt: skip
+
+    def extend_held(self, seconds: int) -> bool:
+        """Renew the visibility of every message this consumer holds (batching): the running
+        one, the ones waiting their turn and the finished ones whose delete is pending."""
+        with self._held_lock:
+            held = [m for m in (self._current,) if m is not None]
+            held += self._waiting + self._finished
+        return self._batch("change_visibility", self.client.change_message_visibility_batch,
+                           held, {"VisibilityTimeout": _visibility(seconds)})  # fmt: skip
+
+    def _drop_current(self, message: SqsMessage) -> None:
+        if self._current is not None and self._current.message_id == message.message_id:
+            self._current = None
+
+    def _batch(self, operation: str, method, messages: list[SqsMessage], extra: dict) -> bool:
+        ok = True
+        for first in range(0, len(messages), SQS_BATCH_LIMIT):
+            part = messages[first : first + SQS_BATCH_LIMIT]
+            entries = [{"Id": str(i), "ReceiptHandle": m.receipt_handle, **extra}
+                       for i, m in enumerate(part)]  # fmt: skip
+            try:
+                answer = method(QueueUrl=self.queue_url, Entries=entries)
+            except (ClientError, BotoCoreError) as error:
+                failed = [(m, error_code(error)) for m in part]
+            else:
+                failed = [(part[int(f["Id"])], str(f.get("Code") or "BatchEntryFailed"))
+                          for f in answer.get("Failed") or []]  # fmt: skip
+            for message, code in failed:
+                ok = False
+                self._count_error(operation, code)
+                log_event(
+                    log,
+                    LogCode.SQS_ERROR,
+                    f"SQS {operation} failed ({code}) for message {message.message_id}",
+                    **self._fields,
+                    message_id=message.message_id,
+                    queue_url=self.queue_url,
+                    error_code=code,
+                )
+        return ok
+
     def change_visibility(self, message: SqsMessage, seconds: int) -> bool:
         """Make ``message`` invisible for ``seconds`` from now (0 = visible again now)."""
+        with self._held_lock:
+            self._drop_current(message)
         return self._call(
             "change_visibility",
             message,
             self.client.change_message_visibility,
             QueueUrl=self.queue_url,
             ReceiptHandle=message.receipt_handle,
-            VisibilityTimeout=max(0, min(int(seconds), MAX_VISIBILITY_SECONDS)),
+            VisibilityTimeout=_visibility(seconds),
         )
 
     def _call(self, operation: str, message: SqsMessage, method, **params) -> bool:
@@ -214,6 +298,20 @@ class SqsConsumer:
     def keep_invisible(self, message: SqsMessage, *, job_id: str | None = None):
         """A context manager that extends ``message``'s visibility until it exits."""
         return VisibilityExtender(self, message, job_id=job_id)
+
+
+def _visibility(seconds: int) -> int:
+    return max(0, min(int(seconds), MAX_VISIBILITY_SECONDS))
+
+
+def _message(raw: dict) -> SqsMessage:
+    attributes = raw.get("Attributes") or {}
+    return SqsMessage(
+        message_id=raw["MessageId"],
+        body=raw.get("Body", ""),
+        receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
+        receipt_handle=raw["ReceiptHandle"],
+    )
 
 
 class VisibilityExtender:
@@ -251,9 +349,12 @@ class VisibilityExtender:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                extended = self.consumer.change_visibility(
-                    self.message, self.consumer.visibility_seconds
-                )
+                if self.consumer.receive_batch > 1:  # everything held, in batches
+                    extended = self.consumer.extend_held(self.consumer.visibility_seconds)
+                else:
+                    extended = self.consumer.change_visibility(
+                        self.message, self.consumer.visibility_seconds
+                    )
             except Exception as error:  # never let the thread die silently mid-transfer
                 log_event(
                     log,

@@ -262,6 +262,9 @@ KEYS: tuple[KeySpec, ...] = (
             "SQS long-poll wait per receive."),
     KeySpec("sqs.visibilityTimeoutSeconds", "300", integer(30, 43200),
             "Visibility timeout of a received job; extended while the transfer runs."),
+    KeySpec("sqs.receiveBatch", "1", integer(1, 10),
+            "Messages one receive takes (1-10); a worker runs them in turn, keeps them "
+            "invisible and deletes finished ones together. >1 for many small recordings."),
     KeySpec("aws.region", "eu-central-1", region, "AWS region of S3 and SQS."),
     KeySpec("aws.endpointUrl", "", url("http", "https", optional=True),
             "One endpoint for S3 and SQS (e.g. a local moto server); empty = AWS."),

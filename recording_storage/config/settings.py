@@ -86,6 +86,7 @@ class S3Settings:
 class SqsSettings:
     wait_time_seconds: int
     visibility_timeout_seconds: int
+    receive_batch: int = 1
 
 
 @dataclass(frozen=True)
@@ -360,6 +361,7 @@ def _build(
         sqs=SqsSettings(
             wait_time_seconds=v["sqs.waitTimeSeconds"],
             visibility_timeout_seconds=v["sqs.visibilityTimeoutSeconds"],
+            receive_batch=v["sqs.receiveBatch"],
         ),
         aws=AwsSettings(
             region=v["aws.region"],

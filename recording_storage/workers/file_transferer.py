@@ -112,6 +112,7 @@ class FileTransferer(Worker):
                 operation=op, code=code
             ).inc(),
             log_fields={"worker": self.channel.name},
+            receive_batch=getattr(getattr(self.settings, "sqs", None), "receive_batch", 1),
         )
         runner = self.runner_factory(self.settings)
         log_event(
@@ -122,19 +123,22 @@ class FileTransferer(Worker):
             pid=os.getpid(),
             queue_url=queue_url,
         )
-        while not self.channel.stop.is_set():
-            self.state = "idle"
-            self.advance()
-            with self.interruptible():
-                message = consumer.receive(self.stop_flag)
-            self.advance()
-            if message is None:
-                continue
-            if self.channel.stop.is_set():
-                # Received while we were told to stop: give it back at once.
-                consumer.change_visibility(message, 0)
-                break
-            self.handle(consumer, runner, message)
+        try:
+            while not self.channel.stop.is_set():
+                self.state = "idle"
+                self.advance()
+                with self.interruptible():
+                    message = consumer.receive(self.stop_flag)
+                self.advance()
+                if message is None:
+                    continue
+                if self.channel.stop.is_set():
+                    # Received while we were told to stop: give it back at once.
+                    consumer.change_visibility(message, 0)
+                    break
+                self.handle(consumer, runner, message)
+        finally:
+            consumer.close()  # batching: pending deletes out, waiting messages back
 
     def handle(self, consumer: SqsConsumer, runner: Any, message: SqsMessage) -> str:
         """Run one job and settle its message; returns the outcome."""

@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="scenario 1: runs of ours and the baseline (best counts)",
     )
     parser.add_argument(
+        "--receive-batch", type=int, default=1, help="scenario 4: sqs.receiveBatch (1)"
+    )
+    parser.add_argument(
         "--no-baseline", action="store_true", help="scenario 4 without its requests-only baseline"
     )
     parser.add_argument("--no-sdk", action="store_true", help="skip the official SDK (2)")
@@ -112,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
             single = single_results.get("classic")
             for workers in (int(w) for w in options.workers.split(",") if w):
                 say(f"4: small recordings through SQS, {workers} worker(s)")
-                run = scenarios.many_small(world, options.jobs, job_size, workers)
+                run = scenarios.many_small(
+                    world, options.jobs, job_size, workers,
+                    extra_conf=(f"sqs.receiveBatch = {options.receive_batch}",),
+                )  # fmt: skip
                 if options.no_baseline:
                     rows += scenarios.small_rows(run, job_size, single and scenarios.mib_s(single))
                 else:

@@ -55,3 +55,18 @@ def test_a_warm_job_costs_the_floor_plus_the_duplicate_checks(world):
     assert 1.0 <= sqs.pop("ReceiveMessage") <= 1.5  # + the odd empty long poll
     assert sqs == {}  # no visibility changes for jobs shorter than a third of the timeout
     assert per_job(run, "configurator") == {}  # cached for configurator.cacheTtlSeconds
+
+
+def test_receive_batch_takes_sqs_to_a_fraction_of_a_request_per_job(world):
+    run = scenarios.many_small(
+        world, JOBS, 256 * 1024, workers=1, extra_conf=("sqs.receiveBatch = 10",)
+    )
+
+    assert run.failed == 0
+    sqs = per_job(run, "SQS")
+    assert "DeleteMessage" not in sqs
+    assert sqs.pop("DeleteMessageBatch") <= 0.5  # 12 jobs: a batch of ten, then the rest
+    assert sqs.pop("ReceiveMessage") <= 0.75  # + the odd empty long poll
+    assert sqs.pop("ChangeMessageVisibilityBatch", 0) <= 0.5
+    assert sqs == {}
+    assert per_job(run, "DRACOON")["PUT /uploads/***"] == 1.0  # every job uploaded once
