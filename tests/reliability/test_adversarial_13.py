@@ -111,6 +111,44 @@ def test_lost_s3_completion_answer_while_the_status_still_says_transfer(slow_sta
     assert _statuses(world) == ["done"]
 
 
+@pytest.fixture
+def direct(s3_world):
+    tamper = _tamper(s3_world)
+    yield s3_world
+    tamper.stop()
+
+
+S3_STATUS = r"^/api/v4/nodes/files/uploads/[^/?]+$"
+
+
+@pytest.mark.parametrize(
+    "status_fault",
+    [
+        pytest.param(dict(action="drop", count=4), id="status-unreadable"),
+        pytest.param(dict(action="acted_error", status=200, count=1), id="status-html-200"),
+    ],
+)
+def test_lost_s3_completion_answer_and_a_status_that_cannot_be_read(direct, status_fault):
+    """The completion is accepted and its answer lost; then the status poll fails too (no
+    answer after the client's retries, or a 200 HTML page). Whatever the job decides, the
+    room must end with exactly one correct file, the S3 object deleted only after that, and
+    every failed attempt retryable."""
+    world = direct
+    data = os.urandom(300_000)
+    world.bucket.put(KEY, data)
+    lost, status = world.tamper.add(
+        ProxyRule("acted_drop", method="PUT", path=S3_COMPLETE, count=1),
+        ProxyRule(method="GET", path=S3_STATUS, **status_fault),
+    )
+
+    result, errors = world.run(world.runner(), world.message(KEY))
+
+    assert lost.fired == 1 and status.fired == status_fault["count"]
+    assert all(error.retryable for error in errors), errors
+    world.assert_one_correct_file(data)
+    assert result.s3_deleted and not world.bucket.exists(KEY)
+
+
 # -- S3: the recording replaced by one of the same size while it is read ----------------------
 
 
