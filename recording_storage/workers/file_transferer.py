@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -57,6 +58,14 @@ def default_sqs_client(settings: Any) -> Any:
     client = make_sqs_client(settings)
     m.attach_boto3_metrics(client, "sqs")
     return client
+
+
+def recycle_limit(options: SupervisionOptions) -> int:
+    """Jobs after which this worker process recycles itself (0: never): ``max_jobs`` plus a
+    random jitter, like gunicorn's ``max_requests``/``max_requests_jitter``."""
+    if options.max_jobs <= 0:
+        return 0
+    return int(options.max_jobs) + random.randint(0, max(0, int(options.max_jobs_jitter)))  # noqa: S311
 
 
 def retry_delay(options: SupervisionOptions, receive_count: int) -> int:
@@ -115,6 +124,8 @@ class FileTransferer(Worker):
             receive_batch=getattr(getattr(self.settings, "sqs", None), "receive_batch", 1),
         )
         runner = self.runner_factory(self.settings)
+        recycle_after = recycle_limit(self.options)
+        jobs_done = 0
         log_event(
             log,
             LogCode.TRANSFERER_STATUS,
@@ -137,8 +148,24 @@ class FileTransferer(Worker):
                     consumer.change_visibility(message, 0)
                     break
                 self.handle(consumer, runner, message)
+                jobs_done += 1
+                if recycle_after and jobs_done >= recycle_after:
+                    self._recycle(jobs_done)
+                    break
         finally:
             consumer.close()  # batching: pending deletes out, waiting messages back
+
+    def _recycle(self, jobs_done: int) -> None:
+        """Tell the master this clean exit is a planned replacement (no backoff, no error)."""
+        log_event(
+            log,
+            LogCode.TRANSFERER_STATUS,
+            f"{self.channel.name} recycles itself after {jobs_done} jobs (max_jobs)",
+            worker=self.channel.name,
+            pid=os.getpid(),
+            jobs=jobs_done,
+        )
+        self.send({"type": "recycling", "jobs": jobs_done})
 
     def handle(self, consumer: SqsConsumer, runner: Any, message: SqsMessage) -> str:
         """Run one job and settle its message; returns the outcome."""

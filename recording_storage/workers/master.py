@@ -99,6 +99,7 @@ class Slot:
     last_progress: float = 0.0  # monotonic: when the counter last moved (or watching began)
     kill_at: float | None = None  # monotonic: SIGKILL due (after the stack dump was asked)
     spawns: int = 0  # processes started for this slot (names the stack dump files)
+    recycling: bool = False  # the child said it exits after max_jobs (a planned exit)
 
 
 @dataclass(frozen=True)
@@ -299,6 +300,7 @@ class Arbiter:
         slot.process, slot.channel = process, channel
         slot.started_at = slot.last_heartbeat = slot.last_progress = now
         slot.state, slot.job, slot.kill_cause, slot.kill_at = "starting", None, None, None
+        slot.recycling = False
         slot.progress, slot.watched = None, False
         log_event(
             log,
@@ -362,6 +364,8 @@ class Arbiter:
                         self.probe_results[name] = ProbeResult.from_json(data)
             elif kind == "exiting":
                 slot.state = "exiting"
+            elif kind == "recycling":  # max_jobs reached: a planned, clean exit
+                slot.recycling = True
 
     def _reap(self, *, restart: bool) -> None:
         now = time.monotonic()
@@ -372,7 +376,7 @@ class Arbiter:
             self._drain_one(slot)
             self._discard_stack_dump(slot)
             code, pid = process.exitcode, process.pid
-            cause = slot.kill_cause or "exited"
+            cause = slot.kill_cause or ("recycled" if slot.recycling else "exited")
             lived = now - slot.started_at
             m.mark_process_dead(pid)
             self._discard(slot)
@@ -385,6 +389,13 @@ class Arbiter:
                     pid=pid,
                     exit_code=code,
                 )
+                continue
+            if cause == "recycled" and code == 0:  # max_jobs: replaced at once, not an error
+                slot.next_start = now
+                self.metrics.worker_restarts.labels(worker=slot.name, cause=cause).inc()
+                log_event(log, LogCode.TRANSFERER_STATUS,
+                          f"{slot.name} (pid {pid}) recycled after {lived:.0f}s; starting a "
+                          "fresh one", worker=slot.name, pid=pid, cause=cause)  # fmt: skip
                 continue
             slot.quick_deaths = slot.quick_deaths + 1 if lived < self.options.stable_after else 1
             delay = min(

@@ -59,6 +59,12 @@ class SupervisionOptions:
     """How often the master's supervision loop wakes up when nothing happens."""
     progress_interval: float = 5.0
     """Seconds between two progress reports (15006) when reportLevel is ``chunk``."""
+    max_jobs: int = 0
+    """Recycling, a safety net against slow leaks: a FileTransferer exits cleanly after this
+    many jobs (plus up to ``max_jobs_jitter``) and the master starts a fresh one at once;
+    0 = never (the default)."""
+    max_jobs_jitter: int = 0
+    """A random 0..this many more jobs per worker process, so workers do not recycle together."""
 
     @classmethod
     def from_settings(
