@@ -23,7 +23,7 @@ from recording_storage.dracoon.emulator.handlers import uploads as emulator_uplo
 from recording_storage.jobs.runner import JobError
 from recording_storage.jobs.transfer import marker_for
 from tests.jobs.conftest import CHUNK, DOMAIN, readme_message
-from tests.reliability.conftest import make_world
+from tests.reliability.conftest import in_thread, make_world
 from tests.security.test_secrets import assert_no_secret, issued_secrets
 from tests.security.test_secrets_s3_direct import TokenRecorder
 from tests.support.emulator_fixtures import default_seed, encryption_password, login_password
@@ -259,6 +259,51 @@ def test_a_completion_slower_than_the_read_timeout(classic):
     assert all(error.retryable for error in errors), errors
     world.assert_one_correct_file(data)
     assert result.s3_deleted
+
+
+def test_two_runs_at_once_one_of_them_losing_a_chunk_answer(classic):
+    """The same message runs twice at the same time (two sessions); one run loses a chunk
+    answer after DRACOON stored it and restarts on a new channel while the other completes.
+    Two rooms; each ends with exactly one correct file, both runs report the same kept file
+    (or the slower one fails as retryable), the S3 object is deleted."""
+    world = classic
+    data = os.urandom(4 * CHUNK + 3)
+    world.bucket.put(KEY, data)
+    body = _body(world, ("a", "b"))
+    [lost] = world.tamper.add(ProxyRule("acted_drop", method="POST", path=CHUNK_URL, skip=5,
+                                        count=1))  # fmt: skip
+    runners = [world.runner(), world.runner()]
+    threads = [in_thread(lambda r=r, i=i: r.run(body, job_id=f"twin-{i}"))
+               for i, r in enumerate(runners)]  # fmt: skip
+    for thread, _ in threads:
+        thread.join(120)
+
+    results = [outcome[0] for _, outcome in threads]
+    assert lost.fired == 1
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert all(isinstance(r, JobError) and r.retryable for r in failed), failed
+    assert len(failed) < 2, failed
+    for path in ("a", "b"):
+        kept = world.assert_one_correct_file(data, path=path)
+        ids = {f.file_id for r in results if not isinstance(r, BaseException)
+               for f in r.files if f.target == path}  # fmt: skip
+        assert ids == {kept["id"]}
+    assert not world.bucket.exists(KEY)
+
+
+def test_an_empty_recording_whose_completion_answer_is_lost(classic):
+    """Zero bytes: no chunk at all, only the completion -- whose answer is lost after DRACOON
+    created the file. The job finds the empty file and takes it; one file, S3 deleted."""
+    world = classic
+    world.bucket.put(KEY, b"")
+    world.tamper.add(ProxyRule("acted_drop", method="PUT", path=CHUNK_URL, count=1))
+
+    result, errors = world.run(world.runner(), world.message(KEY))
+
+    assert errors == []
+    assert world.assert_one_correct_file(b"")["size"] == 0
+    assert world.tamper.count("PUT", CHUNK_URL) == 1
+    assert result.s3_deleted and not world.bucket.exists(KEY)
 
 
 @pytest.mark.parametrize("action", ["acted_drop", "acted_stall"])
