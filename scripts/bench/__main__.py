@@ -61,6 +61,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1,
         help="scenario 1: runs of ours and the baseline (best counts)",
     )
+    parser.add_argument("--soak-jobs", type=int, default=10000, help="soak: jobs (10000)")
+    parser.add_argument("--soak-every", type=int, default=500, help="soak: jobs per sample")
+    parser.add_argument("--soak-size", default="64K", help="soak: size of each recording")
+    parser.add_argument("--soak-workers", type=int, default=2, help="soak: worker processes")
     parser.add_argument(
         "--receive-batch", type=int, default=1, help="scenario 4: sqs.receiveBatch (1)"
     )
@@ -127,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
                     rows += scenarios.versus_rows(run, base, job_size)
                 details.append(run.requests.markdown(
                     run.jobs, workers, f"4 ({workers} worker(s))"))  # fmt: skip
+        if "soak" in chosen:
+            say(f"soak: {options.soak_jobs} jobs")
+            result = scenarios.soak(world, options.soak_jobs, parse_size(options.soak_size),
+                                    options.soak_workers, options.soak_every)  # fmt: skip
+            rows += scenarios.soak_rows(result)
         if "5" in chosen and "classic" in single_results:
             say("5: memory")
             rows += scenarios.memory(

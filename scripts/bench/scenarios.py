@@ -443,6 +443,129 @@ def small_rows(run: SmallRun, size: int, single_mib_s: float | None) -> list[Row
     ]  # fmt: skip
 
 
+# -- soak: many small jobs, RSS and open files of every service process --------------------
+
+
+def process_sample(pid: int) -> tuple[int, int] | None:
+    """(RSS in KiB, open file descriptors) of a running process, None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+        return rss, len(os.listdir(f"/proc/{pid}/fd"))
+    except (OSError, StopIteration):
+        return None
+
+
+def slope(points: list[tuple[int, float]]) -> float:
+    """Least-squares slope of (x, y) points (0 for fewer than two)."""
+    if len(points) < 2:
+        return 0.0
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else 0.0
+
+
+@dataclass
+class SoakResult:
+    jobs: int
+    sharer_passes: int
+    samples: dict  # process name -> [(jobs done, rss KiB, fds)]
+    failed: int
+
+    def report(self, warmup_fraction: float = 0.25) -> list[dict]:
+        """Per process, after the warm-up: RSS first/last, slope per 1,000 jobs, fd range."""
+        rows = []
+        for name, points in sorted(self.samples.items()):
+            warm = [p for p in points if p[0] >= self.jobs * warmup_fraction] or points
+            rows.append({
+                "process": name,
+                "rss_first_mib": warm[0][1] / 1024, "rss_last_mib": warm[-1][1] / 1024,
+                "rss_slope_mib_per_1000_jobs": slope([(j, r / 1024) for j, r, _ in warm]) * 1000,
+                "fds_min": min(f for _, _, f in warm), "fds_max": max(f for _, _, f in warm),
+                "samples": len(warm),
+            })  # fmt: skip
+        return rows
+
+
+def soak(world: World, jobs: int, size: int, workers: int, every: int,
+         sharer_seconds: float = 2.0) -> SoakResult:  # fmt: skip
+    """``jobs`` jobs of ``size`` bytes through ``serve`` in rounds of ``every``; after each
+    round (queue drained) the RSS and open fds of the master and each worker are sampled.
+    The sharer runs every ``sharer_seconds`` meanwhile (a pass every few rounds)."""
+    moto = world.boto3_client("sqs", world.moto())
+    queue_url = moto.create_queue(QueueName=f"soak-{os.getpid()}-{time.time_ns()}")["QueueUrl"]
+    run = f"soak-{time.time_ns()}"
+    keys = [f"small/{run}/{index:05d}.mp4" for index in range(every)]
+    for key in keys:
+        world.put_object(key, size)
+    conf = world.configure(
+        "classic", run, workers=workers, queue_url=queue_url, configurator=world.configurator(),
+        extra=("workers.DracoonGlobalSharer.count = 1",),
+    )  # fmt: skip
+    conf.write_text(conf.read_text().replace("workers.DracoonGlobalSharer.count = 0\n", ""))
+    http = next(line.split("=", 1)[1].strip() for line in conf.read_text().splitlines()
+                if line.startswith("http.address"))  # fmt: skip
+    log_path = conf.parent / "service.log"
+    env = {**world.child_env(), "RECORDING_STORAGE_SHARER_DELAY_SECONDS": str(sharer_seconds)}
+    with open(log_path, "wb") as log:
+        service = subprocess.Popen(
+            [sys.executable, "-m", "recording_storage.cli", "--config", str(conf), "serve"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    samples: dict[str, list] = {}
+    try:
+        deadline = time.monotonic() + max(300, jobs * 2)
+        done = 0
+        while done < jobs:
+            count = min(every, jobs - done)
+            uploads = world.counter.snapshot()[COMPLETION]
+            # The same objects each round into a new room: no growing room listings.
+            send_jobs(moto, queue_url, keys[:count], f"{run}-{done}", first_id=done)
+            wait_drained(world, moto, queue_url, service, log_path, uploads, count, deadline)
+            done += count
+            for pid in session_pids(service.pid):
+                sample = process_sample(pid)
+                if sample is not None:
+                    name = "master" if pid == service.pid else f"child {pid}"
+                    samples.setdefault(name, []).append((done, *sample))
+        sharer = metric_total(http, "recording_storage_sharer_runs_total")
+    finally:
+        os.killpg(service.pid, signal.SIGTERM)
+        try:
+            service.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(service.pid, signal.SIGKILL)
+            service.wait()
+    failed = sum(1 for line in log_path.read_text(errors="replace").splitlines()
+                 if '"15013"' in line)  # fmt: skip
+    return SoakResult(jobs, int(sharer), samples, failed)
+
+
+def metric_total(address: str, name: str) -> float:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name))  # fmt: skip
+
+
+def soak_rows(result: SoakResult) -> list[Row]:
+    rows = []
+    for item in result.report():
+        rows.append(Row(
+            f"soak {item['process']}", f"RSS MiB after warm-up, {result.jobs} jobs",
+            f"{item['rss_last_mib']:.1f}", f"{item['rss_first_mib']:.1f} (after warm-up)",
+            item["rss_last_mib"] / item["rss_first_mib"], "flat (<= 1.1)",
+            item["rss_last_mib"] / item["rss_first_mib"] <= 1.1,
+            f"slope {item['rss_slope_mib_per_1000_jobs']:+.2f} MiB/1000 jobs; open fds "
+            f"{item['fds_min']}-{item['fds_max']}; {result.sharer_passes} sharer passes"
+            + (f"; {result.failed} unexpected errors" if result.failed else ""),
+        ))  # fmt: skip
+    return rows
+
+
 # -- 5: memory ------------------------------------------------------------------------------
 
 
