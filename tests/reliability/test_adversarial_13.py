@@ -226,21 +226,25 @@ def test_lost_chunk_answers_in_several_targets_of_one_read(classic):
 
 
 def test_token_expired_when_the_upload_restarts(classic):
-    """The access token expires at the moment a chunk's answer is lost: the restart's
-    channel creation meets a 401 (a refusal: DRACOON did not act), renews the token and
-    opens exactly one new channel."""
+    """A chunk's answer is lost, and the access token expires just before the restart's
+    channel creation reaches DRACOON: that POST meets a 401 (a refusal: DRACOON did not
+    act), so the client renews the token and sends it again -- exactly one new channel."""
     world = classic
     data = os.urandom(3 * CHUNK + 1)
     world.bucket.put(KEY, data)
     expire = lambda: world.admin("POST", "/emulator/tokens/expire")  # noqa: E731
-    world.tamper.add(ProxyRule("acted_drop", method="POST", path=CHUNK_URL, skip=1, count=1,
-                               before=expire))  # fmt: skip
+    lost, refused = world.tamper.add(
+        ProxyRule("acted_drop", method="POST", path=CHUNK_URL, skip=1, count=1),
+        ProxyRule("delay", method="POST", path=r"^/api/v4/nodes/files/uploads$", skip=1,
+                  count=1, before=expire),
+    )  # fmt: skip
 
     result, errors = world.run(world.runner(), world.message(KEY))
 
-    assert errors == []
+    assert errors == [] and lost.fired == refused.fired == 1
     world.assert_one_correct_file(data)
     assert result.s3_deleted
+    assert world.tamper.count("POST", r"^/api/v4/nodes/files/uploads$") == 3  # 1 + 401 + 1
     assert _statuses(world) == ["cancelled", "done"]
 
 
