@@ -197,3 +197,20 @@ def test_generic_validation_codes_count_when_documented_for_the_status_anywhere(
     assert kinds(check(exchange("GET", "/api/v4/nodes", status=400, body=wrong))) == {
         "response/error-code"
     }
+
+
+def test_our_client_identifies_itself_so_its_requests_are_checked(emulator, contract_recorder):
+    """The recorder checks requests by User-Agent; urllib3 drops a pool's default headers
+    when a request brings its own, so the client sets it on every request."""
+    from recording_storage.dracoon.client import DracoonClient
+    from tests.support.emulator_fixtures import login_password
+
+    client = DracoonClient(emulator.api_url, "service", login_password("service"))
+    try:
+        assert client.get_node(1000).name == "Recordings"  # the first seed room
+    finally:
+        client.close()
+    api = [e for e in contract_recorder.exchanges if e.path.startswith("/api/")]
+    assert api and all(
+        e.request_headers.get("user-agent", "").startswith("recording-storage") for e in api
+    ), {e.request_headers.get("user-agent") for e in api}

@@ -32,7 +32,7 @@ from schemathesis.checks import (
 
 from recording_storage.dracoon.emulator import EmulatorServer
 from recording_storage.dracoon.emulator.app import EmulatorApp
-from tests.support.contract import ContractRecorder, description, report, template_for
+from tests.support.contract import SESSION, ContractRecorder, description, report, template_for
 from tests.support.emulator_fixtures import default_seed, login_password
 
 EXAMPLES_PER_OPERATION = 6
@@ -95,6 +95,7 @@ def fuzz_target(test_key_pairs):
     yield server, token, recorder
     server.stop()
     violations = recorder.violations()
+    SESSION.add(recorder, violations)
     assert not violations, report(violations)
 
 

@@ -27,12 +27,13 @@ import functools
 import json
 import re
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from openapi_core import OpenAPI
+from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
@@ -118,6 +119,15 @@ def openapi() -> OpenAPI:
 
 
 @functools.cache
+def _openapi_for(template: str) -> OpenAPI:
+    """The description narrowed to one path: openapi-core then finds the operation at once
+    instead of matching 173 path templates on every exchange (the whole description is
+    validated once by ``openapi()``)."""
+    narrowed = {**description(), "paths": {template: description()["paths"][template]}}
+    return OpenAPI.from_dict(narrowed, config=Config(spec_validator_cls=None))
+
+
+@functools.cache
 def _templates() -> tuple[tuple[re.Pattern, str], ...]:
     """Path regexes for the description's templates, literal paths first (``/nodes/search``
     before ``/nodes/{node_id}``)."""
@@ -198,6 +208,36 @@ def _kind(side: str, error: Exception) -> str:
 
 def check(exchange: Exchange) -> list[Violation]:
     """Every way ``exchange`` breaks DRACOON's description (empty when it conforms)."""
+    headers = tuple(
+        sorted((k, v) for k, v in exchange.request_headers.items() if k not in _VOLATILE)
+    )
+    key = (
+        exchange.method,
+        exchange.path,
+        exchange.query,
+        headers,
+        exchange.request_body,
+        exchange.status,
+        exchange.response_content_type,
+        exchange.response_body,
+        exchange.fault_injected,
+        exchange.routed,
+    )
+    found = _RESULTS.get(key)
+    if found is None:
+        found = tuple(_check_uncached(exchange))
+        if len(_RESULTS) < 20_000:
+            _RESULTS[key] = found
+    return list(found)
+
+
+# Tests repeat many identical exchanges (logins, listings, status polls): each distinct one is
+# checked once per session. Headers that change with every request do not tell them apart.
+_VOLATILE = frozenset({"authorization", "host", "content-length", "connection"})
+_RESULTS: dict[tuple, tuple[Violation, ...]] = {}
+
+
+def _check_uncached(exchange: Exchange) -> list[Violation]:
     if (
         exchange.fault_injected
         or exchange.status == 0
@@ -236,11 +276,13 @@ def check(exchange: Exchange) -> list[Violation]:
                 media_type = _unlisted_media_type(operation, request.content_type)
                 if media_type:
                     add("request", "request-body", f"MediaTypeNotFound: {media_type}")
-            for error in _errors(openapi().request_validator.iter_errors, request):
+            for error in _errors(_openapi_for(template).request_validator.iter_errors, request):
                 if exchange.request_body is None and _kind("request", error) == "request-body":
                     continue
                 add("request", _kind("request", error), _describe(error))
-        for error in _errors(openapi().response_validator.iter_errors, request, response):
+        for error in _errors(
+            _openapi_for(template).response_validator.iter_errors, request, response
+        ):
             if exchange.response_body is None and _kind("response", error) == "response-body":
                 continue  # a streamed file: status and headers only
             add("response", _kind("response", error), _describe(error))
@@ -320,6 +362,8 @@ class ContractRecorder:
         self.exchanges: list[Exchange] = []
         self.allow_list = load_allow_list() if allow_list is None else allow_list
         self.allowed: list[tuple[Violation, AllowEntry]] = []
+        self.checked = 0  # exchanges checked so far
+        self.seconds = 0.0  # time spent checking them
 
     def observe(self, exchange: Exchange) -> None:
         with self._lock:
@@ -329,6 +373,8 @@ class ContractRecorder:
         """Check everything recorded so far; allow-listed deviations go to ``allowed``."""
         with self._lock:
             exchanges, self.exchanges = self.exchanges, []
+        self.checked += len(exchanges)
+        started = time.perf_counter()
         unexplained = []
         for exchange in exchanges:
             for violation in check(exchange):
@@ -337,7 +383,39 @@ class ContractRecorder:
                     unexplained.append(violation)
                 else:
                     self.allowed.append((violation, entry))
+        self.seconds += time.perf_counter() - started
         return unexplained
+
+
+class SessionTally:
+    """What the fixtures' recorders checked in this pytest session (for the summary line)."""
+
+    def __init__(self) -> None:
+        self.tests = self.exchanges = self.unexplained = 0
+        self.seconds = 0.0
+        self.allowed: dict[str, int] = {}
+
+    def add(self, recorder: ContractRecorder, unexplained: list[Violation]) -> None:
+        self.tests += 1
+        self.exchanges += recorder.checked
+        self.seconds += recorder.seconds
+        self.unexplained += len(unexplained)
+        for violation, _ in recorder.allowed:
+            key = f"{violation.method} {violation.path} [{violation.kind}]"
+            self.allowed[key] = self.allowed.get(key, 0) + 1
+
+    def summary(self) -> list[str]:
+        lines = [
+            f"DRACOON contract: {self.exchanges} emulator exchanges in {self.tests} tests checked "
+            f"against {DESCRIPTION.name} in {self.seconds:.1f} s: "
+            f"{self.unexplained} unexplained violations, "
+            f"{sum(self.allowed.values())} allow-listed ({ALLOW_LIST.name})"
+        ]
+        lines += [f"  allowed x{n}: {key}" for key, n in sorted(self.allowed.items())]
+        return lines
+
+
+SESSION = SessionTally()
 
 
 def report(violations: list[Violation], limit: int = 30) -> str:

@@ -21,7 +21,7 @@ import pytest
 from recording_storage.dracoon.emulator import EmulatorServer
 from recording_storage.dracoon.emulator.model import PERMISSIONS
 from tests.support.committed_key_pairs import committed_key_pair
-from tests.support.contract import ContractRecorder, report
+from tests.support.contract import SESSION, ContractRecorder, report
 
 TEST_LOGINS = ("service", "alice", "bob")
 KEY_PAIR_VERSION = "RSA-4096"
@@ -98,6 +98,7 @@ def emulator_factory(contract_recorder) -> Iterator[Callable[..., EmulatorServer
         server.stop()
     if contract_recorder is not None:
         violations = contract_recorder.violations()
+        SESSION.add(contract_recorder, violations)
         if violations:
             pytest.fail(report(violations), pytrace=False)
 
@@ -106,3 +107,10 @@ def emulator_factory(contract_recorder) -> Iterator[Callable[..., EmulatorServer
 def emulator(emulator_factory, test_key_pairs) -> EmulatorServer:
     """A started emulator on ``default_seed`` (classic uploads)."""
     return emulator_factory(default_seed(test_key_pairs))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """One line on what the contract recorder checked (and what the allow-list let pass)."""
+    if SESSION.tests:
+        for line in SESSION.summary():
+            terminalreporter.write_line(line)

@@ -299,6 +299,8 @@ class Transport:
             body = json.dumps(json_body).encode()
             send_headers.setdefault("Content-Type", JSON_TYPE)
         send_headers.setdefault("Accept", JSON_TYPE)
+        # urllib3 drops the pool's default headers when a request brings its own
+        send_headers.setdefault("User-Agent", USER_AGENT)
         retry = self._retry.new(
             status_forcelist=_STATUS_FORCELIST[kind],
             allowed_methods=None,  # the kind decides, not the verb
