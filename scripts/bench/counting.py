@@ -67,8 +67,15 @@ class _CountingServer(ThreadingHTTPServer):
         self.server_close()
 
 
+NEW_CONNECTION = "(new TCP connections)"  # counted like a request kind: keep-alive at work
+
+
 class _Quiet(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.count(NEW_CONNECTION)  # type: ignore[attr-defined]
 
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -82,6 +82,8 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.server.counts_lock:
+            self.server.counts["(new TCP connections)"] += 1
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass

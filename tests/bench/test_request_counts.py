@@ -49,10 +49,15 @@ def test_a_warm_job_costs_the_floor_plus_the_duplicate_checks(world):
     # before the upload, concurrent runs after it); no room lookups, logins or key-pair
     # fetches on a warm worker.
     assert dracoon == {"GET /nodes": 2.0}
-    assert per_job(run, "S3") == {"HeadObject": 1.0, "GetObject": 1.0}
+    # Connections live across jobs: none new for SQS and the configurator, and S3 opens one
+    # now and then (~1 per 12 jobs here: a pooled connection urllib3 did not take back).
+    s3 = per_job(run, "S3")
+    assert s3.pop("(new TCP connections)", 0) <= 0.25
+    assert s3 == {"HeadObject": 1.0, "GetObject": 1.0}
     sqs = per_job(run, "SQS")
     assert sqs.pop("DeleteMessage") == 1.0
-    assert 1.0 <= sqs.pop("ReceiveMessage") <= 1.5  # + the odd empty long poll
+    assert 1.0 <= sqs.pop("ReceiveMessage") <= 2.0  # + the odd empty long poll
+    assert sqs.pop("(new TCP connections)", 0) <= 0.25
     assert sqs == {}  # no visibility changes for jobs shorter than a third of the timeout
     assert per_job(run, "configurator") == {}  # cached for configurator.cacheTtlSeconds
 
