@@ -38,9 +38,11 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -96,11 +98,47 @@ class ObjectInfo:
         return f"s3://{self.bucket}/{self.key}"
 
 
-def head_object(client, bucket: str, key: str) -> ObjectInfo:
-    """Size and ETag of ``s3://bucket/key``; S3ObjectMissingError when it does not exist."""
+def call_within(deadline: float | None, what: str, call: Callable[..., Any], **kwargs: Any) -> Any:
+    """Run one boto3 call, but give up waiting after ``deadline`` seconds in total.
+
+    botocore's timeouts bound each socket wait, not the whole call: an answer whose headers
+    trickle in never trips them. The call runs in a daemon thread so a stuck one can neither
+    wedge the job nor keep the process from exiting; past the deadline a retryable
+    ``S3Error`` is raised (the job keeps its object and is retried). ``None`` calls directly.
+    """
+    if deadline is None:
+        return call(**kwargs)
+    done = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call(**kwargs)
+        except BaseException as exc:  # handed to the waiting caller below
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=f"s3-call {what}", daemon=True).start()
+    if not done.wait(deadline):
+        raise S3Error(
+            f"{what}: no complete answer from S3 within s3.rangeDeadlineSeconds "
+            f"({deadline:g} s); retryable, the object is kept"
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def head_object(client, bucket: str, key: str, *, deadline: float | None = None) -> ObjectInfo:
+    """Size and ETag of ``s3://bucket/key``; S3ObjectMissingError when it does not exist.
+
+    ``deadline`` bounds the whole call (``call_within``)."""
     where = f"s3://{bucket}/{key}"
     try:
-        head = client.head_object(Bucket=bucket, Key=key)
+        head = call_within(
+            deadline, f"HeadObject {where}", client.head_object, Bucket=bucket, Key=key
+        )
     except ClientError as exc:
         raise _classify(exc, f"HeadObject {where}") from None
     except BotoCoreError as exc:
@@ -115,7 +153,7 @@ def head_object(client, bucket: str, key: str) -> ObjectInfo:
     )
 
 
-def delete_object(client, info: ObjectInfo) -> None:
+def delete_object(client, info: ObjectInfo, *, deadline: float | None = None) -> None:
     """Delete exactly the object that HeadObject described, never a newer one.
 
     - Versioned bucket (``info.pinned_version``): delete that version (``VersionId``). This
@@ -131,7 +169,8 @@ def delete_object(client, info: ObjectInfo) -> None:
     in which a newer object could be lost from the whole transfer to one round trip.
 
     An object already gone is fine (an earlier run deleted it): with ``If-Match`` S3
-    answers 404 then, without it 204.
+    answers 404 then, without it 204. ``deadline`` bounds each S3 call (``call_within``); a
+    delete that runs out may still be carried out later, which a retried job then sees.
     """
     where = f"DeleteObject {info.location}"
     arguments = {"Bucket": info.bucket, "Key": info.key}
@@ -140,7 +179,7 @@ def delete_object(client, info: ObjectInfo) -> None:
         where += f" version {info.pinned_version}"
     elif info.etag:
         try:
-            current = head_object(client, info.bucket, info.key)
+            current = head_object(client, info.bucket, info.key, deadline=deadline)
         except S3ObjectMissingError:
             return  # deleted before (e.g. by a concurrent run of the same job)
         if current.etag != info.etag:
@@ -150,7 +189,7 @@ def delete_object(client, info: ObjectInfo) -> None:
             )
         arguments["IfMatch"] = f'"{info.etag}"'
     try:
-        client.delete_object(**arguments)
+        call_within(deadline, where, client.delete_object, **arguments)
     except ClientError as exc:
         error = _classify(exc, where)
         if isinstance(error, S3ObjectMissingError) and "IfMatch" in arguments:

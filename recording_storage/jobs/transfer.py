@@ -204,7 +204,8 @@ class Transfer:
         # One S3 read for all targets of a key - only with our own S3 reader: a given
         # ``open_source`` keeps its contract of one stream per (key, target).
         self.read_once = read_once and open_source is None
-        self.s3_deadline = s3_deadline  # s3.rangeDeadlineSeconds, per ranged GET
+        # s3.rangeDeadlineSeconds: the total wait for one ranged GET, HeadObject or DeleteObject
+        self.s3_deadline = s3_deadline
         self.outcome = TransferOutcome()
         self._done_before = 0
         self._total = 0
@@ -243,7 +244,7 @@ class Transfer:
         infos, missing = [], []
         for key in self.keys:
             try:
-                infos.append(head_object(self.s3, self.bucket, key))
+                infos.append(head_object(self.s3, self.bucket, key, deadline=self.s3_deadline))
             except S3ObjectMissingError:
                 missing.append(key)
             except S3Error as exc:
@@ -677,7 +678,7 @@ class Transfer:
         kept = []
         for info in infos:
             try:
-                delete_object(self.s3, info)
+                delete_object(self.s3, info, deadline=self.s3_deadline)
             except S3ObjectChangedError as exc:
                 kept.append(info)
                 log.warning(  # 15011 at WARNING: nothing is lost, nobody needs paging

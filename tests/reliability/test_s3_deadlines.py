@@ -86,3 +86,44 @@ def test_read_ahead_reader_has_the_same_deadline(world, moto_server):
 
     assert failure.value.retryable and "failed after 2 attempts" in str(failure.value)
     assert world.bucket.get(KEY) == data
+
+
+def test_a_head_object_answer_that_never_completes_fails_retryably_in_time(world):
+    """botocore's read timeout (60 s here) would wait much longer than the 1 s deadline:
+    the job gives up at the deadline, keeps the object and uploads nothing."""
+    data = os.urandom(CHUNK)
+    world.bucket.put(KEY, data)
+    rule = world.proxy.add(ProxyRule("delay", method="HEAD", path=RANGED_GET, delay=8.0))[0]
+    runner = world.runner(**DEADLINE)
+
+    with pytest.raises(JobError) as failure:
+        runner.run(world.message(KEY), job_id="slow-head")
+
+    message = str(failure.value)
+    assert failure.value.retryable, message
+    assert "HeadObject" in message and "s3.rangeDeadlineSeconds (1 s)" in message
+    assert world.files() == [] and world.open_uploads() == []
+    rule.count = rule.fired
+    runner.run(world.message(KEY), job_id="slow-head-again")
+    world.assert_one_correct_file(data)
+    assert not world.bucket.exists(KEY)
+
+
+def test_a_delete_without_a_timely_answer_fails_retryably_and_the_redelivery_settles(world):
+    """The files are in DRACOON; the DELETE's answer does not come within the deadline. The
+    job fails as retryable (it cannot say whether S3 deleted); the redelivery finds the
+    files by their marker and settles without a second copy."""
+    data = os.urandom(CHUNK + 3)
+    world.bucket.put(KEY, data)
+    rule = world.proxy.add(ProxyRule("delay", method="DELETE", path=RANGED_GET, delay=8.0))[0]
+    runner = world.runner(**DEADLINE)
+
+    with pytest.raises(JobError) as failure:
+        runner.run(world.message(KEY), job_id="slow-delete")
+
+    assert failure.value.retryable and "DeleteObject" in str(failure.value)
+    world.assert_one_correct_file(data)
+    rule.count = rule.fired
+    runner.run(world.message(KEY), job_id="slow-delete-again")
+    world.assert_one_correct_file(data)
+    assert not world.bucket.exists(KEY)
