@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: creates the project's virtual environment, installs the
 # project with its test extras, prepares DRACOON's official Python SDK and DRACOON Commander
-# (dccmd) in venvs of their own (for the interoperability tests), checks style with ruff, runs
-# the unit tests once more with the lowest dependency versions setup.cfg allows, and runs pytest.
+# (dccmd) in venvs of their own (for the interoperability tests), checks style with ruff and
+# types with mypy, runs the unit tests once more with the lowest dependency versions setup.cfg
+# allows, and runs pytest.
 # Extra arguments go to pytest, e.g. `scripts/test.sh tests/crypto -k vectors`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,9 @@ if ! command -v promtool >/dev/null 2>&1 && [ "${CI:-}" = "true" ] && [ "$(id -u
         echo "warning: promtool could not be installed; its checks are skipped" >&2
     fi
 fi
+
+echo "==> mypy (strict for the modules in mypy.ini, see docs/architecture.md)"
+"$VENV/bin/mypy"
 
 echo "==> unit tests at the minimum dependency versions (constraints/minimum.txt)"
 scripts/lib/minimum_versions.sh

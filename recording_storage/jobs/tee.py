@@ -58,7 +58,6 @@ class SharedSource:
         # Branches waiting here: index -> (first offset they need beyond, whole range?)
         self._needs: dict[int, tuple[int, bool]] = {}
         self.branches = [_Branch(self, index) for index in range(branches)]
-        self.chunks_fetched = 0
         self.largest_window = 0  # bytes of the largest window so far (tests, docs)
 
     def branch(self, index: int) -> _Branch:
@@ -177,7 +176,6 @@ class SharedSource:
             self._error = error
         else:
             self._start, self._length = new_start, size
-            self.chunks_fetched += 1
             self.largest_window = max(self.largest_window, size)
         self._cond.notify_all()
 

@@ -228,6 +228,11 @@ def test_memory_is_bounded_by_chunks(emulator, make_client):
     assert peak < size // 2, peak  # the emulator runs in this process too
 
 
+@pytest.mark.allow_leaks(
+    threads=("s3-finish",),
+    reason="the emulator's S3 completion sleeps s3_finishing_seconds (60) in a daemon thread "
+    "that its stop() does not wake; the emulator is being reworked (issue 16)",
+)
 def test_s3_completion_wait_is_bounded(emulator_factory, test_key_pairs, make_client):
     """A server stuck in "finishing" makes the upload fail after s3_completion_timeout."""
     from recording_storage.dracoon.client import UploadOptions

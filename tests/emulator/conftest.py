@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import weakref
 from dataclasses import dataclass
 
 import pytest
@@ -31,10 +32,18 @@ class Reply:
 class Api:
     """Calls ``/api/v4`` (paths relative to it) or absolute URLs, with a bearer token."""
 
+    # Closed after every emulator test (_close_apis), however the test or fixture made them.
+    opened: weakref.WeakSet[Api] = weakref.WeakSet()
+
     def __init__(self, server, token: str | None = None) -> None:
         self.server = server
         self.token = token
         self.http = urllib3.PoolManager(retries=False, timeout=30)
+        Api.opened.add(self)
+
+    def close(self) -> None:
+        """Close the kept-alive connections (each holds an emulator handler thread)."""
+        self.http.clear()
 
     def request(self, method, path, *, json_body=None, body=None, headers=None, fields=None):
         url = path if path.startswith("http") else self.server.api_url + path
@@ -83,20 +92,36 @@ class Api:
 
 
 def token_for(server, login: str, password: str | None = None) -> str:
-    http = urllib3.PoolManager(retries=False)
-    response = http.request(
-        "POST",
-        server.base_url + "/oauth/token",
-        fields={
-            "grant_type": "password",
-            "username": login,
-            "password": password or login_password(login),
-        },
-        encode_multipart=False,
-        headers={"Authorization": CLIENT_BASIC},
-    )
+    with urllib3.PoolManager(retries=False) as http:  # closed: no idle connection stays
+        response = http.request(
+            "POST",
+            server.base_url + "/oauth/token",
+            fields={
+                "grant_type": "password",
+                "username": login,
+                "password": password or login_password(login),
+            },
+            encode_multipart=False,
+            headers={"Authorization": CLIENT_BASIC},
+        )
     assert response.status == 200, response.data
     return response.json()["access_token"]
+
+
+def one_shot_request(method: str, url: str, **kw) -> urllib3.BaseHTTPResponse:
+    """One request on a connection closed right after (``urllib3.request`` would keep it in
+    urllib3's process-wide pool, and the emulator's handler thread waiting on it)."""
+    with urllib3.PoolManager(retries=False) as http:
+        return http.request(method, url, **kw)
+
+
+@pytest.fixture(autouse=True)
+def _close_apis():
+    """Each kept-alive connection of an Api holds an emulator handler thread: close them."""
+    yield
+    for client in list(Api.opened):
+        client.close()
+    Api.opened.clear()
 
 
 @pytest.fixture

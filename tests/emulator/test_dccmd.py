@@ -17,8 +17,8 @@ import os
 import subprocess
 
 import pytest
-import urllib3
 
+from tests.emulator.conftest import one_shot_request
 from tests.support.emulator_fixtures import default_seed, encryption_password, login_password
 from tests.support.official_sdk import dccmd_python
 from tests.support.tls_proxy import TlsRelay, make_self_signed_cert
@@ -75,13 +75,13 @@ def _dccmd(env, cwd, *args: str, answers: str = "n\nn\nn\n", timeout: float = 18
 
 
 def _nodes(server) -> dict[str, dict]:
-    response = urllib3.request("GET", f"{server.base_url}/emulator/nodes")
+    response = one_shot_request("GET", f"{server.base_url}/emulator/nodes")
     assert response.status == 200
     return {n["path"]: n for n in response.json()}
 
 
 def _users(server) -> dict[str, int]:
-    response = urllib3.request("GET", f"{server.base_url}/emulator/users")
+    response = one_shot_request("GET", f"{server.base_url}/emulator/users")
     return {u["login"]: u["id"] for u in response.json()}
 
 

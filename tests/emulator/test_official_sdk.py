@@ -157,9 +157,9 @@ def test_official_sdk_round_trip(
 
 
 def _admin(server, what):
-    import urllib3
+    from tests.emulator.conftest import one_shot_request
 
-    response = urllib3.request("GET", f"{server.base_url}/emulator/{what}")
+    response = one_shot_request("GET", f"{server.base_url}/emulator/{what}")
     assert response.status == 200
     return response.json()
 

@@ -13,8 +13,8 @@ import hashlib
 import os
 
 import pytest
-import urllib3
 
+from tests.emulator.conftest import one_shot_request
 from tests.support.emulator_fixtures import default_seed, login_password
 from tests.support.official_sdk import run_sdk_script
 
@@ -319,7 +319,7 @@ def _seed(test_key_pairs, s3_direct: bool) -> dict:
 
 
 def _admin(server, what: str):
-    response = urllib3.request("GET", f"{server.base_url}/emulator/{what}")
+    response = one_shot_request("GET", f"{server.base_url}/emulator/{what}")
     assert response.status == 200, response.data
     return response.json()
 

@@ -81,15 +81,15 @@ def test_a_branch_is_readable_only_when_no_other_branch_holds_it_back(s3, s3_buc
     data = os.urandom(3 * chunk)
     s3_bucket.put("k", data)
     shared = SharedSource(s3, head_object(s3, s3_bucket.name, "k"), chunk, 2)
-    fast, slow = shared.branch(0), shared.branch(1)
-    assert fast.wait_readable(chunk, timeout=5)
-    assert fast.read(chunk) == data[:chunk]
-    # The next chunk needs the window to move, which waits for the slow branch: not now.
-    assert not fast.wait_readable(chunk, timeout=0.3)
-    assert slow.wait_readable(chunk, timeout=5)
-    assert slow.read(chunk) == data[:chunk]
-    assert fast.wait_readable(chunk, timeout=5)  # now it moves
-    assert shared.largest_window == chunk
+    with shared.branch(0) as fast, shared.branch(1) as slow:  # closed: the reader too
+        assert fast.wait_readable(chunk, timeout=5)
+        assert fast.read(chunk) == data[:chunk]
+        # The next chunk needs the window to move, which waits for the slow branch: not now.
+        assert not fast.wait_readable(chunk, timeout=0.3)
+        assert slow.wait_readable(chunk, timeout=5)
+        assert slow.read(chunk) == data[:chunk]
+        assert fast.wait_readable(chunk, timeout=5)  # now it moves
+        assert shared.largest_window == chunk
 
 
 def test_reads_larger_than_the_window_are_served_without_deadlock(s3, s3_bucket):

@@ -93,13 +93,13 @@ def test_a_closed_branch_does_not_hold_back_the_others(s3, s3_bucket):
 def test_an_s3_failure_fails_every_branch(s3, s3_bucket):
     s3_bucket.put("k", b"a" * (3 * CHUNK))
     shared = SharedSource(s3, head_object(s3, s3_bucket.name, "k"), CHUNK, 2)
-    first, second = shared.branch(0), shared.branch(1)
-    first.read(CHUNK)
-    second.read(CHUNK)
-    s3_bucket.put("k", b"b" * (3 * CHUNK))  # replaced: If-Match fails
-    for branch in (first, second):
-        with pytest.raises(S3Error, match="changed"):
-            branch.read(CHUNK)
+    with shared.branch(0) as first, shared.branch(1) as second:  # closed: the reader too
+        first.read(CHUNK)
+        second.read(CHUNK)
+        s3_bucket.put("k", b"b" * (3 * CHUNK))  # replaced: If-Match fails
+        for branch in (first, second):
+            with pytest.raises(S3Error, match="changed"):
+                branch.read(CHUNK)
 
 
 @pytest.mark.slow

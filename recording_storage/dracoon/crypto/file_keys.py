@@ -11,7 +11,7 @@ import base64
 import binascii
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from Crypto.Cipher import PKCS1_OAEP
 from Crypto.PublicKey import RSA
@@ -38,17 +38,25 @@ IV_BYTES = 12
 TAG_BYTES = 16
 
 
+@overload
+def _check_bytes(value: Any, size: int, field: str) -> bytes: ...
+@overload
+def _check_bytes(value: Any, size: int, field: str, *, optional: bool) -> bytes | None: ...
 def _check_bytes(value: Any, size: int, field: str, *, optional: bool = False) -> bytes | None:
     if value is None and optional:
         return None
     if not isinstance(value, bytes | bytearray | memoryview):
         raise InvalidFileKeyError(f"file key {field} must be bytes")
-    value = bytes(value)
-    if len(value) != size:
-        raise InvalidFileKeyError(f"file key {field} has {len(value)} bytes, expected {size}")
-    return value
+    checked = bytes(value)
+    if len(checked) != size:
+        raise InvalidFileKeyError(f"file key {field} has {len(checked)} bytes, expected {size}")
+    return checked
 
 
+@overload
+def _b64decode(data: Any, field: str) -> bytes: ...
+@overload
+def _b64decode(data: Any, field: str, *, optional: bool) -> bytes | None: ...
 def _b64decode(data: Any, field: str, *, optional: bool = False) -> bytes | None:
     value = data.get(field)
     if value is None and optional:
@@ -91,7 +99,7 @@ class PlainFileKey:
         return cls(key=get_random_bytes(KEY_BYTES), iv=get_random_bytes(IV_BYTES))
 
     @classmethod
-    def from_json(cls, data: dict) -> PlainFileKey:
+    def from_json(cls, data: dict[str, Any]) -> PlainFileKey:
         """Read a plain file key (version "A" as Java writes it, or "AES-256-GCM")."""
         if not isinstance(data, dict):
             raise InvalidFileKeyError("plain file key must be a JSON object")
@@ -107,7 +115,7 @@ class PlainFileKey:
             tag=_b64decode(data, "tag", optional=True),
         )
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """Java-style plain file key JSON (version "A"); for local use and tests only."""
         result = {"version": "A", "key": _b64encode(self.key), "iv": _b64encode(self.iv)}
         if self.tag is not None:
@@ -135,7 +143,7 @@ class EncryptedFileKey:
         _check_bytes(self.tag, TAG_BYTES, "tag", optional=True)
 
     @classmethod
-    def from_json(cls, data: dict) -> EncryptedFileKey:
+    def from_json(cls, data: dict[str, Any]) -> EncryptedFileKey:
         """Parse ``{"version","key","iv","tag"}``; a missing or null tag becomes None."""
         if not isinstance(data, dict):
             raise InvalidFileKeyError("encrypted file key must be a JSON object")
@@ -150,7 +158,7 @@ class EncryptedFileKey:
             tag=_b64decode(data, "tag", optional=True),
         )
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """API JSON, standard padded base64; ``tag`` is left out when there is none."""
         result = {"version": self.version, "key": _b64encode(self.key), "iv": _b64encode(self.iv)}
         if self.tag is not None:

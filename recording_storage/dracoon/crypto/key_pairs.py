@@ -58,13 +58,13 @@ class PublicKeyContainer:
     public_key: str
 
     @classmethod
-    def from_json(cls, data: dict) -> PublicKeyContainer:
+    def from_json(cls, data: dict[str, Any]) -> PublicKeyContainer:
         return cls(
             version=_require_str(data, "version", "public key container"),
             public_key=_require_str(data, "publicKey", "public key container"),
         )
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"version": self.version, "publicKey": self.public_key}
 
     def __repr__(self) -> str:
@@ -79,13 +79,13 @@ class PrivateKeyContainer:
     private_key: str
 
     @classmethod
-    def from_json(cls, data: dict) -> PrivateKeyContainer:
+    def from_json(cls, data: dict[str, Any]) -> PrivateKeyContainer:
         return cls(
             version=_require_str(data, "version", "private key container"),
             private_key=_require_str(data, "privateKey", "private key container"),
         )
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"version": self.version, "privateKey": self.private_key}
 
     def __repr__(self) -> str:
@@ -104,7 +104,7 @@ class UserKeyPairContainer:
     public_key_container: PublicKeyContainer | None
 
     @classmethod
-    def from_json(cls, data: dict) -> UserKeyPairContainer:
+    def from_json(cls, data: dict[str, Any]) -> UserKeyPairContainer:
         if not isinstance(data, dict) or "privateKeyContainer" not in data:
             raise InvalidKeyPairError("user key pair container has no 'privateKeyContainer'")
         public = data.get("publicKeyContainer")
@@ -113,8 +113,8 @@ class UserKeyPairContainer:
             public_key_container=None if public is None else PublicKeyContainer.from_json(public),
         )
 
-    def to_json(self) -> dict:
-        result: dict = {"privateKeyContainer": self.private_key_container.to_json()}
+    def to_json(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"privateKeyContainer": self.private_key_container.to_json()}
         if self.public_key_container is not None:
             result["publicKeyContainer"] = self.public_key_container.to_json()
         return result
@@ -245,9 +245,12 @@ class UserKeyPair:
         _check_encrypted_pkcs8(der)
         private_key = _decrypt_private_key(der, password)
         _check_modulus(private_key, params, "private key")
-        if public_key is None:
+        if public_container is None:
             public_container = PublicKeyContainer(params.version, export_public_key(private_key))
-        elif (public_key.n, public_key.e) != (private_key.n, private_key.e):
+        elif public_key is not None and (public_key.n, public_key.e) != (
+            private_key.n,
+            private_key.e,
+        ):
             raise InvalidKeyPairError(
                 "public key does not belong to the private key (different RSA modulus or exponent)"
             )

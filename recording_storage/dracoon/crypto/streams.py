@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, overload
 
 from Crypto.Cipher import AES
 
@@ -41,12 +41,16 @@ class FileEncrypter:
         self._tagged_key: PlainFileKey | None = None
         self.bytes_processed = 0
 
+    @overload
+    def encrypt(self, data: Any) -> bytes: ...
+    @overload
+    def encrypt(self, data: Any, output: Any) -> bytes | None: ...
     def encrypt(self, data: Any, output: Any = None) -> bytes | None:
         """Encrypt the next chunk. With ``output`` (a writable buffer exactly ``len(data)``
         long, may be ``data`` itself) the ciphertext is written there and None is returned."""
         if self._finished:
             raise RuntimeError("FileEncrypter.encrypt() called after finalize()")
-        result = self._cipher.encrypt(data, output=output)
+        result: bytes | None = self._cipher.encrypt(data, output=output)
         self.bytes_processed += len(data)
         return result
 
@@ -80,6 +84,10 @@ class FileDecrypter:
         self._finished = False
         self.bytes_processed = 0
 
+    @overload
+    def decrypt(self, data: Any) -> bytes: ...
+    @overload
+    def decrypt(self, data: Any, output: Any) -> bytes | None: ...
     def decrypt(self, data: Any, output: Any = None) -> bytes | None:
         """Decrypt the next chunk (into ``output`` if given, then returns None)."""
         if self._finished:
@@ -90,7 +98,7 @@ class FileDecrypter:
                 "file key has no tag, so a non-empty file cannot be authenticated; "
                 "the file key is incomplete"
             )
-        result = self._cipher.decrypt(data, output=output)
+        result: bytes | None = self._cipher.decrypt(data, output=output)
         self.bytes_processed += len(data)
         return result
 
@@ -138,7 +146,7 @@ class EncryptingReader(io.RawIOBase):
             return 0
         readinto = getattr(self._source, "readinto", None)
         if readinto is not None:
-            count = readinto(view)
+            count: int | None = readinto(view)
             if count is None:  # non-blocking source without data right now: not EOF
                 return None
         else:
