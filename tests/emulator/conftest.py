@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import weakref
 from dataclasses import dataclass
 
 import pytest
 import urllib3
 
 from tests.support.emulator_fixtures import login_password
+from tests.support.leaks import close_after_test
 
 CLIENT_BASIC = "Basic " + base64.b64encode(b"dracoon_legacy_scripting:").decode()
 
@@ -32,14 +32,11 @@ class Reply:
 class Api:
     """Calls ``/api/v4`` (paths relative to it) or absolute URLs, with a bearer token."""
 
-    # Closed after every emulator test (_close_apis), however the test or fixture made them.
-    opened: weakref.WeakSet[Api] = weakref.WeakSet()
-
     def __init__(self, server, token: str | None = None) -> None:
         self.server = server
         self.token = token
         self.http = urllib3.PoolManager(retries=False, timeout=30)
-        Api.opened.add(self)
+        close_after_test(self)  # however a test or fixture made it (tests/support/leaks.py)
 
     def close(self) -> None:
         """Close the kept-alive connections (each holds an emulator handler thread)."""
@@ -113,15 +110,6 @@ def one_shot_request(method: str, url: str, **kw) -> urllib3.BaseHTTPResponse:
     urllib3's process-wide pool, and the emulator's handler thread waiting on it)."""
     with urllib3.PoolManager(retries=False) as http:
         return http.request(method, url, **kw)
-
-
-@pytest.fixture(autouse=True)
-def _close_apis():
-    """Each kept-alive connection of an Api holds an emulator handler thread: close them."""
-    yield
-    for client in list(Api.opened):
-        client.close()
-    Api.opened.clear()
 
 
 @pytest.fixture
