@@ -12,7 +12,8 @@ built from foreign text all go through it:
   ``X-Amz-Signature``/``X-Amz-Credential``/``X-Amz-Security-Token``, ``Signature``,
   ``access_token``, ``refresh_token``, ``password``, ``client_secret``...);
 - ``Authorization``/``X-Sds-Auth-Token`` header values, and ``Bearer``/``Basic`` credentials;
-- ``"password": "..."``-style fields in JSON or reprs;
+- ``"password": "..."``-style fields in JSON or reprs (escaped quotes inside included), and
+  unquoted ``password: ...`` for names that are never ordinary words;
 - any exact value the caller knows is secret (``secrets``), such as the password it just sent.
 
 What stays: hosts, paths, S3 keys, status codes, DRACOON's own messages - what an operator
@@ -40,8 +41,14 @@ _HEADER = re.compile(
     r"([\"']?\s*:\s*[\"']?)(?:(bearer|basic|token|aws4-hmac-sha256)\s+)?[^\"'\r\n,}]+"
 )
 _SCHEME_CREDENTIAL = re.compile(r"(?i)\b(bearer|basic)\s+[a-z0-9\-._~+/]{6,}=*")
-_FIELD = re.compile(
-    rf"(?i)([\"']?\b(?:{_SECRET_NAMES}|encryption[_-]?password)[\"']?\s*[:=]\s*[\"'])[^\"']+"
+_FIELD_NAME = rf"[\"']?\b(?:{_SECRET_NAMES}|encryption[_-]?password)[\"']?\s*[:=]\s*"
+# Quoted values end at the closing quote, not at an escaped one inside (\" in JSON).
+_FIELD = re.compile(rf"(?i)({_FIELD_NAME}\")(?:[^\"\\]|\\.)*|({_FIELD_NAME}')(?:[^'\\]|\\.)*")
+# Unquoted ``password: hunter2`` (YAML, reprs, free text) for names that are never ordinary
+# words; "token", "signature" and "sig" are left to the quoted and parameter forms.
+_BARE_FIELD = re.compile(
+    r"(?i)(\b(?:password|passwd|pwd|client_secret|secret|api_?key|access_token|"
+    r"refresh_token|id_token|encryption[_-]?password)\s*:\s*)(?![\"'\s*])[^\s,;}&)]+"
 )
 _MIN_SECRET = 4  # shorter values would blank out ordinary words
 
@@ -55,7 +62,8 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     text = _USERINFO.sub(rf"\1{REDACTED}@", text)
     text = _HEADER.sub(_header_value, text)
     text = _SCHEME_CREDENTIAL.sub(rf"\1 {REDACTED}", text)
-    text = _FIELD.sub(rf"\1{REDACTED}", text)
+    text = _FIELD.sub(lambda m: f"{m.group(1) or m.group(2)}{REDACTED}", text)
+    text = _BARE_FIELD.sub(rf"\1{REDACTED}", text)
     return _PARAMETER.sub(rf"\1{REDACTED}", text)
 
 

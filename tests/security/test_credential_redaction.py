@@ -59,6 +59,10 @@ def assert_clean(text: str) -> None:
         (f"grant_type=password&username=svc&password={quote_plus(PASSWORD)}", "username=svc"),
         (f'{{"access_token": "{BEARER}", "expires_in": 3600}}', "expires_in"),
         (f"client_secret={CLIENT_SECRET}", "client_secret="),
+        (f"password: {PASSWORD} (from instances.yaml)", "(from instances.yaml)"),
+        (f"encryption_password: {PASSWORD}\nuser: svc", "user: svc"),
+        ('{"password": "' + PASSWORD + '\\"' + CLIENT_SECRET + '", "user": "svc"}', '"user"'),
+        ("{'secret': '" + CLIENT_SECRET + "\\'" + URL_PASSWORD + "', 'n': 1}", "'n': 1"),
     ],
 )
 def test_redact_removes_each_kind_of_credential(text, kept):
