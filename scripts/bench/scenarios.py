@@ -301,6 +301,7 @@ def many_small(
     ``workers`` FileTransferers, measured after 2 warm-up jobs per worker (a warm service)."""
     from scripts.bench.counting import RequestTable, dracoon_kind
 
+    world.fresh_emulator("classic")  # the same empty emulator for ours and the baseline
     moto = world.boto3_client("sqs", world.moto())  # the driver's sends are not counted
     queue_url = moto.create_queue(QueueName=f"bench-{os.getpid()}-{time.time_ns()}")["QueueUrl"]
     run = f"{workers}w-{time.time_ns()}"  # each run its own keys and room
@@ -368,6 +369,7 @@ def requests_only(world: World, jobs: int, size: int, workers: int) -> SmallRun:
     from scripts.bench.world import READER, reader_key_pair
     from scripts.bench_upload import PASSWORD, USER, key_pair
 
+    world.fresh_emulator("classic")
     moto = world.boto3_client("sqs", world.moto())
     queue_url = moto.create_queue(QueueName=f"base-{os.getpid()}-{time.time_ns()}")["QueueUrl"]
     run = f"base-{workers}w-{time.time_ns()}"

@@ -211,6 +211,14 @@ class World:
             write_pattern(path, size)
         return path
 
+    def fresh_emulator(self, mode: str) -> None:
+        """Replace emulator ``mode`` by a new, empty one. The emulator's listings and key
+        queries cost more the more nodes it holds, so each measured side of a comparison
+        starts from the same empty state (the requests are counted all the same)."""
+        self.emulators[mode].stop()
+        self._generation = getattr(self, "_generation", 0) + 1
+        self.emulators[mode] = Emulator(mode, self.dir / f"emulator-{mode}-{self._generation}")
+
     def s3_counts(self) -> collections.Counter[str]:
         """Requests the bench S3 server answered so far, by S3 operation."""
         with urllib.request.urlopen(self.s3_url + "/_bench/counts", timeout=30) as answer:  # noqa: S310
