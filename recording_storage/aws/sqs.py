@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -122,6 +123,7 @@ class SqsConsumer:
         self._waiting: list[SqsMessage] = []  # received, not started (batching only)
         self._finished: list[SqsMessage] = []  # succeeded, delete pending (batching only)
         self._current: SqsMessage | None = None
+        self._renewed_at = 0.0  # monotonic: the held messages' visibility last set/renewed
         self._held_lock = threading.Lock()
         self.queue_url = queue_url
         self.wait_seconds = wait_seconds
@@ -140,9 +142,15 @@ class SqsConsumer:
         received waits its turn here, and the pending deletes go out before the next poll.
         """
         with self._held_lock:
-            if self._waiting:
-                self._current = self._waiting.pop(0)
-                return self._current
+            waiting = self._waiting.pop(0) if self._waiting else None
+            if waiting is not None:
+                self._current = waiting
+        if waiting is not None:
+            # Short jobs never give their extender a turn: renew the batch here once a
+            # third of the visibility timeout has passed since it was last renewed.
+            if time.monotonic() - self._renewed_at >= self.visibility_seconds / 3:
+                self.extend_held(self.visibility_seconds)
+            return waiting
         self.flush_deletes()
         try:
             response = self.client.receive_message(
@@ -161,6 +169,7 @@ class SqsConsumer:
             return None
         with self._held_lock:
             self._current, self._waiting = messages[0], messages[1:]
+            self._renewed_at = time.monotonic()
         return messages[0]
 
     def _receive_failed(self, error: BaseException, stop: _Waitable) -> None:
@@ -230,6 +239,7 @@ class SqsConsumer:
         with self._held_lock:
             held = [m for m in (self._current,) if m is not None]
             held += self._waiting + self._finished
+            self._renewed_at = time.monotonic()
         return self._batch("change_visibility", self.client.change_message_visibility_batch,
                            held, {"VisibilityTimeout": _visibility(seconds)})  # fmt: skip
 

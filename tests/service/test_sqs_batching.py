@@ -113,3 +113,21 @@ def test_a_long_job_keeps_the_whole_batch_invisible(queue):
     consumer.close()
     back = plain.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
     assert len(back.get("Messages", [])) == 2  # the two waiting ones, given back
+
+
+def test_short_jobs_renew_the_waiting_ones_too(queue):
+    """Jobs shorter than the extender's interval never give it a turn; the batch as a whole
+    outlives the visibility timeout and must still stay invisible."""
+    plain, counted, url, proxy = queue
+    send(plain, url, 6)
+    consumer = SqsConsumer(counted, url, wait_seconds=1, visibility_seconds=3, receive_batch=10)
+    stop = threading.Event()
+    for _ in range(6):  # 6 x 0.9 s = 5.4 s > 3 s, each job shorter than the 1 s interval
+        message = consumer.receive(stop)
+        with consumer.keep_invisible(message):
+            time.sleep(0.9)
+            assert in_queue(plain, url)[0] == 0, "a held message became visible"
+        consumer.delete(message)
+    consumer.close()
+    assert in_queue(plain, url) == (0, 0)
+    assert proxy.snapshot()["ChangeMessageVisibilityBatch"] >= 1
