@@ -6,11 +6,12 @@ second, or trickling header lines, keeps a call alive forever; an answer of giga
 memory; ``[[[[...]]]]`` nested ten thousand deep raises RecursionError. Each of them would
 wedge or crash a worker.
 
-* ``call_deadline(seconds)`` arms a timer for the calls made from this thread. Connections of
-  a :func:`pool_manager` register with it when they connect or send; when the time is up the
-  timer shuts the socket down, which ends any blocked read or write at once, and every later
-  attempt of the same call (urllib3 retries) raises :class:`CallDeadlineExceeded` before it
-  sends anything. The timer never touches a connection after its call ended.
+* ``call_deadline(seconds)`` arms a deadline for the calls made from this thread (one reaper
+  thread per process keeps them). Connections of a :func:`pool_manager` register with it when
+  they connect or send; when the time is up the reaper shuts the socket down, which ends any
+  blocked read or write at once, and every later attempt of the same call (urllib3 retries)
+  raises :class:`CallDeadlineExceeded` before it sends anything. The reaper never touches a
+  connection after its call released it.
 * ``read_capped`` streams a body into memory and stops at ``limit`` bytes.
 * ``decode_json`` refuses invalid JSON and nesting deeper than ``max_depth``.
 
@@ -21,9 +22,12 @@ endpoint and counts as retryable.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
+import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -55,10 +59,11 @@ class AnswerNotJson(Exception):
 
 
 class CallWatch:
-    """The deadline of one call (all its attempts), shared with the timer thread."""
+    """The deadline of one call (all its attempts), shared with the reaper thread."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
+        self.expires_at = time.monotonic() + seconds
         self.expired = seconds <= 0
         self._done = False
         self._conn: HTTPConnection | None = None
@@ -70,25 +75,83 @@ class CallWatch:
             if self.expired:
                 raise CallDeadlineExceeded(f"total deadline of {self.seconds:g}s passed")
             self._conn = conn
+            conn._rs_watch = self  # type: ignore[attr-defined] - who may shut it down
+
+    def detach(self, conn: object) -> None:
+        """The call is done with ``conn`` (it goes back to the pool): never touch it again."""
+        with self._lock:
+            if self._conn is conn:
+                self._conn = None
+            if getattr(conn, "_rs_watch", None) is self:
+                conn._rs_watch = None  # type: ignore[attr-defined]
 
     def fire(self) -> None:
-        with self._lock:
+        """Time is up: shut down the socket of the call's current attempt, if any."""
+        with self._lock:  # held, so the connection cannot change hands meanwhile
             if self._done:
                 return
             self.expired = True
-            sock = getattr(self._conn, "sock", None)
-        if sock is not None:
-            # socket.socket's own shutdown: also right for an SSLSocket (its override would
-            # reset TLS state another thread is using).
-            with contextlib.suppress(OSError, TypeError, ValueError):
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            conn = self._conn
+            sock = getattr(conn, "sock", None)
+            if sock is not None and getattr(conn, "_rs_watch", None) is self:
+                # socket.socket's own shutdown: also right for an SSLSocket (its override
+                # would reset TLS state another thread is using).
+                with contextlib.suppress(OSError, TypeError, ValueError):
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
     def finish(self) -> None:
         with self._lock:
             self._done = True
+            if self._conn is not None and getattr(self._conn, "_rs_watch", None) is self:
+                self._conn._rs_watch = None  # type: ignore[attr-defined]
             self._conn = None
 
 
+class _Reaper:
+    """One daemon thread per process fires the watches whose time is up (a timer thread per
+    call would cost a thread start on every request). Finished watches are dropped lazily."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, CallWatch]] = []
+        self._count = 0
+        self._thread: threading.Thread | None = None
+
+    def add(self, watch: CallWatch) -> None:
+        if self._pid != os.getpid():  # forked: the parent's thread does not exist here
+            self._reset()
+        with self._cond:
+            self._count += 1
+            heapq.heappush(self._heap, (watch.expires_at, self._count, watch))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="http-call-deadlines", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    while self._heap and self._heap[0][2]._done:
+                        heapq.heappop(self._heap)
+                    if not self._heap:
+                        self._cond.wait()
+                        continue
+                    wait = self._heap[0][0] - time.monotonic()
+                    if wait <= 0:
+                        watch = heapq.heappop(self._heap)[2]
+                        break
+                    self._cond.wait(wait)
+            watch.fire()
+
+
+_reaper = _Reaper()
 _local = threading.local()
 
 
@@ -96,11 +159,8 @@ _local = threading.local()
 def call_deadline(seconds: float) -> Iterator[CallWatch]:
     """Bound the calls made from this thread inside the block to ``seconds`` in total."""
     watch = CallWatch(seconds)
-    timer = None
     if not watch.expired:
-        timer = threading.Timer(seconds, watch.fire)
-        timer.daemon = True
-        timer.start()
+        _reaper.add(watch)
     previous = getattr(_local, "watch", None)
     _local.watch = watch
     try:
@@ -108,8 +168,13 @@ def call_deadline(seconds: float) -> Iterator[CallWatch]:
     finally:
         _local.watch = previous
         watch.finish()
-        if timer is not None:
-            timer.cancel()
+
+
+def _detach_current(response: urllib3.BaseHTTPResponse) -> None:
+    watch = getattr(_local, "watch", None)
+    conn = getattr(response, "connection", None)
+    if watch is not None and conn is not None:
+        watch.detach(conn)
 
 
 def _attach_current(conn: HTTPConnection) -> None:
@@ -122,7 +187,7 @@ class _WatchedHTTPConnection(HTTPConnection):
     def connect(self) -> None:
         _attach_current(self)
         super().connect()
-        _attach_current(self)  # the timer may have fired while connecting
+        _attach_current(self)  # the deadline may have passed while connecting
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         _attach_current(self)
@@ -186,6 +251,7 @@ def read_capped(response: urllib3.BaseHTTPResponse, limit: int) -> bytes:
         if size > limit:
             discard(response)
             raise AnswerTooLarge(limit)
+    _detach_current(response)
     response.release_conn()
     return b"".join(parts)
 

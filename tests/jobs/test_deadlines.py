@@ -82,3 +82,28 @@ def test_an_expired_watch_refuses_new_attempts_and_never_touches_a_finished_call
     late.finish()
     late.fire()  # after its call ended: nothing to shut down, nothing expired
     assert late.expired is False
+
+
+def test_the_reaper_shuts_down_the_attached_socket_and_spares_a_released_one():
+    import socket
+    from types import SimpleNamespace
+
+    ours, server = socket.socketpair()
+    other, other_server = socket.socketpair()
+    try:
+        attached, released = SimpleNamespace(sock=ours), SimpleNamespace(sock=other)
+        with http_guard.call_deadline(0.2) as watch:
+            watch.attach(attached)  # type: ignore[arg-type]
+            ours.settimeout(30)
+            assert ours.recv(1) == b""  # a blocked read ends at the deadline, not after 30 s
+            assert watch.expired
+        with http_guard.call_deadline(0.2) as watch:
+            watch.attach(released)  # type: ignore[arg-type]
+            watch.detach(released)  # back to the pool: no longer this call's to touch
+            assert deadlines.JobBudget(0.4).wait(5)  # let the deadline pass
+            other_server.sendall(b"x")
+            other.settimeout(5)
+            assert other.recv(1) == b"x"
+    finally:
+        for sock in (ours, server, other, other_server):
+            sock.close()
