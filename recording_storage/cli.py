@@ -152,14 +152,23 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
+    from recording_storage.workers.options import check_environment
+
     try:
         settings = _load(args)
     except ConfigError as exc:
-        _print(f"configuration is invalid ({len(exc.problems)} problem(s)):", err=True)
-        for problem in exc.problems:
+        problems, _ = check_environment(os.environ)
+        _print(f"configuration is invalid ({len(exc.problems + problems)} problem(s)):", err=True)
+        for problem in exc.problems + problems:
             _print(f"  {problem}", err=True)
         return EXIT_CONFIG
-    for warning in settings.warnings:
+    problems, env_warnings = check_environment(os.environ, settings)
+    if problems:  # the RECORDING_STORAGE_* variables (workers/options.py)
+        _print(f"configuration is invalid ({len(problems)} problem(s)):", err=True)
+        for problem in problems:
+            _print(f"  {problem}", err=True)
+        return EXIT_CONFIG
+    for warning in (*settings.warnings, *env_warnings):
         _print(f"warning: {warning}", err=True)
     values = settings.redacted()
     if args.json:
@@ -259,9 +268,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _config_failed(exc)
         return EXIT_CONFIG
     from recording_storage.workers.master import serve
+    from recording_storage.workers.options import (
+        OptionsError,
+        SupervisionOptions,
+        check_environment,
+    )
 
+    try:  # the RECORDING_STORAGE_* knobs: refuse to start on what config check refuses
+        options = SupervisionOptions.from_settings(settings)
+    except OptionsError as exc:
+        _config_failed(ConfigError(exc.problems))
+        return EXIT_CONFIG
+    for warning in check_environment(os.environ, settings)[1]:
+        log.warning("configuration: %s", warning)
     _warn_open_buckets(settings)
-    return serve(settings)
+    return serve(settings, options=options)
 
 
 # -- helpers ----------------------------------------------------------------------------------

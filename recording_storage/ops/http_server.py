@@ -1,17 +1,22 @@
-"""The master's HTTP listener: ``GET /healthcheck`` and ``GET /metrics`` on ``http.address``.
+"""The master's HTTP listener on ``http.address``: health endpoints and ``/metrics``.
 
-It runs ``http.server`` in one daemon thread of the master and only reads state the master
-published (cached probe results, worker liveness) or files the workers wrote (metrics), so
-a request can never block supervision nor trigger a probe.
+``/healthcheck`` (the original contract), ``/livez``, ``/startupz``, ``/readyz`` and
+``/metrics``; ``GET`` and ``HEAD`` on each (``HEAD``: the same status and headers, no body,
+what load balancers and some probes send). It runs ``http.server`` in one daemon thread of
+the master and only reads state the master published (cached probe results, worker liveness)
+or files the workers wrote (metrics), so a request can never block supervision nor trigger a
+probe.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 from recording_storage.logcodes import LogCode, log_event
 
@@ -19,14 +24,29 @@ log = logging.getLogger(__name__)
 
 HealthView = Callable[[], tuple[int, dict[str, str]]]
 MetricsView = Callable[[], tuple[bytes, str]]
+# A route gets the query parameters and answers (status, JSON document).
+JsonView = Callable[[Mapping[str, list[str]]], tuple[int, dict]]
+
+NOT_FOUND = b'{"error":"not_found","status":"error"}'
 
 
 class OpsServer:
-    """A started listener; :meth:`close` stops it."""
+    """A started listener; :meth:`close` stops it.
 
-    def __init__(self, address: str, health: HealthView, metrics: MetricsView) -> None:
+    ``health`` answers ``/healthcheck``; ``routes`` adds JSON endpoints by path (``/livez``...).
+    """
+
+    def __init__(
+        self,
+        address: str,
+        health: HealthView | JsonView,
+        metrics: MetricsView,
+        routes: Mapping[str, JsonView] | None = None,
+    ) -> None:
         host, _, port = address.rpartition(":")
-        handler = _make_handler(health, metrics)
+        all_routes: dict[str, JsonView] = {"/healthcheck": _with_query(health)}
+        all_routes.update(routes or {})
+        handler = _make_handler(all_routes, metrics)
         self.httpd = ThreadingHTTPServer((host.strip("[]") or "0.0.0.0", int(port)), handler)
         self.httpd.daemon_threads = True
         self._thread = threading.Thread(
@@ -57,22 +77,41 @@ class OpsServer:
         self.httpd.socket.close()
 
 
-def _make_handler(health: HealthView, metrics: MetricsView) -> type[BaseHTTPRequestHandler]:
+def _with_query(view: HealthView | JsonView) -> JsonView:
+    """Accept both view shapes: ``view()`` and ``view(query)``."""
+    try:
+        takes_query = bool(inspect.signature(view).parameters)
+    except (TypeError, ValueError):
+        takes_query = False
+    if takes_query:
+        return view  # type: ignore[return-value]
+    return lambda query: view()  # type: ignore[call-arg, misc]
+
+
+def _make_handler(
+    routes: Mapping[str, JsonView], metrics: MetricsView
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "recording-storage"
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
+            self._answer(body=True)
+
+        def do_HEAD(self) -> None:
+            self._answer(body=False)
+
+        def _answer(self, *, body: bool) -> None:
+            path, _, query = self.path.partition("?")
             try:
-                if path == "/healthcheck":
-                    status, body = health()
-                    self._send(status, json.dumps(body).encode(), "application/json")
-                elif path == "/metrics":
+                if path == "/metrics":
                     payload, content_type = metrics()
-                    self._send(200, payload, content_type)
+                    self._send(200, payload, content_type, body)
+                elif path in routes:
+                    status, document = routes[path](parse_qs(query))
+                    self._send(status, json.dumps(document).encode(), "application/json", body)
                 else:
-                    self._send(404, b'{"error":"not_found","status":"error"}', "application/json")
+                    self._send(404, NOT_FOUND, "application/json", body)
             except Exception as error:
                 log_event(
                     log,
@@ -80,15 +119,16 @@ def _make_handler(health: HealthView, metrics: MetricsView) -> type[BaseHTTPRequ
                     f"ops endpoint {path} failed: {type(error).__name__}: {error}",
                     path=path,
                 )
-                self._send(500, b'{"error":"internal","status":"error"}', "application/json")
+                self._send(500, b'{"error":"internal","status":"error"}', "application/json", body)
 
-        def _send(self, status: int, payload: bytes, content_type: str) -> None:
+        def _send(self, status: int, payload: bytes, content_type: str, body: bool) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            self.wfile.write(payload)
+            if body:
+                self.wfile.write(payload)
 
         def log_message(self, format: str, *args: object) -> None:
             log.debug("ops http: " + format, *args)

@@ -38,6 +38,7 @@ from typing import Any
 
 from recording_storage import __version__
 from recording_storage.logcodes import LogCode, log_event
+from recording_storage.ops import health as h
 from recording_storage.ops import metrics as m
 from recording_storage.ops.health import PROBES, ProbeResult, verdict
 from recording_storage.ops.http_server import OpsServer
@@ -109,6 +110,11 @@ class Snapshot:
     slots: tuple[tuple[str, str, bool, float], ...] = ()  # name, kind, alive, last_heartbeat
     probes: dict[str, ProbeResult] = field(default_factory=dict)
     stopping: bool = False
+    published_at: float = field(default_factory=time.monotonic)  # the loop turned then
+    started: bool = False  # every slot reported once and the first probe round came back
+    states: dict[str, str] = field(default_factory=dict)  # slot name -> reported state
+    credentials: dict[str, h.CredentialCheck] = field(default_factory=dict)
+    circuits: dict[str, dict[str, Any]] = field(default_factory=dict)  # scope -> open circuit
 
 
 class Arbiter:
@@ -133,6 +139,9 @@ class Arbiter:
         self.slots = self._plan_slots()
         self.expected_kinds = {slot.kind for slot in self.slots} - {KIND_HEALTH_PROBER}
         self.probe_results: dict[str, ProbeResult] = {}
+        self.credentials: dict[str, h.CredentialCheck] = {}
+        self.circuits: dict[str, dict[str, dict[str, Any]]] = {}  # slot -> scope -> circuit
+        self.started = False
         self.signals: list[int] = []
         self.stopping = False
         self._cancel_now = False
@@ -163,8 +172,12 @@ class Arbiter:
         try:
             try:
                 self.http = OpsServer(
-                    self.settings.http.address, self.health, self.render_metrics
-                ).start()
+                    self.settings.http.address,
+                    self.health,
+                    self.render_metrics,
+                    routes={"/livez": self.livez, "/readyz": self.readyz,
+                            "/startupz": self.startupz},
+                ).start()  # fmt: skip
             except OSError as error:
                 log_event(
                     log,
@@ -358,10 +371,15 @@ class Arbiter:
                     slot.last_progress = now  # moved, or a new phase: the clock starts again
                 slot.state, slot.job = state, job
                 slot.progress, slot.watched = progress, watched
+                if "circuits" in record:
+                    self.circuits[slot.name] = dict(record.get("circuits") or {})
             elif kind == "probes":
                 for name, data in (record.get("results") or {}).items():
                     with contextlib.suppress(KeyError, TypeError, ValueError):
                         self.probe_results[name] = ProbeResult.from_json(data)
+                for name, data in (record.get("credentials") or {}).items():
+                    with contextlib.suppress(KeyError, TypeError, ValueError):
+                        self.credentials[name] = h.CredentialCheck.from_json(data)
             elif kind == "exiting":
                 slot.state = "exiting"
             elif kind == "recycling":  # max_jobs reached: a planned, clean exit
@@ -379,6 +397,7 @@ class Arbiter:
             cause = slot.kill_cause or ("recycled" if slot.recycling else "exited")
             lived = now - slot.started_at
             m.mark_process_dead(pid)
+            self.circuits.pop(slot.name, None)
             self._discard(slot)
             if not restart:
                 log_event(
@@ -557,6 +576,17 @@ class Arbiter:
     # -- views for the HTTP thread ---------------------------------------------------------
 
     def _publish(self) -> None:
+        if not self.started:
+            # Started once every slot reported a state past "starting" and the first round
+            # of probes came back: before that, health has nothing true to say.
+            self.started = all(
+                slot.process is not None and slot.state not in ("starting", "exiting")
+                for slot in self.slots
+            ) and all(name in self.probe_results for name in PROBES)
+        circuits: dict[str, dict[str, Any]] = {}
+        for slot_name, scopes in self.circuits.items():
+            for scope, info in scopes.items():
+                circuits.setdefault(scope, {**info, "workers": []})["workers"].append(slot_name)
         self.snapshot = Snapshot(
             slots=tuple(
                 (s.name, s.kind, s.process is not None and s.kill_cause is None, s.last_heartbeat)
@@ -564,20 +594,60 @@ class Arbiter:
             ),
             probes=dict(self.probe_results),
             stopping=self.stopping,
+            started=self.started,
+            states={s.name: s.state if s.process is not None else "down" for s in self.slots},
+            credentials=dict(self.credentials),
+            circuits=circuits,
         )
 
-    def health(self) -> tuple[int, dict[str, str]]:
+    def health(self, query: dict | None = None) -> tuple[int, dict[str, Any]]:
+        """``/healthcheck``: the original contract; ``?detail=1`` adds the detail."""
         snapshot, now = self.snapshot, time.monotonic()
         kinds_ok: dict[str, bool] = {}
         for _name, kind, alive, last in snapshot.slots:
             fresh = alive and now - last <= self.options.heartbeat_timeout
             kinds_ok[kind] = kinds_ok.get(kind, True) and fresh and not snapshot.stopping
-        return verdict(
+        status, body = verdict(
             kinds_ok,
             snapshot.probes,
             now=time.time(),
             max_age=self.options.probe_max_age,
             expected_workers=self.expected_kinds,
+            started=snapshot.started,
+        )
+        if query and (query.get("detail") or ["0"])[0] not in ("0", "false", ""):
+            body = {**body, **h.detail(self.health_state(), max_age=self.options.probe_max_age)}
+        return status, body
+
+    def health_state(self) -> h.HealthState:
+        snapshot, now = self.snapshot, time.monotonic()
+        return h.HealthState(
+            workers=tuple(
+                h.WorkerView(
+                    name, kind, alive, max(0.0, now - last), snapshot.states.get(name, "?")
+                )
+                for name, kind, alive, last in snapshot.slots
+            ),
+            probes=snapshot.probes,
+            credentials=snapshot.credentials,
+            circuits=snapshot.circuits,
+            started=snapshot.started,
+            stopping=snapshot.stopping,
+            loop_age=max(0.0, now - snapshot.published_at),
+        )
+
+    def livez(self, query: dict) -> tuple[int, dict[str, Any]]:
+        """Alive while the loop turns: a tick is at most ``tick`` plus the work of one turn."""
+        return h.liveness(self.health_state(), max(10.0, 20 * self.options.tick))
+
+    def startupz(self, query: dict) -> tuple[int, dict[str, Any]]:
+        return h.startup(self.health_state())
+
+    def readyz(self, query: dict) -> tuple[int, dict[str, Any]]:
+        return h.readiness(
+            self.health_state(),
+            heartbeat_timeout=self.options.heartbeat_timeout,
+            max_age=self.options.probe_max_age,
         )
 
     def status(self):
@@ -595,6 +665,7 @@ class Arbiter:
     def render_metrics(self) -> tuple[bytes, str]:
         if not hasattr(self, "_registry"):
             self._registry = m.build_registry(m.StatusCollector(self.status))
+            self._registry.register(h.CredentialsCollector(lambda: self.snapshot.credentials))
         return m.render(self._registry)
 
 

@@ -23,7 +23,7 @@ from types import SimpleNamespace
 
 from recording_storage.jobs.errors import InvalidMessageError, JobError
 from recording_storage.logs import setup_logging
-from recording_storage.ops.health import PROBES, ProbeResult
+from recording_storage.ops.health import PROBES, CredentialCheck, ProbeResult
 from recording_storage.workers.master import serve
 
 
@@ -82,16 +82,20 @@ class FakeSharer:
 
 
 class FileProbes:
-    """Probe results from WORKDIR/probes.json ({"sqs": false, ...}; missing = ok)."""
+    """Probe results from WORKDIR/probes.json ({"sqs": false, ...}; missing = ok), credential
+    checks from WORKDIR/credentials.json ({"instance": "accepted"|"refused"|"unknown"}), and
+    ``"probe_delay": seconds`` in probes.json delays every round (a slow first probe round)."""
 
     def __init__(self, workdir: Path):
         self.path = workdir / "probes.json"
+        self.credential_checks = FileCredentials(workdir / "credentials.json")
 
     def run_all(self):
         try:
             wanted = json.loads(self.path.read_text())
         except (OSError, ValueError):
             wanted = {}
+        time.sleep(float(wanted.get("probe_delay", 0)))
         now = time.time()
         return {
             name: ProbeResult(
@@ -102,6 +106,21 @@ class FileProbes:
                 0.0,
             )
             for name in PROBES
+        }
+
+
+class FileCredentials:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def run(self):
+        try:
+            wanted = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            wanted = {}
+        return {
+            name: CredentialCheck(name, state, f"{state} (forced by test)", time.time())
+            for name, state in wanted.items()
         }
 
 

@@ -128,6 +128,8 @@ def test_options_from_settings_then_environment():
         SupervisionOptions().with_env({"RECORDING_STORAGE_TICK": "soon"})
     with pytest.raises(ValueError, match="negative"):
         SupervisionOptions().with_env({"RECORDING_STORAGE_TICK": "-1"})
+    with pytest.raises(ValueError, match="RECORDING_STORAGE_TICK='0': must be between"):
+        SupervisionOptions().with_env({"RECORDING_STORAGE_TICK": "0"})  # would spin
 
 
 def test_options_from_real_settings():
@@ -264,3 +266,14 @@ def test_error_code_names():
     assert error_code(EndpointConnectionError(endpoint_url="http://x")) == (
         "EndpointConnectionError"
     )
+
+
+def test_verdict_while_starting_names_no_probe_but_a_failed_worker():
+    ok = {"file_transferer": True, "dracoon_global_sharer": True}
+    answer = verdict(ok, {}, now=1000, max_age=60, expected_workers=WORKERS, started=False)
+    assert answer == (500, {"error": "starting", "status": "error"})
+    answer = verdict({}, {}, now=1000, max_age=60, expected_workers=WORKERS, started=False)
+    assert answer[1]["error"] == "starting"  # no slot published yet: not an error
+    dead = {"file_transferer": False, "dracoon_global_sharer": True}
+    answer = verdict(dead, {}, now=1000, max_age=60, expected_workers=WORKERS, started=False)
+    assert answer[1]["error"] == "worker_error_file_transferer"
