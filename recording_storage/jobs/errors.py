@@ -17,6 +17,7 @@ class JobError(Exception):
     """``instance`` is the job's instance domain once known, so callers can log it."""
 
     instance: str | None = None
+    dependency: str | None = None  # s3 | configurator | dracoon, when one is to blame
 
     def __init__(self, message: str, *, retryable: bool = True):
         super().__init__(message)

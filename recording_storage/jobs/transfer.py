@@ -145,6 +145,7 @@ class TargetFailure:
     target: str
     error: str
     retryable: bool
+    dependency: str = "dracoon"  # which dependency failed: s3 or dracoon (circuit breakers)
 
 
 @dataclass
@@ -724,7 +725,8 @@ class Transfer:
 
     def _fail(self, key: str | None, target: ResolvedTarget, exc: BaseException) -> None:
         retryable = is_retryable(exc)
-        failure = TargetFailure(key, target.display_path, f"{type(exc).__name__}: {exc}", retryable)
+        failure = TargetFailure(key, target.display_path, f"{type(exc).__name__}: {exc}", retryable,
+                                "s3" if isinstance(exc, S3Error) else "dracoon")  # fmt: skip
         self.outcome.failures.append(failure)
         code = (
             LogCode.STORAGE_ERROR if isinstance(exc, S3Error) else LogCode.AMAZON_TO_DRACOON_ERROR
@@ -757,11 +759,13 @@ class Transfer:
         ) + (f"; and {len(failures) - 5} more" if len(failures) > 5 else "")
         kept = "S3 objects kept" if self.remove_after else "S3 objects untouched"
         retryable = all(f.retryable for f in failures)
-        return JobError(
+        error = JobError(
             f"job {self.job_id}: instance {self.instance}: {len(failures)} target(s) failed, "
             f"{kept}: {summary}; {self._advice(retryable)}",
             retryable=retryable,
         )
+        error.dependency = "s3" if all(f.dependency == "s3" for f in failures) else "dracoon"
+        return error
 
     def _check_cancel(self) -> None:
         if self.cancel.is_set():

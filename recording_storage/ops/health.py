@@ -208,6 +208,21 @@ class HealthProbes:
         if response.status != 200:
             raise ConnectionError(f"DRACOON answered HTTP {response.status}")
 
+    def check_dracoon_instance(self, domain: str) -> None:
+        """The DRACOON of one instance (its own base URL, else ``dracoon.baseUrl``) answers
+        its public version endpoint (the circuit breaker's probe of ``dracoon:<domain>``)."""
+        if self._configurator is None:
+            from recording_storage.configurator import make_configurator
+
+            self._configurator = make_configurator(self.settings)
+        instance = self._configurator.get_instance(domain)
+        base_url = getattr(instance, "base_url", None) or self.settings.dracoon.base_url
+        response = self._http.request(
+            "GET", dracoon_version_url(base_url), headers={"Connection": "close"}
+        )
+        if response.status != 200:
+            raise ConnectionError(f"DRACOON of {domain} answered HTTP {response.status}")
+
     def _client(self, service: str, endpoint: str | None) -> Any:
         """A boto3 client with the probe's short timeouts and a single retry."""
         from botocore.config import Config

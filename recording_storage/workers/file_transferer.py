@@ -13,6 +13,12 @@ retryable JobError          visible again after ``retry_delay * 2**(receives-1)`
 cancelled (shutdown)        visible again at once, for another worker or replica
 unexpected exception        like a retryable error
 ==========================  ===================================================================
+
+Retryable failures also feed the worker's circuit breakers (:mod:`recording_storage.ops.circuit`):
+after ``circuit_failures`` in a row of one dependency the worker stops taking that
+dependency's jobs (S3, configurator: stops receiving; one instance's DRACOON: holds its
+messages) and probes it until it answers, so an outage does not burn every message's receive
+count into the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -30,6 +36,16 @@ from recording_storage.aws.sqs import SqsConsumer, SqsMessage
 from recording_storage.jobs.errors import InvalidMessageError, JobError
 from recording_storage.logcodes import LogCode, log_event
 from recording_storage.ops import metrics as m
+from recording_storage.ops.circuit import (
+    DRACOON_PREFIX,
+    SCOPE_CONFIGURATOR,
+    SCOPE_S3,
+    CircuitBreakers,
+    DependencyProbes,
+    MessageHold,
+    dracoon_scope,
+    failure_scope,
+)
 from recording_storage.workers.base import KIND_FILE_TRANSFERER, Worker, WorkerChannel
 from recording_storage.workers.options import SupervisionOptions
 
@@ -37,6 +53,7 @@ log = logging.getLogger(__name__)
 
 RunnerFactory = Callable[[Any], Any]
 SqsClientFactory = Callable[[Any], Any]
+CircuitProbeFactory = Callable[[Any, float], Callable[[str], None]]
 
 OUTCOME_SUCCESS = "success"
 PROGRESS_REPORT_SECONDS = 5.0
@@ -87,12 +104,21 @@ class FileTransferer(Worker):
         options: SupervisionOptions,
         runner_factory: RunnerFactory,
         sqs_client_factory: SqsClientFactory = default_sqs_client,
+        circuit_probe_factory: CircuitProbeFactory = DependencyProbes,
     ) -> None:
         super().__init__(channel, options.heartbeat_interval)
         self.settings = settings
         self.options = options
         self.runner_factory = runner_factory
         self.sqs_client_factory = sqs_client_factory
+        self.circuit_probe_factory = circuit_probe_factory
+        self._circuit_probe: Callable[[str], None] | None = None
+        self.breakers = CircuitBreakers(
+            options.circuit_failures,
+            options.circuit_probe_interval,
+            on_change=self._circuit_changed,
+            log_fields={"worker": channel.name},
+        )
         self.report_level = str(
             getattr(settings.workers.file_transferer, "report_level", "job") or "job"
         )
@@ -125,7 +151,6 @@ class FileTransferer(Worker):
         )
         runner = self.runner_factory(self.settings)
         recycle_after = recycle_limit(self.options)
-        jobs_done = 0
         log_event(
             log,
             LogCode.TRANSFERER_STATUS,
@@ -134,25 +159,13 @@ class FileTransferer(Worker):
             pid=os.getpid(),
             queue_url=queue_url,
         )
+        hold = MessageHold(
+            consumer, self.options.circuit_hold_seconds, self.options.circuit_max_held
+        )
         try:
-            while not self.channel.stop.is_set():
-                self.state = "idle"
-                self.advance()
-                with self.interruptible():
-                    message = consumer.receive(self.stop_flag)
-                self.advance()
-                if message is None:
-                    continue
-                if self.channel.stop.is_set():
-                    # Received while we were told to stop: give it back at once.
-                    consumer.change_visibility(message, 0)
-                    break
-                self.handle(consumer, runner, message)
-                jobs_done += 1
-                if recycle_after and jobs_done >= recycle_after:
-                    self._recycle(jobs_done)
-                    break
+            self._receive_loop(consumer, runner, hold, recycle_after)
         finally:
+            hold.close()
             consumer.close()  # batching: pending deletes out, waiting messages back
 
     def _recycle(self, jobs_done: int) -> None:
@@ -166,6 +179,91 @@ class FileTransferer(Worker):
             jobs=jobs_done,
         )
         self.send({"type": "recycling", "jobs": jobs_done})
+
+    def _receive_loop(
+        self, consumer: SqsConsumer, runner: Any, hold: MessageHold, recycle_after: int
+    ) -> None:
+        jobs_done = 0
+        while not self.channel.stop.is_set():
+            self.state = "idle"
+            self.advance()
+            self._probe_open_circuits(hold)
+            if self.breakers.global_open():
+                # Every job needs S3 and the configurator: take none until they answer.
+                pause = self.breakers.seconds_to_next_probe() or self.options.circuit_probe_interval
+                with self.interruptible():
+                    self.stop_flag.wait(min(pause, max(1.0, self.options.sqs_wait_seconds)))
+                continue
+            with self.interruptible():
+                message = consumer.receive(self.stop_flag)
+            self.advance()
+            if message is None:
+                continue
+            if self.channel.stop.is_set():
+                # Received while we were told to stop: give it back at once.
+                consumer.change_visibility(message, 0)
+                break
+            scope = self._open_scope_of(message)
+            if scope is not None:
+                held = hold.hold(message, scope)
+                log.debug(
+                    "job %s held: circuit %s is open",
+                    message.message_id,
+                    scope,
+                    extra={"job": message.message_id, "worker": self.channel.name,
+                           "scope": scope, "tracked": held},
+                )  # fmt: skip
+                continue
+            self.handle(consumer, runner, message)
+            jobs_done += 1
+            if recycle_after and jobs_done >= recycle_after:
+                self._recycle(jobs_done)
+                break
+
+    # -- circuit breakers ------------------------------------------------------------------
+
+    def heartbeat_record(self) -> dict[str, Any]:
+        record = super().heartbeat_record()
+        record["circuits"] = self.breakers.open_circuits()
+        return record
+
+    def _open_scope_of(self, message: SqsMessage) -> str | None:
+        """The open DRACOON circuit this message's job would run into, if any."""
+        if not any(s.startswith(DRACOON_PREFIX) for s in self.breakers.open_circuits()):
+            return None
+        instance = _instance_of(message.body)
+        scope = dracoon_scope(instance) if instance else None
+        return scope if self.breakers.is_open(scope) else None
+
+    def _probe_open_circuits(self, hold: MessageHold) -> None:
+        for scope in self.breakers.due():
+            if self._circuit_probe is None:
+                self._circuit_probe = self.circuit_probe_factory(
+                    self.settings, self.options.probe_timeout
+                )
+            self.advance()
+            try:
+                with self.interruptible():
+                    self._circuit_probe(scope)
+            except Exception as error:
+                self.breakers.probed(scope, False, f"{type(error).__name__}: {error}")
+                continue
+            finally:
+                self.advance()
+            if self.breakers.probed(scope, True):
+                released = hold.release(scope)
+                if released:
+                    log_event(
+                        log,
+                        LogCode.TRANSFERER_STATUS,
+                        f"{self.channel.name}: {released} held job(s) of {scope} released",
+                        worker=self.channel.name,
+                        scope=scope,
+                        released=released,
+                    )
+
+    def _circuit_changed(self, scope: str, is_open: bool) -> None:
+        self.metrics.circuit_open.labels(scope=scope).set(1 if is_open else 0)
 
     def handle(self, consumer: SqsConsumer, runner: Any, message: SqsMessage) -> str:
         """Run one job and settle its message; returns the outcome."""
@@ -225,7 +323,10 @@ class FileTransferer(Worker):
         transferred = int(getattr(result, "bytes_transferred", 0) or 0)
         files = getattr(result, "files", None) or []
         self.metrics.jobs_succeeded.inc()
-        m.record_success(getattr(result, "instance", None) or _instance_of(message.body))
+        instance = getattr(result, "instance", None) or _instance_of(message.body)
+        m.record_success(instance)
+        worked = [SCOPE_S3, SCOPE_CONFIGURATOR] + ([dracoon_scope(instance)] if instance else [])
+        self.breakers.record_success(worked)
         self.metrics.bytes_transferred.inc(transferred)
         self.metrics.transfer_duration.observe(seconds)
         if self.report_level != "none":
@@ -260,6 +361,10 @@ class FileTransferer(Worker):
         reason = classify_failure(error, self.channel.cancel.is_set())
         self.metrics.jobs_failed.labels(reason=reason).inc()
         described = f"{type(error).__name__}: {error}"
+        if reason == m.REASON_RETRYABLE:
+            scope = failure_scope(error, fields.get("instance"))
+            if scope is not None:
+                self.breakers.record_failure(scope, described)
         if reason == m.REASON_CANCELLED:
             consumer.change_visibility(message, 0)
             log_event(

@@ -81,7 +81,7 @@ def test_serve_warns_once_when_any_bucket_is_accepted(tmp_path, monkeypatch, cap
 
     for name in [n for n in os.environ if n.startswith("RS_")]:
         monkeypatch.delenv(name)
-    monkeypatch.setattr(master, "serve", lambda settings: 0)
+    monkeypatch.setattr(master, "serve", lambda settings, **options: 0)
     (tmp_path / "instances.yaml").write_text("{}\n")
     (tmp_path / "topics.yml").write_text("recordings: http://127.0.0.1:9/000000000000/q\n")
     (tmp_path / "app.conf").write_text(f"logger.format = text\ns3.allowedBuckets = {buckets}\n")

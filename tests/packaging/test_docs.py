@@ -13,6 +13,7 @@ import pytest
 
 from recording_storage.config.schema import KEYS
 from recording_storage.ops import metrics
+from recording_storage.ops.health import CredentialsCollector
 from recording_storage.workers.options import SupervisionOptions
 from tests.support.paths import PROJECT_ROOT
 
@@ -121,6 +122,7 @@ def metric_names_in_code() -> set[str]:
         names.add(metric._name + suffix)
     status = metrics.StatusCollector(lambda: ({"w": (True, 0.0)}, {"p": (True, 0.0)}))
     names.update(family.name for family in status.collect())
+    names.update(family.name for family in CredentialsCollector(dict).collect())
     return names
 
 
