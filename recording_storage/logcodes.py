@@ -1,7 +1,10 @@
-"""The service's log codes (15000-15999), unchanged from the original service.
+"""The service's log codes (15000-15999): 15000-15018 unchanged from the original service.
 
 Operators grep and alert on these numbers, so they are part of the public interface: never
-renumber one, only add new ones.
+renumber one, never use one for something its original meaning does not cover (15000 is
+"Start application", not a stop; 15006 is the transferer's status, not signals), only add new
+ones. docs/operations.md has the table; tests/service/test_log_codes.py checks every code
+the code base emits against it.
 """
 
 import logging
@@ -30,6 +33,8 @@ class LogCode(IntEnum):
     GLOBAL_SHARER_ERROR = 15016
     GLOBAL_SHARER_STATUS = 15017
     CONFIGURATION_ERROR = 15018
+    # Added (not in the original table): the original had no code for stopping.
+    STOP_APPLICATION = 15019
 
 
 # Level of each code as the original README documents it ("Alert" and "Critical" map to
@@ -54,6 +59,7 @@ LEVELS: dict[LogCode, int] = {
     LogCode.GLOBAL_SHARER_ERROR: logging.ERROR,
     LogCode.GLOBAL_SHARER_STATUS: logging.INFO,
     LogCode.CONFIGURATION_ERROR: logging.ERROR,
+    LogCode.STOP_APPLICATION: logging.INFO,
 }
 
 
@@ -66,3 +72,11 @@ def log_event(logger: logging.Logger, code: LogCode, message: str, /, **fields: 
     """
     extra = {"code": int(code), **fields}
     logger.log(LEVELS[code], message, extra=extra)
+
+
+def log_event_at(
+    logger: logging.Logger, level: int, code: LogCode, message: str, /, **fields: object
+) -> None:
+    """Like :func:`log_event`, at another ``level`` than the code's own: for the details that
+    lead up to one failure (WARNING), so each failure has one ERROR (docs/operations.md)."""
+    logger.log(level, message, extra={"code": int(code), **fields})

@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from recording_storage.logcodes import LogCode, log_event
+from recording_storage.logcodes import LogCode, log_event, log_event_at
 from recording_storage.workers import work_progress
 
 log = logging.getLogger(__name__)
@@ -118,9 +118,10 @@ class Worker:
             self.run()
         except _Interrupted:
             pass
-        except Exception as error:  # the master logs the exit and restarts us
-            log_event(
+        except Exception as error:  # the master logs the exit (the ERROR) and restarts us
+            log_event_at(
                 log,
+                logging.WARNING,
                 LogCode.WORKER_ERROR,
                 f"{self.channel.name} stopped on an unexpected error: "
                 f"{type(error).__name__}: {error}",

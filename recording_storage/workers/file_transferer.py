@@ -35,6 +35,7 @@ from recording_storage.aws.session import make_sqs_client
 from recording_storage.aws.sqs import SqsConsumer, SqsMessage
 from recording_storage.jobs.errors import InvalidMessageError, JobError
 from recording_storage.logcodes import LogCode, log_event
+from recording_storage.logs import job_outcome_reported
 from recording_storage.ops import metrics as m
 from recording_storage.ops.circuit import (
     DRACOON_PREFIX,
@@ -295,7 +296,7 @@ class FileTransferer(Worker):
         result = None
         with self.metrics.transfers_in_flight.track_inprogress():
             extender = consumer.keep_invisible(message, job_id=job_id)
-            with extender:
+            with extender, job_outcome_reported():
                 try:
                     result = runner.run(
                         message.body,
@@ -323,18 +324,33 @@ class FileTransferer(Worker):
         transferred = int(getattr(result, "bytes_transferred", 0) or 0)
         files = getattr(result, "files", None) or []
         self.metrics.jobs_succeeded.inc()
-        instance = getattr(result, "instance", None) or _instance_of(message.body)
+        job = _parsed(message.body)
+        instance = getattr(result, "instance", None) or (job.instance_domain if job else None)
         m.record_success(instance)
         worked = [SCOPE_S3, SCOPE_CONFIGURATOR] + ([dracoon_scope(instance)] if instance else [])
         self.breakers.record_success(worked)
         self.metrics.bytes_transferred.inc(transferred)
         self.metrics.transfer_duration.observe(seconds)
+        # What an operator searches a success by: where from, where to, how much, how long.
+        keys = list(job.keys) if job else sorted({getattr(f, "key", "") for f in files} - {""})
+        what = {
+            "instance": instance,
+            "bucket": job.bucket if job else None,
+            "key": keys[0] if len(keys) == 1 else None,
+            "keys": keys,
+            "rooms": sorted({str(getattr(f, "target", "")) for f in files if hasattr(f, "target")}),
+            "bytes": transferred,
+            "seconds": round(seconds, 3),
+        }
         if self.report_level != "none":
             log_event(
                 log,
                 LogCode.TRANSFERER_STATUS,
-                f"job {message.message_id} done: {len(files)} file(s), message deleted",
+                f"job {message.message_id} done: {len(files)} file(s) of "
+                f"s3://{what['bucket']}/{', '.join(keys)} in {len(what['rooms'])} room(s) of "
+                f"{instance}, {transferred} bytes in {seconds:.2f}s; message deleted",
                 **fields,
+                **what,
                 files=len(files),
                 s3_deleted=bool(getattr(result, "s3_deleted", False)),
             )
@@ -343,8 +359,8 @@ class FileTransferer(Worker):
             LogCode.WORKER_PROFILING,
             f"job {message.message_id}: {transferred} bytes in {seconds:.2f}s",
             **fields,
+            **what,
             duration_seconds=round(seconds, 3),
-            bytes=transferred,
             throughput_mib_s=round(transferred / seconds / 2**20, 2) if seconds > 0 else None,
             files=len(files),
         )
@@ -402,14 +418,20 @@ class FileTransferer(Worker):
         return reason
 
 
-def _instance_of(body: str) -> str | None:
-    """The instance of a message whose job succeeded (so it parses), for the metrics."""
+def _parsed(body: str) -> Any:
+    """The parsed message, or None (for metrics and logs: must never fail a job)."""
     from recording_storage.jobs.message import parse_message
 
     try:
-        return parse_message(body).instance_domain
-    except Exception:  # a metric must never fail a job that is done
+        return parse_message(body)
+    except Exception:
         return None
+
+
+def _instance_of(body: str) -> str | None:
+    """The instance of a message, if it parses (circuit scopes)."""
+    job = _parsed(body)
+    return job.instance_domain if job is not None else None
 
 
 class _ProgressReporter:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recording_storage import __version__
-from recording_storage.logcodes import LogCode, log_event
+from recording_storage.logcodes import LogCode, log_event, log_event_at
 from recording_storage.ops import health as h
 from recording_storage.ops import metrics as m
 from recording_storage.ops.health import PROBES, ProbeResult, verdict
@@ -200,7 +200,7 @@ class Arbiter:
             while not self.stopping:
                 self._tick()
             self._shutdown()
-            log_event(log, LogCode.START_APPLICATION, "master stopped", pid=self.pid)
+            log_event(log, LogCode.STOP_APPLICATION, "master stopped", pid=self.pid)
             return 0
         finally:
             if self.http is not None:
@@ -259,7 +259,7 @@ class Arbiter:
             if signum == signal.SIGHUP:
                 log_event(
                     log,
-                    LogCode.TRANSFERER_STATUS,
+                    LogCode.STOP_APPLICATION,
                     "SIGHUP ignored: restart the service to reload its configuration",
                     pid=self.pid,
                 )
@@ -267,7 +267,7 @@ class Arbiter:
                 self.stopping = True
                 log_event(
                     log,
-                    LogCode.TRANSFERER_STATUS,
+                    LogCode.STOP_APPLICATION,
                     f"{name} received: stopping; running transfers get "
                     f"{self.options.graceful_timeout:.0f}s to finish",
                     pid=self.pid,
@@ -277,7 +277,7 @@ class Arbiter:
                 self._cancel_now = True
                 log_event(
                     log,
-                    LogCode.TRANSFERER_STATUS,
+                    LogCode.STOP_APPLICATION,
                     f"second {name} received: cancelling running transfers now",
                     pid=self.pid,
                     signal=name,
@@ -402,7 +402,7 @@ class Arbiter:
             if not restart:
                 log_event(
                     log,
-                    LogCode.TRANSFERER_STATUS,
+                    LogCode.STOP_APPLICATION,
                     f"{slot.name} (pid {pid}) stopped with {_describe_exit(code)}",
                     worker=slot.name,
                     pid=pid,
@@ -484,8 +484,9 @@ class Arbiter:
         pid = slot.process.pid
         slot.kill_cause = "hung"
         slot.kill_at = now + self.options.stack_dump_wait
-        log_event(
+        log_event_at(  # one ERROR per failure: the restart below is it
             log,
+            logging.WARNING,
             LogCode.WORKER_ERROR,
             f"{slot.name} (pid {pid}) {reason}; asking for its stack dump, then killing it",
             worker=slot.name,
@@ -502,8 +503,9 @@ class Arbiter:
         pid = slot.process.pid
         slot.kill_at = None
         stack = self._read_stack_dump(slot)
-        log_event(
+        log_event_at(
             log,
+            logging.WARNING,
             LogCode.WORKER_ERROR,
             f"{slot.name} (pid {pid}) stack dump before it was killed:\n{stack}"
             if stack
@@ -545,7 +547,7 @@ class Arbiter:
             busy = [s.name + (f" (job {s.job})" if s.job else "") for s in self._running()]
             log_event(
                 log,
-                LogCode.TRANSFERER_STATUS,
+                LogCode.STOP_APPLICATION,
                 f"cancelling unfinished work of {', '.join(busy)}; their messages are released",
                 pid=self.pid,
             )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import uuid
 
@@ -134,9 +135,16 @@ def test_jobs_from_sqs_are_transferred_and_their_messages_deleted(live):
     assert service.metric("recording_storage_bytes_transferred_total") == sum(
         len(d) for d in recordings.values()
     )
-    for job in jobs:
+    for job, key in zip(jobs, recordings, strict=True):
         [profile] = live.job_records(job, 15008)
         assert profile["bytes"] > 0 and profile["duration_seconds"] > 0
+        # A success says where from, where to, how much and how long (docs/operations.md).
+        [done] = [r for r in live.job_records(job, 15006) if "done" in r["message"]]
+        for record in (profile, done):
+            assert record["instance"] == DOMAIN and record["bucket"] == live.bucket.name
+            assert (record["key"], record["keys"]) == (key, [key])
+            assert record["rooms"] == ["rec"]
+            assert record["bytes"] == len(recordings[key]) and record["seconds"] > 0
     # Secrets never reach the logs or the metrics.
     text = service.log_text() + service.get("/metrics")[1].decode()
     for secret in (login_password("service"), encryption_password("service")):
@@ -213,6 +221,32 @@ def test_sigterm_with_a_transfer_in_flight_releases_its_message(live):
     response = live.sqs.receive_message(QueueUrl=live.queue_url, WaitTimeSeconds=2)
     assert [m["MessageId"] for m in response.get("Messages", [])] == [job]
     assert any("cancelled" in r["message"] for r in live.job_records(job))
+    # A normal SIGTERM, even one that cancels a transfer, is no error (docs/operations.md).
+    records = service.log_records()
+    assert [r for r in records if r["level"] in ("ERROR", "CRITICAL")] == []
+    stopping = [r for r in records if "SIGTERM received" in r["message"]]
+    assert [(r["code"], r["level"]) for r in stopping] == [(15019, "INFO")]
+    assert [r.get("code") for r in records if r["message"] == "master stopped"] == [15019]
+    assert not [r for r in records if r.get("code") == 15000 and "stop" in r["message"]]
+    iso_utc = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+    assert all(iso_utc.match(r["time"]) for r in records)
+
+
+def test_a_failed_job_is_one_error_with_its_steps_as_warnings(live):
+    service = live.start()
+    live.faults({"method": "POST", "path": "/nodes/rooms$", "status": 500, "count": 1000})
+    job = live.send("fail/video.mp4", os.urandom(CHUNK), path="fail/once")
+    wait_for(lambda: live.job_records(job, 15007), 60, "the job to fail")
+    live.faults()
+    wait_for(lambda: queue_counts(live.sqs, live.queue_url) == (0, 0), 60, "the retry to succeed")
+    errors = [r for r in live.job_records(job) if r["level"] in ("ERROR", "CRITICAL")]
+    assert errors and errors == live.job_records(job, 15007)  # one ERROR per failed delivery
+    for failure in errors:
+        assert failure["reason"] == "retryable" and failure["instance"] == DOMAIN
+        assert "fail/once" in failure["message"]
+    steps = [r for r in live.job_records(job, 15009)]
+    assert steps and all(r["level"] == "WARNING" for r in steps)
+    assert service.metric("recording_storage_jobs_succeeded_total") == 1
 
 
 def test_healthcheck_names_each_failing_dependency(live, emulator, moto_server):
