@@ -412,7 +412,7 @@ class Arbiter:
             if cause == "recycled" and code == 0:  # max_jobs: replaced at once, not an error
                 slot.next_start = now
                 self.metrics.worker_restarts.labels(worker=slot.name, cause=cause).inc()
-                log_event(log, LogCode.TRANSFERER_STATUS,
+                log_event(log, LogCode.STOP_APPLICATION,
                           f"{slot.name} (pid {pid}) recycled after {lived:.0f}s; starting a "
                           "fresh one", worker=slot.name, pid=pid, cause=cause)  # fmt: skip
                 continue
