@@ -312,6 +312,8 @@ class MessageHold:
     def close(self) -> None:
         """Stop renewing. Held messages reappear after at most ``hold_seconds``."""
         self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
 
     def _renew_loop(self) -> None:
         interval = max(1.0, self.hold_seconds / 3)
