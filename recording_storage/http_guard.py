@@ -36,6 +36,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 READ_SIZE = 64 * 1024
+IDLE_EXIT_SECONDS = 0.5  # the deadline thread ends this long after the last call
 JSON_MAX_DEPTH = 32  # DRACOON's and the configurator's answers nest fewer than 10 levels
 
 
@@ -109,7 +110,8 @@ class CallWatch:
 
 class _Reaper:
     """One daemon thread per process fires the watches whose time is up (a timer thread per
-    call would cost a thread start on every request). Finished watches are dropped lazily."""
+    call would cost a thread start on every request). It ends after ``IDLE_EXIT_SECONDS``
+    without a call in flight and starts again with the next one."""
 
     def __init__(self) -> None:
         self._reset()
@@ -119,6 +121,7 @@ class _Reaper:
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, CallWatch]] = []
         self._count = 0
+        self._active = 0
         self._thread: threading.Thread | None = None
 
     def add(self, watch: CallWatch) -> None:
@@ -126,6 +129,7 @@ class _Reaper:
             self._reset()
         with self._cond:
             self._count += 1
+            self._active += 1
             heapq.heappush(self._heap, (watch.expires_at, self._count, watch))
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -134,14 +138,26 @@ class _Reaper:
                 self._thread.start()
             self._cond.notify()
 
+    def finished(self) -> None:
+        with self._cond:
+            self._active = max(0, self._active - 1)
+            if self._active == 0:
+                self._cond.notify()
+
     def _run(self) -> None:
         while True:
             with self._cond:
                 while True:
+                    if self._active == 0:
+                        self._heap.clear()
+                        self._cond.wait(IDLE_EXIT_SECONDS)
+                        if self._active == 0:
+                            self._thread = None
+                            return
                     while self._heap and self._heap[0][2]._done:
                         heapq.heappop(self._heap)
                     if not self._heap:
-                        self._cond.wait()
+                        self._cond.wait(IDLE_EXIT_SECONDS)
                         continue
                     wait = self._heap[0][0] - time.monotonic()
                     if wait <= 0:
@@ -159,7 +175,8 @@ _local = threading.local()
 def call_deadline(seconds: float) -> Iterator[CallWatch]:
     """Bound the calls made from this thread inside the block to ``seconds`` in total."""
     watch = CallWatch(seconds)
-    if not watch.expired:
+    watched = not watch.expired
+    if watched:
         _reaper.add(watch)
     previous = getattr(_local, "watch", None)
     _local.watch = watch
@@ -168,6 +185,8 @@ def call_deadline(seconds: float) -> Iterator[CallWatch]:
     finally:
         _local.watch = previous
         watch.finish()
+        if watched:
+            _reaper.finished()
 
 
 def _detach_current(response: urllib3.BaseHTTPResponse) -> None:
