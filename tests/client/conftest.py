@@ -11,8 +11,6 @@ from urllib3.util.retry import Retry
 from recording_storage.dracoon.client import DracoonClient, UploadOptions
 from tests.support.emulator_fixtures import default_seed, login_password
 
-SERVICE_PASSWORD = "service-pw"
-
 # Fast retries keep fault tests short; the counts match the default budget.
 FAST_RETRY = Retry(total=6, connect=4, read=3, status=5, backoff_factor=0.05, backoff_jitter=0.05)
 

@@ -1,4 +1,4 @@
-"""DRACOON's node name rules (dracoon-api.md §2.5) and the autorename pattern."""
+"""DRACOON's node name rules (codes in docs/emulator.md) and the autorename pattern."""
 
 from __future__ import annotations
 
