@@ -115,6 +115,7 @@ def create_file(
         blob_id=upload.blob_id,
         size=blob.size,
         sha256=blob.sha256,
+        md5=blob.md5,
     )
     node.reference_id = reference_id or node.id
     if completion.file_key is not None:

@@ -97,6 +97,7 @@ class Node:
     blob_id: str | None = None  # files
     size: int = 0
     sha256: str | None = None
+    md5: str | None = None  # reported as ``hash`` (DRACOON: "MD5 hash of file")
     file_keys: dict[int, dict[str, dict]] = field(default_factory=dict)  # user -> version -> key
 
 

@@ -1,8 +1,10 @@
 """File content storage: on disk (default) or hash-and-discard for benchmarks.
 
 Content is appended piece by piece as it arrives, so memory never grows with file size.
-``discard`` mode keeps only size and SHA-256 (bytes must then arrive in order), which lets
-a benchmark push gigabytes through the emulator without filling the disk.
+``discard`` mode keeps only size and hashes (bytes must then arrive in order), which lets
+a benchmark push gigabytes through the emulator without filling the disk. Two hashes: MD5 is
+what DRACOON reports as a file's ``hash`` (the client compares it with what it sent),
+SHA-256 is for the admin view and the tests.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ _READ = 1024 * 1024
 class BlobInfo:
     size: int
     sha256: str | None  # None when discard mode saw bytes out of order
+    md5: str | None = None  # same; DRACOON's Node.hash
 
 
 class ContentStore:
@@ -33,14 +36,14 @@ class ContentStore:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._hashers: dict[str, hashlib._Hash] = {}
+        self._hashers: dict[str, _Hashes] = {}
         self._sizes: dict[str, int] = {}
         self._broken_hash: set[str] = set()
 
     def create(self) -> str:
         blob_id = secrets.token_hex(12)
         with self._lock:
-            self._hashers[blob_id] = hashlib.sha256()
+            self._hashers[blob_id] = _Hashes()
             self._sizes[blob_id] = 0
         if self.mode == DISK:
             self._path(blob_id).touch()
@@ -88,11 +91,13 @@ class ContentStore:
         if self.mode == DISK:
             size = self._path(blob_id).stat().st_size
             if hasher is None or broken:  # e.g. after a restart: hash the file again
-                hasher = hashlib.sha256()
+                hasher = _Hashes()
                 for data in self._iter_file(self._path(blob_id)):
                     hasher.update(data)
                 broken = False
-        return BlobInfo(size=size, sha256=None if broken or hasher is None else hasher.hexdigest())
+        if broken or hasher is None:
+            return BlobInfo(size=size, sha256=None)
+        return BlobInfo(size=size, sha256=hasher.sha256.hexdigest(), md5=hasher.md5.hexdigest())
 
     def size(self, blob_id: str) -> int:
         if self.mode == DISK:
@@ -136,3 +141,15 @@ class ContentStore:
         with open(path, "rb") as handle:
             while data := handle.read(_READ):
                 yield data
+
+
+class _Hashes:
+    """SHA-256 and MD5 of one blob, updated together."""
+
+    def __init__(self) -> None:
+        self.sha256 = hashlib.sha256()
+        self.md5 = hashlib.md5(usedforsecurity=False)
+
+    def update(self, data: bytes) -> None:
+        self.sha256.update(data)
+        self.md5.update(data)

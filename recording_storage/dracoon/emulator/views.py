@@ -107,7 +107,7 @@ def node_json(state: State, node: Node, user: User, *, detailed: bool = False) -
     else:
         body.update(
             {
-                "hash": node.sha256 or "",
+                "hash": node.md5 or "",
                 "fileType": node.name.rsplit(".", 1)[1].lower() if "." in node.name else "",
                 "mediaType": "application/octet-stream",
                 "branchVersion": 1,
