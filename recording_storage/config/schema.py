@@ -279,6 +279,10 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("dracoon.uploadReadAhead", "true", boolean,
             "Read the next chunk while the current one is encrypted and sent (false saves "
             "one chunk buffer per upload, at the cost of speed)."),
+    KeySpec("dracoon.verifyHash", "true", boolean,
+            "Compare the MD5 of the bytes each upload sent with the hash DRACOON reports for "
+            "the new file; a mismatch deletes it and uploads again. false saves one MD5 pass "
+            "per target (the check then is size and encryption only)."),
     KeySpec("dracoon.uploadMemory", "160MiB", size(1024 * 1024, 64 * 1024 * MIB),
             "Chunk buffers all uploads of one worker process may hold together (every target "
             "of a job uploads at once); more waits. At least one chunk is always granted."),

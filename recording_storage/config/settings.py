@@ -122,6 +122,7 @@ class DracoonSettings:
     upload_memory: int = 160 * 1024 * 1024  # chunk buffers of all uploads of a process
     max_targets_per_job: int = 50  # target rooms of one job, after dedup
     max_target_rules_per_instance: int = 100  # rules in recordings.dracoon.targets
+    verify_hash: bool = True  # MD5 of what was sent vs DRACOON's hash (UploadOptions)
 
 
 @dataclass(frozen=True)
@@ -377,6 +378,7 @@ def _build(
             call_deadline_seconds=v["dracoon.callDeadlineSeconds"],
             upload_parallel_parts=v["dracoon.uploadParallelParts"],
             upload_read_ahead=v["dracoon.uploadReadAhead"],
+            verify_hash=v["dracoon.verifyHash"],
             upload_memory=v["dracoon.uploadMemory"],
             max_targets_per_job=v["dracoon.maxTargetsPerJob"],
             max_target_rules_per_instance=v["dracoon.maxTargetRulesPerInstance"],

@@ -67,6 +67,7 @@ class DracoonClientPool:
                     upload_options=UploadOptions(
                         s3_parallel_parts=dracoon.upload_parallel_parts,
                         read_ahead=dracoon.upload_read_ahead,
+                        verify_hash=dracoon.verify_hash,
                     ),
                 )
                 self._clients[key] = client

@@ -30,10 +30,12 @@ lives in the file key) and its encryption matches the room's. That catches what 
 answer can leave behind: a chunk stored twice (file too large), a file cut short. A file
 carrying the marker that fails the check is deleted (``remove_broken_copies``) and the
 recording is uploaded again, so a bad copy is never reused and never makes a job succeed.
-What is not checked, and why: DRACOON's ``hash`` (MD5 of the stored bytes) -- in an
-encrypted room it is over ciphertext under a per-upload file key that only a download could
-reproduce, and in a plain room the S3 ETag is not an MD5 for multipart or SSE-KMS objects;
-comparing it would need a second MD5 pass over every byte of every target.
+Size and encryption do not show a copy of the right length with other bytes (a chunk
+altered on its way, a wrong file carrying the marker). A fresh upload is checked by the
+client against DRACOON's ``hash`` (the MD5 of what it sent); a copy this run did not upload
+is checked by content (``verify``: ``jobs.verify.CopyVerifier``) before it is kept -- only
+the copy about to be kept, oldest first, so a run that finds just its own upload downloads
+nothing.
 """
 
 from __future__ import annotations
@@ -121,14 +123,17 @@ def keep_oldest_copy(
     job_id: str,
     encrypted: bool | None = None,
     name_contains: str | None = None,
+    verify: Callable[[Any], str | None] | None = None,
     **log_fields: Any,
 ) -> Any:
     """The one copy to keep of a file in room ``room_id``; deletes the other copies.
 
     ``own``: the file node this run uploaded or found; ``is_copy(node)``: does ``node`` carry
-    the same marker. Copies that fail verification (``copy_problem``), ``own`` included, are
-    deleted. Raises JobError (retryable) when no verified copy is left: then nothing proves
-    the recording is in the room, and the S3 object must stay.
+    the same marker; ``verify(node)``: why a copy's content is wrong, or None (applied oldest
+    first until one passes; it may raise when it cannot check, and then nothing is deleted).
+    Copies that fail verification, ``own`` included, are deleted. Raises JobError
+    (retryable) when no verified copy is left: then nothing proves the recording is in the
+    room, and the S3 object must stay.
     """
     broken: list[tuple[Any, str]] = []
     copies = complete_copies(
@@ -140,8 +145,16 @@ def keep_oldest_copy(
         name_contains=name_contains,
         broken=broken,
     )
+    copies.sort(key=lambda node: int(node.id))
+    kept = None
+    for node in copies:
+        problem = verify(node) if verify is not None else None
+        if problem is None:
+            kept = node
+            break
+        broken.append((node, problem))
     remove_broken_copies(client, room_id, broken, job_id=job_id, **log_fields)
-    if not copies:
+    if kept is None:
         own_problem = next((problem for node, problem in broken if node.id == own.id), None)
         why = (
             f"is not a correct copy ({own_problem}) and was deleted"
@@ -153,9 +166,9 @@ def keep_oldest_copy(
             f"{why}; S3 object kept, the job will be retried",
             retryable=True,
         )
-    kept = min(copies, key=lambda node: int(node.id))
+    gone = {node.id for node, _ in broken}
     for extra in copies:
-        if extra.id == kept.id:
+        if extra.id == kept.id or extra.id in gone:
             continue
         deleted = client.delete_file(extra.id)
         log_event(

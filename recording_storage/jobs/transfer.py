@@ -21,12 +21,16 @@ every target room proves the job done. A DRACOON upload only becomes a file when
 completed, so a crash mid-upload leaves nothing to match and the file is uploaded again.
 Two runs of the same job at the same time converge to one file per target (``jobs.dedup``).
 
-Verification (``jobs.dedup.copy_problem``): a file counts as done -- reused from an earlier
-delivery or freshly completed -- only when DRACOON reports the recording's exact size and
-the room's encryption. A file with the marker that fails the check is deleted and the
-recording uploaded again, so a job never succeeds (and never deletes the S3 object) over a
-bad copy. Only when the S3 object is already gone is a bad copy left alone: it is all that
-remains, and the job fails for a human to look at.
+Verification: a file counts as done -- reused from an earlier delivery or freshly completed
+-- only when DRACOON reports the recording's exact size and the room's encryption
+(``jobs.dedup.copy_problem``) and its content is the recording's: a fresh upload by the MD5
+of what was sent against DRACOON's ``hash`` (the client; ``dracoon.verifyHash``), a copy
+this run did not upload by the S3 object's MD5 against that ``hash`` (plain rooms) or by
+downloading and decrypting it (``jobs.verify``). A file with the marker that fails the check
+is deleted and the recording uploaded again, so a job never succeeds (and never deletes the
+S3 object) over a bad copy. Only when the S3 object is already gone is a bad copy left
+alone: it is all that remains, and the job fails for a human to look at (such copies are
+checked by size and encryption only).
 
 Interrupted uploads: a classic chunk, a completion or a channel creation whose answer was
 lost may have been carried out by DRACOON, so the client never sends it again
@@ -74,6 +78,7 @@ from recording_storage.dracoon.client import (
     RoomNameError,
     RoomNotFoundError,
     UploadCancelledError,
+    UploadCorruptedError,
     UploadInterruptedError,
 )
 from recording_storage.jobs.dedup import (
@@ -87,6 +92,7 @@ from recording_storage.jobs.message import file_name_of
 from recording_storage.jobs.targets import ResolvedTarget
 from recording_storage.jobs.tee import SharedSource
 from recording_storage.jobs.templates import sanitize_name
+from recording_storage.jobs.verify import CopyVerifier
 from recording_storage.logcodes import LogCode, log_event
 
 log = logging.getLogger(__name__)
@@ -208,6 +214,7 @@ class Transfer:
         # s3.rangeDeadlineSeconds: the total wait for one ranged GET, HeadObject or DeleteObject
         self.s3_deadline = s3_deadline
         self.outcome = TransferOutcome()
+        self._verifiers: dict[str, CopyVerifier] = {}  # per key: content checks of copies
         self._done_before = 0
         self._total = 0
 
@@ -450,8 +457,9 @@ class Transfer:
                     self._fail(info.key, room.target, exc)
                     return None
                 try:  # a lost completion answer may still have produced the file
-                    found = self._find_copy(info, room)
-                except DracoonError as lookup_error:
+                    found = None if isinstance(exc, UploadCorruptedError) else (
+                        self._find_copy(info, room))  # fmt: skip
+                except (DracoonError, S3Error) as lookup_error:
                     self._fail(info.key, room.target, lookup_error)
                     return None
                 if found is not None:
@@ -501,7 +509,7 @@ class Transfer:
         self, info: ObjectInfo, room: _Room, source: BinaryIO, progress: Callable[[int], None]
     ) -> Any:
         expiration = room.target.expiration
-        return self.client.upload(
+        node = self.client.upload(
             room.node.id,
             sanitize_name(file_name_of(info.key)),
             source,
@@ -513,6 +521,17 @@ class Transfer:
             progress=progress,
             cancel=self.cancel,
         )
+        self._verifier(info).trust(node)  # the client compared its hash with what was sent
+        return node
+
+    def _verifier(self, info: ObjectInfo) -> CopyVerifier:
+        """The content checks of ``info``'s copies (one S3 read at most, jobs.verify)."""
+        return self._verifiers.setdefault(
+            info.key,
+            CopyVerifier(
+                self.client, self.s3, info, range_size=self.chunk_size, deadline=self.s3_deadline
+            ),
+        )
 
     def _needs_upload(self, info: ObjectInfo, room: _Room) -> bool:
         wanted = parse_marker(marker_for(info))
@@ -520,17 +539,26 @@ class Transfer:
 
     def _drop_broken_copies(self, info: ObjectInfo, room: _Room) -> bool:
         """Delete earlier copies of ``info`` in ``room`` that fail verification (wrong size,
-        wrong encryption), so they are neither reused nor in the way of the new upload.
-        False when that failed (the failure is recorded; skip this key for the room)."""
+        wrong encryption, other content: ``jobs.verify``), so they are neither reused nor in
+        the way of the new upload. False when that failed or a copy could not be checked
+        (the failure is recorded; skip this key for the room)."""
         wanted = parse_marker(marker_for(info))
         entries = room.existing.get(wanted.source, [])
         broken = []
-        for found, node in entries:
-            if found != wanted:
-                continue
-            problem = copy_problem(node, size=info.size, encrypted=room.node.is_encrypted)
-            if problem is not None:
-                broken.append((node, problem))
+        try:
+            for found, node in entries:
+                if found != wanted:
+                    continue
+                encrypted = room.node.is_encrypted
+                problem = copy_problem(node, size=info.size, encrypted=encrypted)
+                if problem is None:
+                    problem = self._verifier(info).problem(node, encrypted=encrypted)
+                if problem is not None:
+                    broken.append((node, problem))
+        except (DracoonError, S3Error) as exc:
+            self._fail(info.key, room.target, exc)
+            self._advance(info.size)
+            return False
         if not broken:
             return True
         try:
@@ -574,9 +602,10 @@ class Transfer:
         return futures
 
     def _find_copy(self, info: ObjectInfo, room: _Room) -> Any | None:
-        """The oldest verified copy of ``info`` in ``room`` (jobs.dedup), or None.
+        """The oldest verified copy of ``info`` in ``room`` (jobs.dedup, jobs.verify), or None.
+        A copy failing the content check is left for ``_keep_one`` to delete.
 
-        DracoonError propagates: a failed lookup is never taken for "no copy".
+        DracoonError and S3Error propagate: a failed lookup is never taken for "no copy".
         """
         wanted = parse_marker(marker_for(info))
         copies = complete_copies(
@@ -587,7 +616,11 @@ class Transfer:
             encrypted=room.node.is_encrypted,
             name_contains=name_stem(sanitize_name(file_name_of(info.key))),
         )
-        return min(copies, key=lambda node: int(node.id)) if copies else None
+        verifier = self._verifier(info)
+        for node in sorted(copies, key=lambda node: int(node.id)):
+            if verifier.problem(node, encrypted=room.node.is_encrypted) is None:
+                return node
+        return None
 
     def _settle_vanished_source(
         self, info: ObjectInfo, room: _Room, missing: S3ObjectMissingError
@@ -597,7 +630,7 @@ class Transfer:
         as retryable (the next delivery looks again), no copy fails it as the S3 error does."""
         try:
             node = self._find_copy(info, room)
-        except DracoonError as exc:
+        except (DracoonError, S3Error) as exc:
             self._fail(info.key, room.target, exc)
             return
         if node is None:
@@ -625,11 +658,14 @@ class Transfer:
                 size=info.size,
                 encrypted=room.node.is_encrypted,
                 name_contains=name_stem(sanitize_name(file_name_of(info.key))),
+                verify=lambda copy: self._verifier(info).problem(
+                    copy, encrypted=room.node.is_encrypted
+                ),
                 job_id=self.job_id,
                 instance=self.instance,
                 room=room.target.display_path,
             )
-        except (DracoonError, JobError) as exc:
+        except (DracoonError, JobError, S3Error) as exc:
             self._fail(info.key, room.target, exc)
             return None
 
@@ -792,7 +828,10 @@ class _RoomMissingError(JobError):
 
 def _restartable(exc: BaseException) -> bool:
     """Worth a new upload channel in this run: DRACOON may have acted on a call that must
-    not be repeated, or failed transiently (5xx, no answer) -- not a refusal (4xx)."""
+    not be repeated, or failed transiently (5xx, no answer), or stored other bytes than were
+    sent (and that file is gone again) -- not a refusal (4xx)."""
+    if isinstance(exc, UploadCorruptedError):
+        return exc.deleted  # a broken file still in the room must not meet a new copy
     if isinstance(exc, UploadInterruptedError | DracoonConnectionError):
         return True
     return isinstance(exc, DracoonApiError) and exc.status in _TRANSIENT_STATUSES

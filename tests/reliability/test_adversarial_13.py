@@ -16,7 +16,6 @@ import os
 import pytest
 
 from recording_storage.aws.s3 import head_object
-from recording_storage.dracoon.client import DownloadError
 from recording_storage.dracoon.crypto import UserKeyPair, UserKeyPairContainer
 from recording_storage.dracoon.emulator import auth as emulator_auth
 from recording_storage.dracoon.emulator.handlers import uploads as emulator_uploads
@@ -35,6 +34,7 @@ KEY = "rec/adv.mp4"
 OBJECT = r"/rec/adv\.mp4(\?|$)"
 CHUNK_URL = r"^/api/v4/uploads/[^/?]+$"  # classic chunk POST and completion PUT
 S3_COMPLETE = r"^/api/v4/nodes/files/uploads/[^/]+/s3$"
+S3_PART = r"^/emulator/s3/[^/?]+/\d+\?"  # the emulator's presigned part URLs
 ROOMS = ("a", "b", "c")
 
 
@@ -77,14 +77,15 @@ def _statuses(world) -> list[str]:
     return sorted(u["status"] for u in world.admin("GET", "/emulator/uploads"))
 
 
-def _plant(world, path: str, content: bytes) -> int:
+def _plant(world, path: str, content: bytes, parent: str = "/Recordings") -> int:
     """A file carrying the job's marker in room ``path``, as an earlier delivery leaves it."""
     info = head_object(world.bucket.client, world.bucket.name, KEY)
     with world.client_as("service") as client:
-        room = client.resolve_room_path(world.node("/Recordings")["id"], path)
+        room = client.resolve_room_path(world.node(parent)["id"], path)
         node = client.upload(room.id, "adv.mp4", io.BytesIO(content), len(content),
                              notes=marker_for(info))  # fmt: skip
-        client.distribute_missing_keys(file_id=node.id)
+        if room.is_encrypted:
+            client.distribute_missing_keys(file_id=node.id)
     return node.id
 
 
@@ -404,50 +405,129 @@ def test_no_secret_in_the_output_of_interrupted_and_failed_transfers(classic, te
     assert_no_secret(outputs, [*secrets, login_password("service"), encryption_password("service")])
 
 
-# -- what size verification cannot see --------------------------------------------------------
+# -- what size verification cannot see: hash and content checks --------------------------------
 
-HASH_NOT_COMPARED = (
-    "issue 13 item 2: a copy is verified by size and encryption only; DRACOON's hash (MD5 "
-    "per its API description; the emulator reports SHA-256) is not compared, so a copy of "
-    "the right size with other bytes counts as done and the recording is deleted from S3 "
-    "(a documented choice: docs/reliability.md, jobs/dedup.py)"
-)
+DOWNLOADS = r"^/api/v4/nodes/files/\d+/downloads$"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=HASH_NOT_COMPARED)
 def test_a_same_size_copy_with_other_bytes_is_not_taken_for_the_recording(classic):
-    """An earlier copy carries the marker and the right size but other bytes: reused today,
-    and the S3 object deleted. Only a download (or a hash) tells it apart."""
+    """An earlier copy carries the marker and the right size but other bytes (correctly
+    encrypted, so its GCM tag is fine). It is downloaded, decrypted and compared with the S3
+    object: not the recording, so it is deleted and the recording uploaded again before the
+    S3 object goes."""
     world = classic
     data = os.urandom(2 * CHUNK)
     world.bucket.put(KEY, data)
-    _plant(world, "rec", os.urandom(len(data)))
+    planted = _plant(world, "rec", os.urandom(len(data)))
 
-    world.run(world.runner(), world.message(KEY))
+    result, errors = world.run(world.runner(), world.message(KEY))
 
-    world.assert_one_correct_file(data)
+    assert errors == []
+    assert world.assert_one_correct_file(data)["id"] != planted
+    assert [f.reused for f in result.files] == [False]
+    assert result.s3_deleted and not world.bucket.exists(KEY)
+    assert world.tamper.count("POST", DOWNLOADS) == 1  # the planted copy, read back once
+
+
+def test_a_correct_copy_in_an_encrypted_room_is_read_back_once_and_reused(classic):
+    """The cost of the check on a redelivery: one download of the reused copy (decrypted
+    with its own file key, compared with the S3 object), no upload."""
+    world = classic
+    data = os.urandom(2 * CHUNK + 3)
+    world.bucket.put(KEY, data)
+    planted = _plant(world, "rec", data)
+
+    result, errors = world.run(world.runner(), world.message(KEY))
+
+    assert errors == []
+    assert world.assert_one_correct_file(data)["id"] == planted
+    assert [f.reused for f in result.files] == [True]
+    assert world.tamper.count("POST", DOWNLOADS) == 1
+    assert world.tamper.count("POST", CHUNK_URL) == 0
+    assert result.s3_deleted and not world.bucket.exists(KEY)
+
+
+@pytest.mark.parametrize("same", [True, False], ids=["correct-copy", "other-bytes"])
+def test_copies_in_a_plain_room_are_checked_by_hash_without_a_download(classic, same):
+    """Plain room: DRACOON's MD5 of the copy is compared with the MD5 of the S3 object (read
+    once, streaming); nothing is downloaded. The correct copy is reused, the other one
+    deleted and replaced; the S3 object goes only after that."""
+    world = classic
+    plain = world.node("/Plain")["id"]
+    world.set_instance(DOMAIN, **{"recordings.dracoon.parent-room-id": plain})
+    data = os.urandom(2 * CHUNK + 3)
+    world.bucket.put(KEY, data)
+    planted = _plant(world, "rec", data if same else os.urandom(len(data)), parent="/Plain")
+
+    result, errors = world.run(world.runner(), world.message(KEY))
+
+    assert errors == []
+    files = world.files_in("/Plain/rec")
+    assert len(files) == 1 and (files[0]["id"] == planted) is same
+    assert world.download_as("alice", files[0]["id"]) == data
+    assert [f.reused for f in result.files] == [same]
+    assert world.tamper.count("POST", DOWNLOADS) == 0
+    assert result.s3_deleted and not world.bucket.exists(KEY)
 
 
 def _flip_a_byte(body: bytes) -> bytes:
-    return body[:100] + bytes([body[100] ^ 0x01]) + body[101:]
+    at = min(100, len(body) - 1)
+    return body[:at] + bytes([body[at] ^ 0x01]) + body[at + 1 :]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=HASH_NOT_COMPARED)
 def test_a_chunk_altered_on_its_way_is_noticed_before_the_recording_is_deleted(classic):
     """A middlebox flips one bit of chunk 2 (same length). DRACOON stores it; the file has
-    the right size, so verification passes, the job exits 0 and deletes the S3 object --
-    over a file that no reader can decrypt (its GCM tag does not match). The uploader saw
-    every ciphertext byte it sent and could compare a hash with DRACOON's."""
+    the right size, but the MD5 DRACOON reports for it is not the MD5 of the ciphertext the
+    upload sent: the file is deleted and the recording uploaded again on a new channel. The
+    room ends with one file every reader decrypts, and only then is the S3 object deleted."""
     world = classic
     data = os.urandom(3 * CHUNK + 1)
     world.bucket.put(KEY, data)
     world.tamper.add(ProxyRule("delay", method="POST", path=CHUNK_URL, skip=1, count=1,
                                alter=_flip_a_byte))  # fmt: skip
 
-    result, _ = world.run(world.runner(), world.message(KEY))
+    result, errors = world.run(world.runner(), world.message(KEY))
 
-    files = world.files()
-    assert [f["size"] for f in files] == [len(data)]  # verification sees nothing wrong
-    with pytest.raises(DownloadError):  # ... but the file is lost: the GCM tag fails
-        world.download_as("alice", files[0]["id"])
-    assert world.bucket.exists(KEY) or not result.s3_deleted, "recording deleted from S3"
+    assert errors == []
+    world.assert_one_correct_file(data)
+    assert result.s3_deleted and not world.bucket.exists(KEY)
+    assert world.tamper.count("POST", CHUNK_URL) == 4 + 4  # the broken upload, the new one
+    assert world.emulator.app.state.recycle_bin  # the broken file went to the recycle bin
+
+
+def test_an_s3_part_altered_on_its_way_is_noticed(direct):
+    """S3 direct: a part is altered between us and the storage (same length). S3 takes it
+    (its ETag is over what it got), DRACOON assembles the file and reports its MD5, which is
+    not the MD5 of what the upload sent: deleted, uploaded again, one correct file."""
+    world = direct
+    data = os.urandom(300_000)
+    world.bucket.put(KEY, data)
+    world.tamper.add(ProxyRule("delay", method="PUT", path=S3_PART, count=1,
+                               alter=_flip_a_byte))  # fmt: skip
+
+    result, errors = world.run(world.runner(), world.message(KEY))
+
+    assert errors == []
+    world.assert_one_correct_file(data)
+    assert result.s3_deleted and not world.bucket.exists(KEY)
+    assert world.tamper.count("PUT", S3_PART) == 2
+
+
+def test_chunks_altered_on_every_attempt_fail_the_job_and_keep_the_recording(classic):
+    """Every upload meets the middlebox: each run stores a broken file, notices it by the
+    hash, deletes it and gives up after its restart. No run exits 0, no broken file stays
+    in the room, and the S3 object is never deleted."""
+    world = classic
+    data = os.urandom(2 * CHUNK + 5)
+    world.bucket.put(KEY, data)
+    world.tamper.add(ProxyRule("delay", method="POST", path=CHUNK_URL, count=1000,
+                               alter=_flip_a_byte))  # fmt: skip
+
+    with pytest.raises(JobError) as failed:
+        world.runner().run(world.message(KEY), job_id="job-1")
+
+    assert failed.value.retryable
+    assert "not what was sent" in str(failed.value)
+    assert world.files() == []
+    assert world.open_uploads() == []
+    assert world.bucket.exists(KEY)

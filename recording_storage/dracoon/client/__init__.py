@@ -16,6 +16,7 @@ from .errors import (
     RoomNameError,
     RoomNotFoundError,
     UploadCancelledError,
+    UploadCorruptedError,
     UploadError,
     UploadInterruptedError,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "RoomNotFoundError",
     "ServerCapabilities",
     "UploadCancelledError",
+    "UploadCorruptedError",
     "UploadError",
     "UploadInterruptedError",
     "UploadOptions",

@@ -8,6 +8,7 @@ for its whole life.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -20,7 +21,8 @@ from recording_storage.dracoon.crypto import UserKeyPair
 from .auth import AuthorizedApi, OAuthSession
 from .capabilities import detect_capabilities
 from .download import download as _download
-from .errors import DracoonApiError, UploadError
+from .errors import DracoonApiError, DracoonError, UploadCorruptedError, UploadError
+from .integrity import read_back, reported_hash, stored_hash_problem
 from .key_distribution import distribute_missing_keys as _distribute
 from .keys import KeyRing
 from .models import KeyDistributionReport, Node, ServerCapabilities
@@ -35,6 +37,8 @@ from .upload import (
     UploadJob,
     UploadOptions,
 )
+
+log = logging.getLogger(__name__)
 
 
 class DracoonClient:
@@ -78,6 +82,7 @@ class DracoonClient:
         self._recent_keys = RecentFileKeys()
         self._capabilities: ServerCapabilities | None = None
         self._capabilities_lock = threading.Lock()
+        self._told_no_hash = False
 
     def __repr__(self) -> str:
         return f"DracoonClient({self.location.root!r}, user={self.username!r})"
@@ -206,9 +211,44 @@ class DracoonClient:
             if exc.status == 404:  # e.g. the (cached) room was deleted meanwhile
                 self._nodes.forget(parent_id)
             raise
+        if job.sent_md5 is not None:
+            node = self._check_stored_hash(node, job.sent_md5, parent_id)
         if job.sent_file_key is not None:
             self._recent_keys.remember(node.id, *job.sent_file_key)
         return node
+
+    def _check_stored_hash(self, node: Node, sent_md5: str, parent_id: int) -> Node:
+        """The new file holds what was sent, or it is deleted and UploadCorruptedError raised.
+
+        The completion's node normally carries ``hash``; when it lacks the field the node is
+        read once more. A server reporting no usable hash leaves the check to size and
+        encryption (said once per client at INFO).
+        """
+        if "hash" not in node.raw:
+            node = self._nodes.get_node(node.id)
+        problem = stored_hash_problem(node, sent_md5)
+        if problem is None:
+            if reported_hash(node) is None and not self._told_no_hash:
+                self._told_no_hash = True
+                log.info(
+                    "DRACOON reports no MD5 for uploaded files (file %s); uploads are checked "
+                    "by size and encryption only",
+                    node.id,
+                )
+            return node
+        try:
+            deleted = self._nodes.delete_node(node.id)
+            outcome = "it was deleted"
+        except DracoonError as exc:
+            deleted = False
+            outcome = f"deleting it failed ({exc}): delete it by hand"
+        raise UploadCorruptedError(
+            f"upload of {node.name!r} into room {parent_id}: the stored file {node.id} is "
+            f"not what was sent ({problem}): a chunk was altered on its way; {outcome}; the "
+            "file has to be uploaded again",
+            file_id=node.id,
+            deleted=deleted,
+        )
 
     def delete_file(self, file_id: int) -> bool:
         """Delete file ``file_id`` (into the recycle bin); False when it was already gone.
@@ -225,6 +265,16 @@ class DracoonClient:
         """
         node = self._nodes.get_node(file_id)
         return _download(self._api, self._keys, node, out)
+
+    def read_back(self, node: Node) -> str:
+        """Download ``node`` as this account without keeping it: decrypts it with its own
+        file key (GCM tag and size checked) and returns the MD5 of its plaintext.
+
+        For files this process did not upload (so the MD5 of their ciphertext is unknown):
+        DownloadError means the file is not readable; other DracoonErrors mean the
+        download failed (try again later).
+        """
+        return read_back(self._api, self._keys, node)
 
     def distribute_missing_keys(
         self, *, file_id: int | None = None, room_id: int | None = None

@@ -160,6 +160,20 @@ class UploadInterruptedError(UploadError):
         self.completion = completion
 
 
+class UploadCorruptedError(UploadError):
+    """DRACOON stored other bytes than were sent: the ``hash`` it reports for the new file is
+    not the MD5 of what the upload sent (same length -- e.g. a chunk altered on its way).
+
+    The file was deleted again (``deleted``; False when that failed too and the broken file
+    is still in the room); the recording has to be uploaded again (retryable).
+    """
+
+    def __init__(self, message: str, *, file_id: int, deleted: bool) -> None:
+        super().__init__(message)
+        self.file_id = file_id
+        self.deleted = deleted
+
+
 class UploadCancelledError(UploadError):
     """The caller asked to cancel the upload (``cancel`` event set); the channel was removed."""
 

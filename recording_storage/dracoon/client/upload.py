@@ -26,10 +26,17 @@ What is sent again, and what is not (the per-call table is in docs/client.md):
 
 Any failure or a set ``cancel`` event removes the upload channel before the exception
 propagates, so no half-uploaded file ever appears in the room.
+
+What was sent is hashed (``UploadOptions.verify_hash``): the MD5 of every byte that went out
+-- the ciphertext in encrypted rooms -- is formed in the thread that encrypts the chunks in
+file order (never in the parallel senders), and kept on the job as ``sent_md5``. The client
+compares it with the ``hash`` DRACOON reports for the new file (``client.verify_stored_hash``):
+a chunk altered on its way keeps its length, so only the hash shows it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import threading
@@ -84,6 +91,7 @@ class UploadOptions:
     s3_poll_initial: float = 0.1
     s3_poll_max: float = 2.0
     read_ahead: bool = True  # read the next chunk while this one is encrypted and sent
+    verify_hash: bool = True  # MD5 of the bytes sent, compared with DRACOON's Node.hash
 
 
 @dataclass
@@ -102,6 +110,9 @@ class UploadJob:
     # Set at completion of an encrypted upload: the fileKey JSON sent and its plain key, so
     # the client can hand the key to readers without unwrapping it again (RecentFileKeys).
     sent_file_key: tuple[dict, PlainFileKey] | None = None
+    # Set when every chunk went out (``UploadOptions.verify_hash``): hex MD5 of the bytes sent,
+    # in file order -- what DRACOON's ``hash`` of the new file must be.
+    sent_md5: str | None = None
 
 
 class Uploader:
@@ -259,6 +270,8 @@ class _Pipeline:
         senders: int,
         read_ahead: bool,
         budget: ChunkBudget | None = None,
+        *,
+        hash_sent: bool = False,
     ) -> None:
         self.job = job
         self.senders = senders
@@ -270,6 +283,9 @@ class _Pipeline:
         self._out_lock = threading.Lock()
         self._closed = self._reader_done = False  # who gives back the last buffers (below)
         self.encrypter = FileEncrypter(PlainFileKey.generate()) if job.key_pair else None
+        # One MD5 over the bytes sent, fed in file order by the encrypting thread (hashlib
+        # releases the GIL for large buffers, so the senders and the reader keep going).
+        self.sent_md5 = hashlib.md5(usedforsecurity=False) if hash_sent else None
         self.done_bytes = 0
         self._filled: queue.Queue[tuple[bytearray, memoryview] | BaseException] = queue.Queue()
         self._stop = threading.Event()
@@ -296,6 +312,8 @@ class _Pipeline:
                     buffer, view = self._next_filled(pending, results)
                 if self.encrypter is not None:
                     self.encrypter.encrypt(view, output=view)
+                if self.sent_md5 is not None:
+                    self.sent_md5.update(view)
                 future = executor.submit(carry_context(send), index, offset, view)
                 future.add_done_callback(lambda _f, b=buffer: self._give_back(b))
                 pending[future] = (index, len(view))
@@ -320,6 +338,10 @@ class _Pipeline:
                 reader_done = reader is None or self._reader_done
             if reader_done:
                 self._give_back_all()
+
+    def sent_hash(self) -> str | None:
+        """Hex MD5 of every byte handed to the senders (call after ``run`` returned)."""
+        return self.sent_md5.hexdigest() if self.sent_md5 is not None else None
 
     def file_key(self) -> PlainFileKey | None:
         return self.encrypter.finalize() if self.encrypter is not None else None
@@ -502,9 +524,14 @@ class _ClassicUpload(_ChannelUpload):
     def run(self) -> Node:
         chunk = max(1, self.job.chunk_size)
         pipeline = _Pipeline(
-            self.job, min(chunk, max(self.job.size, 1)), 1, self.options.read_ahead
+            self.job,
+            min(chunk, max(self.job.size, 1)),
+            1,
+            self.options.read_ahead,
+            hash_sent=self.options.verify_hash,
         )
         pipeline.run(_plan(self.job.size, chunk), self._send)
+        self.job.sent_md5 = pipeline.sent_hash()
         body = _completion_body(self.job, pipeline.file_key())
         try:
             answer = self.api.transport.request_json(
@@ -587,8 +614,15 @@ class _S3Upload(_ChannelUpload):
     def run(self) -> Node:
         senders = max(1, min(self.options.s3_parallel_parts, len(self.parts)))
         chunk_len = max(1, min(self.part_size, self.job.size))
-        pipeline = _Pipeline(self.job, chunk_len, senders, self.options.read_ahead)
+        pipeline = _Pipeline(
+            self.job,
+            chunk_len,
+            senders,
+            self.options.read_ahead,
+            hash_sent=self.options.verify_hash,
+        )
         etags = pipeline.run(self.parts, self._send_part)
+        self.job.sent_md5 = pipeline.sent_hash()
         body = _completion_body(self.job, pipeline.file_key())
         body["parts"] = [{"partNumber": i + 1, "partEtag": tag} for i, tag in enumerate(etags)]
         self._complete(body)
