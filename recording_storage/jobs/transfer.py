@@ -151,7 +151,7 @@ class TargetFailure:
     target: str
     error: str
     retryable: bool
-    dependency: str = "dracoon"  # which dependency failed: s3 or dracoon (circuit breakers)
+    dependency: str = "dracoon"  # what failed: s3, credentials or dracoon (circuit breakers)
 
 
 @dataclass
@@ -762,7 +762,7 @@ class Transfer:
     def _fail(self, key: str | None, target: ResolvedTarget, exc: BaseException) -> None:
         retryable = is_retryable(exc)
         failure = TargetFailure(key, target.display_path, f"{type(exc).__name__}: {exc}", retryable,
-                                "s3" if isinstance(exc, S3Error) else "dracoon")  # fmt: skip
+                                _dependency_of(exc))  # fmt: skip
         self.outcome.failures.append(failure)
         code = (
             LogCode.STORAGE_ERROR if isinstance(exc, S3Error) else LogCode.AMAZON_TO_DRACOON_ERROR
@@ -800,7 +800,8 @@ class Transfer:
             f"{kept}: {summary}; {self._advice(retryable)}",
             retryable=retryable,
         )
-        error.dependency = "s3" if all(f.dependency == "s3" for f in failures) else "dracoon"
+        kinds = {f.dependency for f in failures}
+        error.dependency = kinds.pop() if len(kinds) == 1 else "dracoon"
         return error
 
     def _check_cancel(self) -> None:
@@ -847,6 +848,15 @@ def name_stem(name: str) -> str:
     """``talk.mp4`` -> ``talk``: the part of a file name that DRACOON's autorename keeps."""
     stem, dot, _ = name.rpartition(".")
     return stem if dot and stem else name
+
+
+def _dependency_of(exc: BaseException) -> str:
+    """What a target failure blames, for the circuit breakers: s3, credentials or dracoon."""
+    if isinstance(exc, S3Error):
+        return "s3"
+    if isinstance(exc, DracoonAuthError | KeyPairError):
+        return "credentials"
+    return "dracoon"
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -16,6 +16,10 @@ scope                       while open
                             is *held* (kept invisible, its visibility renewed) and released
                             (visible again at once) when the circuit closes; other instances'
                             jobs run as usual
+``credentials:<instance>``  DRACOON refused the instance's login or key-pair password (jobs
+                            that fail this way need a human, so they would all end in the
+                            dead-letter queue): held like the above, probed by a login every
+                            ``credentials_interval`` (not more often: an account may lock)
 ==========================  ====================================================================
 
 A held message costs the one receive that found it, however long the outage lasts. Holding
@@ -45,6 +49,8 @@ log = logging.getLogger(__name__)
 SCOPE_S3 = "s3"
 SCOPE_CONFIGURATOR = "configurator"
 DRACOON_PREFIX = "dracoon:"
+CREDENTIALS_PREFIX = "credentials:"
+INSTANCE_PREFIXES = (DRACOON_PREFIX, CREDENTIALS_PREFIX)
 GLOBAL_SCOPES = (SCOPE_S3, SCOPE_CONFIGURATOR)
 
 CLOSED = "closed"
@@ -53,6 +59,17 @@ OPEN = "open"
 
 def dracoon_scope(instance: str) -> str:
     return DRACOON_PREFIX + instance
+
+
+def credentials_scope(instance: str) -> str:
+    return CREDENTIALS_PREFIX + instance
+
+
+def instance_of_scope(scope: str) -> str | None:
+    for prefix in INSTANCE_PREFIXES:
+        if scope.startswith(prefix):
+            return scope[len(prefix) :]
+    return None
 
 
 @dataclass
@@ -88,12 +105,14 @@ class CircuitBreakers:
         threshold: int,
         probe_interval: float,
         *,
+        credentials_interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[str, bool], None] | None = None,
         log_fields: dict[str, Any] | None = None,
     ) -> None:
         self.threshold = threshold
         self.probe_interval = probe_interval
+        self.credentials_interval = credentials_interval or probe_interval
         self._clock = clock
         self._on_change = on_change
         self._fields = dict(log_fields or {})
@@ -103,6 +122,13 @@ class CircuitBreakers:
     @property
     def enabled(self) -> bool:
         return self.threshold > 0
+
+    def interval(self, scope: str) -> float:
+        """Seconds between probes: a login with refused credentials only every
+        ``credentials_interval`` (repeated failed logins can lock a DRACOON account)."""
+        if scope.startswith(CREDENTIALS_PREFIX):
+            return max(self.probe_interval, self.credentials_interval)
+        return self.probe_interval
 
     def record_failure(self, scope: str, error: str) -> bool:
         """Count a retryable failure of ``scope``; True when it opened the circuit now."""
@@ -116,14 +142,14 @@ class CircuitBreakers:
                 return False
             circuit.state = OPEN
             circuit.opened_at = time.time()
-            circuit.next_probe = self._clock() + self.probe_interval
+            circuit.next_probe = self._clock() + self.interval(scope)
             circuit.probes = 0
         log_event(
             log,
             LogCode.HEALTHCHECK_ERROR,
-            f"circuit {scope} open after {circuit.failures} retryable failures in a row "
+            f"circuit {scope} open after {circuit.failures} failures in a row "
             f"(last: {error[:300]}); {_what_waits(scope)}; probing every "
-            f"{self.probe_interval:g}s until it answers",
+            f"{self.interval(scope):g}s until it answers",
             **self._fields,
             scope=scope,
             failures=circuit.failures,
@@ -173,7 +199,7 @@ class CircuitBreakers:
                 return False
             circuit.probes += 1
             if not ok:
-                circuit.next_probe = self._clock() + self.probe_interval
+                circuit.next_probe = self._clock() + self.interval(scope)
                 if detail:
                     circuit.last_error = detail
                 return False
@@ -205,8 +231,9 @@ class CircuitBreakers:
 
 
 def _what_waits(scope: str) -> str:
-    if scope.startswith(DRACOON_PREFIX):
-        return f"jobs of instance {scope[len(DRACOON_PREFIX) :]} are held in the queue"
+    instance = instance_of_scope(scope)
+    if instance is not None:
+        return f"jobs of instance {instance} are held in the queue"
     return "no jobs are taken"
 
 
@@ -222,6 +249,8 @@ def failure_scope(error: BaseException, instance: str | None) -> str | None:
         dependency = _dependency_in_chain(error)
     if dependency == "dracoon":
         return dracoon_scope(instance) if instance else None
+    if dependency == "credentials":
+        return credentials_scope(instance) if instance else None
     if dependency in GLOBAL_SCOPES:
         return dependency
     return None
@@ -230,7 +259,7 @@ def failure_scope(error: BaseException, instance: str | None) -> str | None:
 def _dependency_in_chain(error: BaseException) -> str | None:
     from recording_storage.aws.s3 import S3Error
     from recording_storage.configurator import ConfiguratorError
-    from recording_storage.dracoon.client.errors import DracoonError
+    from recording_storage.dracoon.client.errors import DracoonAuthError, DracoonError, KeyPairError
 
     seen: set[int] = set()
     current: BaseException | None = error
@@ -240,6 +269,8 @@ def _dependency_in_chain(error: BaseException) -> str | None:
             return SCOPE_S3
         if isinstance(current, ConfiguratorError):
             return SCOPE_CONFIGURATOR
+        if isinstance(current, DracoonAuthError | KeyPairError):
+            return "credentials"
         if isinstance(current, DracoonError):
             return "dracoon"
         current = current.__cause__ or current.__context__
@@ -251,10 +282,11 @@ class DependencyProbes:
     an instance's DRACOON by its public version endpoint (its own base URL when it has one)."""
 
     def __init__(self, settings: Any, timeout: float = 5.0) -> None:
-        from recording_storage.ops.health import HealthProbes
+        from recording_storage.ops.health import CredentialChecks, HealthProbes
 
         self.settings = settings
         self._probes = HealthProbes(settings, timeout=timeout)
+        self._credentials = CredentialChecks(settings, timeout=timeout)
 
     def __call__(self, scope: str) -> None:
         """Raises when the dependency does not answer as it should."""
@@ -264,6 +296,14 @@ class DependencyProbes:
             self._probes.check_configurator()
         elif scope.startswith(DRACOON_PREFIX):
             self._probes.check_dracoon_instance(scope[len(DRACOON_PREFIX) :])
+        elif scope.startswith(CREDENTIALS_PREFIX):
+            from recording_storage.ops.health import CREDENTIALS_REFUSED
+
+            instance = self._probes.instance_config(scope[len(CREDENTIALS_PREFIX) :])
+            check = self._credentials.check(instance)
+            if check.state == CREDENTIALS_REFUSED:
+                raise PermissionError(check.detail)
+            # accepted, or DRACOON did not answer: let a job find out (half-open)
         else:
             raise LookupError(f"unknown scope {scope!r}")
 

@@ -211,17 +211,21 @@ class HealthProbes:
     def check_dracoon_instance(self, domain: str) -> None:
         """The DRACOON of one instance (its own base URL, else ``dracoon.baseUrl``) answers
         its public version endpoint (the circuit breaker's probe of ``dracoon:<domain>``)."""
-        if self._configurator is None:
-            from recording_storage.configurator import make_configurator
-
-            self._configurator = make_configurator(self.settings)
-        instance = self._configurator.get_instance(domain)
+        instance = self.instance_config(domain)
         base_url = getattr(instance, "base_url", None) or self.settings.dracoon.base_url
         response = self._http.request(
             "GET", dracoon_version_url(base_url), headers={"Connection": "close"}
         )
         if response.status != 200:
             raise ConnectionError(f"DRACOON of {domain} answered HTTP {response.status}")
+
+    def instance_config(self, domain: str) -> Any:
+        """The configurator's configuration of ``domain`` (its cache applies)."""
+        if self._configurator is None:
+            from recording_storage.configurator import make_configurator
+
+            self._configurator = make_configurator(self.settings)
+        return self._configurator.get_instance(domain)
 
     def _client(self, service: str, endpoint: str | None) -> Any:
         """A boto3 client with the probe's short timeouts and a single retry."""

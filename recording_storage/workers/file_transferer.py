@@ -14,11 +14,11 @@ cancelled (shutdown)        visible again at once, for another worker or replica
 unexpected exception        like a retryable error
 ==========================  ===================================================================
 
-Retryable failures also feed the worker's circuit breakers (:mod:`recording_storage.ops.circuit`):
-after ``circuit_failures`` in a row of one dependency the worker stops taking that
-dependency's jobs (S3, configurator: stops receiving; one instance's DRACOON: holds its
-messages) and probes it until it answers, so an outage does not burn every message's receive
-count into the dead-letter queue.
+Retryable failures (and refused DRACOON credentials) also feed the worker's circuit breakers
+(:mod:`recording_storage.ops.circuit`): after ``circuit_failures`` in a row of one dependency
+the worker stops taking that dependency's jobs (S3, configurator: stops receiving; one
+instance's DRACOON or credentials: holds its messages) and probes it until it answers, so an
+outage does not burn every message's receive count into the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -38,12 +38,13 @@ from recording_storage.logcodes import LogCode, log_event
 from recording_storage.logs import job_outcome_reported
 from recording_storage.ops import metrics as m
 from recording_storage.ops.circuit import (
-    DRACOON_PREFIX,
+    INSTANCE_PREFIXES,
     SCOPE_CONFIGURATOR,
     SCOPE_S3,
     CircuitBreakers,
     DependencyProbes,
     MessageHold,
+    credentials_scope,
     dracoon_scope,
     failure_scope,
 )
@@ -117,6 +118,7 @@ class FileTransferer(Worker):
         self.breakers = CircuitBreakers(
             options.circuit_failures,
             options.circuit_probe_interval,
+            credentials_interval=options.credentials_interval,
             on_change=self._circuit_changed,
             log_fields={"worker": channel.name},
         )
@@ -229,12 +231,17 @@ class FileTransferer(Worker):
         return record
 
     def _open_scope_of(self, message: SqsMessage) -> str | None:
-        """The open DRACOON circuit this message's job would run into, if any."""
-        if not any(s.startswith(DRACOON_PREFIX) for s in self.breakers.open_circuits()):
+        """The open circuit of an instance (its DRACOON, its credentials) this message's job
+        would run into, if any."""
+        if not any(s.startswith(INSTANCE_PREFIXES) for s in self.breakers.open_circuits()):
             return None
         instance = _instance_of(message.body)
-        scope = dracoon_scope(instance) if instance else None
-        return scope if self.breakers.is_open(scope) else None
+        if not instance:
+            return None
+        for scope in (dracoon_scope(instance), credentials_scope(instance)):
+            if self.breakers.is_open(scope):
+                return scope
+        return None
 
     def _probe_open_circuits(self, hold: MessageHold) -> None:
         for scope in self.breakers.due():
@@ -327,7 +334,9 @@ class FileTransferer(Worker):
         job = _parsed(message.body)
         instance = getattr(result, "instance", None) or (job.instance_domain if job else None)
         m.record_success(instance)
-        worked = [SCOPE_S3, SCOPE_CONFIGURATOR] + ([dracoon_scope(instance)] if instance else [])
+        worked = [SCOPE_S3, SCOPE_CONFIGURATOR]
+        if instance:
+            worked += [dracoon_scope(instance), credentials_scope(instance)]
         self.breakers.record_success(worked)
         self.metrics.bytes_transferred.inc(transferred)
         self.metrics.transfer_duration.observe(seconds)
@@ -377,9 +386,14 @@ class FileTransferer(Worker):
         reason = classify_failure(error, self.channel.cancel.is_set())
         self.metrics.jobs_failed.labels(reason=reason).inc()
         described = f"{type(error).__name__}: {error}"
-        if reason == m.REASON_RETRYABLE:
+        if reason in (m.REASON_RETRYABLE, m.REASON_PERMANENT):
+            # Outages (retryable) and refused credentials (permanent, but the same for every
+            # job of the instance until someone fixes them) open circuits; nothing else does.
             scope = failure_scope(error, fields.get("instance"))
-            if scope is not None:
+            if scope is not None and (
+                reason == m.REASON_RETRYABLE
+                or scope == credentials_scope(str(fields.get("instance")))
+            ):
                 self.breakers.record_failure(scope, described)
         if reason == m.REASON_CANCELLED:
             consumer.change_visibility(message, 0)

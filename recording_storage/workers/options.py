@@ -135,8 +135,9 @@ class SupervisionOptions:
     max_jobs_jitter: int = 0
     """A random 0..this many more jobs per worker process, so workers do not recycle together."""
     circuit_failures: int = 5
-    """Consecutive retryable failures of one dependency scope that open its circuit breaker
-    (the worker stops taking jobs of that scope and probes it instead); 0 turns it off."""
+    """Consecutive failures (retryable, or refused credentials) of one scope that open its
+    circuit breaker (the worker stops taking jobs of that scope and probes it instead);
+    0 turns it off."""
     circuit_probe_interval: float = 30.0
     """Seconds between two probes of a dependency whose circuit is open."""
     circuit_hold_seconds: int = 300

@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 from recording_storage.dracoon.emulator.server import EmulatorServer
+from tests.jobs.conftest import DOMAIN
 from tests.reliability.conftest import Deployment, make_world
 from tests.service.support import queue_counts, wait_for
 from tests.support.emulator_fixtures import default_seed
@@ -137,3 +138,49 @@ def _download(client, file_id: int) -> bytes:
     out = io.BytesIO()
     client.download(file_id, out)
     return out.getvalue()
+
+
+def test_refused_credentials_hold_the_instances_jobs_until_they_are_fixed(deployment, moto_server):
+    """A changed DRACOON password would send every job of the instance to the DLQ (they need
+    a human); the credentials circuit holds them instead and releases them once the
+    configurator has the right password. Only the jobs that opened it log an ERROR."""
+    world = deployment.world
+    sqs = deployment.sqs
+    dlq = sqs.create_queue(QueueName=deployment.queue_url.rsplit("/", 1)[1] + "-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    policy = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}
+    sqs.set_queue_attributes(
+        QueueUrl=deployment.queue_url, Attributes={"RedrivePolicy": json.dumps(policy)}
+    )
+    right = world.instances[DOMAIN]["recordings.dracoon.password"]
+    world.set_instance(**{"recordings.dracoon.password": "changed-by-someone"})
+    recordings = {}
+    for i in range(10):
+        data = os.urandom(1000 + i)
+        recordings[deployment.send(f"rec/creds-{i}.mp4", data)] = (f"creds-{i}.mp4", data)
+    scope = f"credentials:{DOMAIN}"
+    service = deployment.start(
+        **BREAKER,
+        RECORDING_STORAGE_CREDENTIALS_INTERVAL="2",
+        RS_CONFIGURATOR_CACHETTLSECONDS="0",
+    )
+    wait_for(lambda: service.metric("recording_storage_circuit_open", scope=scope) == 1, 60,
+             "the credentials circuit to open")  # fmt: skip
+    wait_for(lambda: queue_counts(sqs, deployment.queue_url) == (0, 10), 60, "every job held")
+    world.set_instance(**{"recordings.dracoon.password": right})
+
+    wait_for(lambda: queue_counts(sqs, deployment.queue_url) == (0, 0), 90, "every job done")
+    assert (
+        sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"
+        ]["ApproximateNumberOfMessages"]
+        == "0"
+    )
+    files = {f["name"]: f for f in world.files()}
+    with world.client_as("alice") as alice:
+        for name, data in recordings.values():
+            assert _download(alice, files[name]["id"]) == data
+    job_errors = [r for r in deployment.records(code=15007) if r["level"] == "ERROR"]
+    assert len(job_errors) == 2  # the two failures that opened the circuit, not one per job

@@ -126,3 +126,26 @@ class _Never:
 
     def wait(self, timeout=None):
         return False
+
+
+def test_refused_credentials_have_a_scope_of_their_own_probed_rarely():
+    from recording_storage.dracoon.client.errors import DracoonAuthError, KeyPairError
+    from recording_storage.ops.circuit import credentials_scope
+
+    def raised(inner):
+        try:
+            try:
+                raise inner
+            except Exception:
+                raise JobError("login refused", retryable=False) from None
+        except Exception as error:
+            return error
+
+    refused = raised(DracoonAuthError("POST", "/oauth/token", 401))
+    assert failure_scope(refused, "a.example") == "credentials:a.example"
+    assert failure_scope(raised(KeyPairError("wrong")), "a.example") == "credentials:a.example"
+    b = CircuitBreakers(2, 1.0, credentials_interval=300.0, clock=Clock())
+    scope = credentials_scope("a.example")
+    b.record_failure(scope, "refused")
+    assert b.record_failure(scope, "refused")
+    assert b.seconds_to_next_probe() == 300.0  # a login with bad credentials can lock accounts
