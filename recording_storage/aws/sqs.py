@@ -262,16 +262,7 @@ class SqsConsumer:
                           for f in answer.get("Failed") or []]  # fmt: skip
             for message, code in failed:
                 ok = False
-                self._count_error(operation, code)
-                log_event(
-                    log,
-                    LogCode.SQS_ERROR,
-                    f"SQS {operation} failed ({code}) for message {message.message_id}",
-                    **self._fields,
-                    message_id=message.message_id,
-                    queue_url=self.queue_url,
-                    error_code=code,
-                )
+                self._report_failure(operation, message, code)
         return ok
 
     def change_visibility(self, message: SqsMessage, seconds: int) -> bool:
@@ -291,19 +282,22 @@ class SqsConsumer:
         try:
             method(**params)
         except (ClientError, BotoCoreError) as error:
-            code = error_code(error)
-            self._count_error(operation, code)
-            log_event(
-                log,
-                LogCode.SQS_ERROR,
-                f"SQS {operation} failed ({code}) for message {message.message_id}",
-                **self._fields,
-                message_id=message.message_id,
-                queue_url=self.queue_url,
-                error_code=code,
-            )
+            self._report_failure(operation, message, error_code(error))
             return False
         return True
+
+    def _report_failure(self, operation: str, message: SqsMessage, code: str) -> None:
+        """Count and log (15005) one message's failed SQS call, single or in a batch."""
+        self._count_error(operation, code)
+        log_event(
+            log,
+            LogCode.SQS_ERROR,
+            f"SQS {operation} failed ({code}) for message {message.message_id}",
+            **self._fields,
+            message_id=message.message_id,
+            queue_url=self.queue_url,
+            error_code=code,
+        )
 
     def keep_invisible(self, message: SqsMessage, *, job_id: str | None = None):
         """A context manager that extends ``message``'s visibility until it exits."""

@@ -26,13 +26,20 @@ class Completion:
     file_key: dict | None
 
 
-def parse_completion(body: dict, encrypted: bool) -> Completion:
+def parse_resolution(body: dict) -> tuple[str, bool]:
+    """``resolutionStrategy`` (default autorename) and ``keepShareLinks`` of a request that
+    may meet a name conflict: completion, copy/move, restore."""
     resolution = body.get("resolutionStrategy") or "autorename"
     if resolution not in RESOLUTIONS:
         raise ApiError(400, -80000, f"resolutionStrategy must be one of {', '.join(RESOLUTIONS)}")
     keep = body.get("keepShareLinks", False)
     if not isinstance(keep, bool):
         raise ApiError(400, -80000, "keepShareLinks must be true or false")
+    return resolution, keep
+
+
+def parse_completion(body: dict, encrypted: bool) -> Completion:
+    resolution, keep = parse_resolution(body)
     if keep and resolution != "overwrite":
         raise ApiError(
             400, -80034, "keepShareLinks is only allowed with resolutionStrategy overwrite"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ApiError, missing_field, node_not_found, room_not_found
+from ..files import parse_resolution
 from ..messages import Request, Response, no_content
 from ..model import FILE, FOLDER, ROOM, Node, RecycledNode, User
 from ..names import autorename_candidates
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from ..app import EmulatorApp
 
 V4 = "/api/v4"
-RESOLUTIONS = ("autorename", "overwrite", "fail")
 
 
 def _room_with(state: State, room_id: int, user: User, permission: str) -> Node:
@@ -171,12 +171,7 @@ def get_deleted(app: EmulatorApp, req: Request) -> Response:
 def restore(app: EmulatorApp, req: Request) -> Response:
     body = req.json()
     ids = _deleted_ids(body)
-    resolution = body.get("resolutionStrategy") or "autorename"
-    if resolution not in RESOLUTIONS:
-        raise ApiError(400, -80000, f"resolutionStrategy must be one of {', '.join(RESOLUTIONS)}")
-    keep = body.get("keepShareLinks", False)
-    if not isinstance(keep, bool):
-        raise ApiError(400, -80000, "keepShareLinks must be true or false")
+    resolution, _keep = parse_resolution(body)
     target_id = body_int(body, "parentId", required=False)
     user: User = req.user
     state = app.state

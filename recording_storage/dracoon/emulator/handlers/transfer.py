@@ -16,6 +16,7 @@ import copy
 from typing import TYPE_CHECKING
 
 from ..errors import ApiError, node_not_found
+from ..files import parse_resolution
 from ..messages import Request, Response
 from ..model import FILE, ROOM, Node, User, iso, now_iso, parse_datetime
 from ..names import autorename_candidates, check_name
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from ..app import EmulatorApp
 
 V4 = "/api/v4"
-RESOLUTIONS = ("autorename", "overwrite", "fail")
 
 
 def _items(body: dict) -> list[dict]:
@@ -50,20 +50,10 @@ def _items(body: dict) -> list[dict]:
     return items
 
 
-def _resolution(body: dict) -> str:
-    resolution = body.get("resolutionStrategy") or "autorename"
-    if resolution not in RESOLUTIONS:
-        raise ApiError(400, -80000, f"resolutionStrategy must be one of {', '.join(RESOLUTIONS)}")
-    keep = body.get("keepShareLinks", False)
-    if not isinstance(keep, bool):
-        raise ApiError(400, -80000, "keepShareLinks must be true or false")
-    return resolution
-
-
 def _prepare(app: EmulatorApp, req: Request, permissions: tuple[str, ...]):
     body = req.json()
     items = _items(body)
-    resolution = _resolution(body)
+    resolution, _keep = parse_resolution(body)
     user: User = req.user
     state = app.state
     target = visible_node(state, req.path_params["node_id"], user)
