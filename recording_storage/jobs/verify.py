@@ -35,7 +35,6 @@ from recording_storage.dracoon.client.integrity import reported_hash
 log = logging.getLogger(__name__)
 
 READ_BUFFER = 1024 * 1024
-_UNREAD = object()
 
 
 class CopyVerifier:
@@ -54,7 +53,8 @@ class CopyVerifier:
         self.info = info
         self.range_size = range_size
         self.deadline = deadline
-        self._source_md5: Any = _UNREAD
+        self._source_read = False
+        self._source_md5: str | None = None
         self._problems: dict[int, str | None] = {}
 
     def trust(self, node: Any) -> None:
@@ -90,8 +90,9 @@ class CopyVerifier:
 
     def source_md5(self) -> str | None:
         """MD5 of the S3 object as transferred (ETag-conditioned reads); None when it is gone."""
-        if self._source_md5 is _UNREAD:
+        if not self._source_read:
             self._source_md5 = self._read_source_md5()
+            self._source_read = True
         return self._source_md5
 
     def _read_source_md5(self) -> str | None:

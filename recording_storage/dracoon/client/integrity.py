@@ -37,7 +37,7 @@ def is_md5(value: Any) -> bool:
 def reported_hash(node: Node) -> str | None:
     """DRACOON's MD5 of the stored file, lower case; None when it reports none usable."""
     value = node.raw.get("hash")
-    return value.lower() if is_md5(value) else None
+    return value.lower() if isinstance(value, str) and is_md5(value) else None
 
 
 def stored_hash_problem(node: Node, sent_md5: str) -> str | None:
