@@ -51,7 +51,7 @@ EXPOSE 8080
 # /healthcheck answers 200 while workers and dependencies are fine (docs/operations.md).
 # The slim image has no curl: ask with Python. Any non-200 answer or error exits non-zero.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8080/healthcheck', timeout=4)"]
+    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8080/livez', timeout=4)"]
 # The master must get SIGTERM and time to finish transfers: workers.shutdownGraceSeconds + 60 s
 # (docs/operations.md, "Graceful shutdown"): docker run --stop-timeout 120, compose
 # stop_grace_period: 120s, k8s terminationGracePeriodSeconds: 120.

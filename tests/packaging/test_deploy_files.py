@@ -104,7 +104,7 @@ def test_dockerfile_production_is_the_default_target_non_root_without_the_emulat
     assert scripts["dracoon-emulator"].startswith("recording_storage.dracoon.emulator.")
     runtime = stages["runtime"]
     (healthcheck,) = [arg for kind, arg in runtime if kind == "HEALTHCHECK"]
-    assert "/healthcheck" in healthcheck and '"python"' in healthcheck and "curl" not in healthcheck
+    assert "/livez" in healthcheck and '"python"' in healthcheck and "curl" not in healthcheck
     assert dict(runtime)["ENTRYPOINT"] == '["/app/entrypoint.sh"]'
     assert any(kind == "RUN" and "pip install /tmp/src" in arg for kind, arg in stages["install"])
 
