@@ -16,10 +16,11 @@ left. A job past its deadline fails as retryable and its S3 objects are kept.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -200,26 +201,26 @@ class JobRunner:
                 instance=domain,
             )
             return JobResult(seconds=time.monotonic() - started)
-        client = self._client(instance, job_id)
-        transfer = Transfer(
-            job_id=job_id,
-            instance=domain,
-            parent_room_id=instance.parent_room_id,
-            bucket=message.bucket,
-            keys=message.keys,
-            targets=targets,
-            client=client,
-            s3=self.s3,
-            chunk_size=self.settings.s3.chunk_size,
-            s3_deadline=self.settings.s3.range_deadline_seconds,
-            remove_after=self.settings.s3.remove_after_transferring,
-            now=now,
-            cancel=cancel,
-            progress=progress,
-            report_files=level in ("file", "chunk"),
-            open_source=self._open_source,
-        )
-        outcome = transfer.run()
+        with self._client(instance, job_id) as client:  # leased: eviction waits for us
+            transfer = Transfer(
+                job_id=job_id,
+                instance=domain,
+                parent_room_id=instance.parent_room_id,
+                bucket=message.bucket,
+                keys=message.keys,
+                targets=targets,
+                client=client,
+                s3=self.s3,
+                chunk_size=self.settings.s3.chunk_size,
+                s3_deadline=self.settings.s3.range_deadline_seconds,
+                remove_after=self.settings.s3.remove_after_transferring,
+                now=now,
+                cancel=cancel,
+                progress=progress,
+                report_files=level in ("file", "chunk"),
+                open_source=self._open_source,
+            )
+            outcome = transfer.run()
         return JobResult(
             files=outcome.files,
             bytes_transferred=outcome.bytes_transferred,
@@ -278,11 +279,15 @@ class JobRunner:
             log_event(log, LogCode.CONFIGURATION_ERROR, text, job=job_id, instance=domain)
             raise JobError(text, retryable=False) from None
 
-    def _client(self, instance: InstanceConfig, job_id: str) -> Any:
-        try:
-            return self._pool.client_for(instance)
-        except ValueError as exc:  # e.g. an unusable base URL
-            text = f"job {job_id}: instance {instance.domain}: DRACOON client: {exc}"
-            log_event(log, LogCode.CONFIGURATION_ERROR, text, job=job_id,
-                      instance=instance.domain)  # fmt: skip
-            raise JobError(text, retryable=False) from None
+    @contextlib.contextmanager
+    def _client(self, instance: InstanceConfig, job_id: str) -> Iterator[Any]:
+        """The account's pooled client, leased for the job so eviction never closes it early."""
+        with contextlib.ExitStack() as stack:
+            try:
+                client = stack.enter_context(self._pool.lease(instance))
+            except ValueError as exc:  # e.g. an unusable base URL
+                text = f"job {job_id}: instance {instance.domain}: DRACOON client: {exc}"
+                log_event(log, LogCode.CONFIGURATION_ERROR, text, job=job_id,
+                          instance=instance.domain)  # fmt: skip
+                raise JobError(text, retryable=False) from None
+            yield client

@@ -43,8 +43,11 @@ class GlobalSharer:
     ):
         self.settings = settings
         self._configurator = configurator
-        kwargs = {"factory": client_factory} if client_factory is not None else {}
-        self._pool = DracoonClientPool(settings, events=events, **kwargs)
+        self._pool = (
+            DracoonClientPool(settings, events=events, factory=client_factory)
+            if client_factory is not None
+            else DracoonClientPool(settings, events=events)
+        )
 
     @property
     def configurator(self) -> Configurator:
@@ -96,8 +99,10 @@ class GlobalSharer:
         # between pages, every call gets at most the time left).
         seconds = max(600, self.settings.workers.global_sharer.job_delay_minutes * 60)
         try:
-            client = self._pool.client_for(instance)
-            with deadlines.job_budget(deadlines.JobBudget(seconds)):
+            with (
+                self._pool.lease(instance) as client,
+                deadlines.job_budget(deadlines.JobBudget(seconds)),
+            ):
                 result = client.distribute_missing_keys()
         except (DracoonError, ValueError) as exc:
             text = f"sharer: instance {domain}: {type(exc).__name__}: {exc}"

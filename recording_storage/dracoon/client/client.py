@@ -293,6 +293,14 @@ class DracoonClient:
         )
 
     def close(self) -> None:
-        """Revoke the tokens (best effort) and close pooled connections."""
-        self._session.revoke()
-        self._transport.close()
+        """Revoke the tokens (best effort), drop key material, close pooled connections.
+
+        The unlocked private keys and the cached plain file keys are dropped too, so a closed
+        client (say one the pool evicted after a password change) keeps no secret in memory.
+        """
+        try:
+            self._session.revoke()
+        finally:
+            self._keys.forget()
+            self._recent_keys.clear()
+            self._transport.close()

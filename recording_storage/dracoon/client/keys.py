@@ -67,6 +67,25 @@ class KeyRing:
         with self._lock:
             return list(self._load())
 
+    @property
+    def unlocked_versions(self) -> list[str]:
+        """Versions whose private key is held unlocked in memory right now."""
+        with self._lock:
+            return sorted(self._unlocked)
+
+    def forget(self) -> None:
+        """Drop the unlocked private keys, the key containers and the encryption password.
+
+        Called when the client is closed (e.g. evicted from the pool after a password
+        change), so no unlocked private key outlives the client that needed it. A later
+        use fails with a clear KeyPairError instead of silently unlocking again.
+        """
+        with self._lock:
+            self._unlocked = {}
+            self._containers = None
+            self._preferred_version = None
+            self._password = None
+
     # -- internals (called with the lock held) -------------------------------------------------
 
     def _load(self) -> dict[str, UserKeyPairContainer]:

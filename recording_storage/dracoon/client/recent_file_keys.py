@@ -47,6 +47,11 @@ class RecentFileKeys:
             while len(self._entries) > self._capacity:
                 self._entries.popitem(last=False)
 
+    def clear(self) -> None:
+        """Forget every plain file key (the client is being closed)."""
+        with self._lock:
+            self._entries.clear()
+
     def lookup(self, file_id: int, server_copies: Iterable[dict]) -> PlainFileKey | None:
         """The plain key, when one of the server's copies is the one we sent; else None."""
         with self._lock:
