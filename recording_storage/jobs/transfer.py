@@ -17,8 +17,9 @@ Duplicate protection ("marker"): every uploaded file gets the notes
 digits of SHA-256 over ``bucket/key``. A redelivered job skips a (key, room) whose room holds
 a file with the same source, ETag and size; if the S3 object is already gone (deleted by an
 earlier run that crashed before the message was deleted), a file with the same source in
-every target room proves the job done. A DRACOON upload only becomes a file when it is
-completed, so a crash mid-upload leaves nothing to match and the file is uploaded again.
+every target room proves the job done (if it passes verification, below). A DRACOON upload
+only becomes a file when it is completed, so a crash mid-upload leaves nothing to match and
+the file is uploaded again.
 Two runs of the same job at the same time converge to one file per target (``jobs.dedup``).
 
 Verification: a file counts as done -- reused from an earlier delivery or freshly completed
@@ -29,8 +30,10 @@ this run did not upload by the S3 object's MD5 against that ``hash`` (plain room
 downloading and decrypting it (``jobs.verify``). A file with the marker that fails the check
 is deleted and the recording uploaded again, so a job never succeeds (and never deletes the
 S3 object) over a bad copy. Only when the S3 object is already gone is a bad copy left
-alone: it is all that remains, and the job fails for a human to look at (such copies are
-checked by size and encryption only).
+alone: it is all that remains, and the job fails permanently for a human to look at. Such
+copies have nothing to be compared with: in an encrypted room they are still read back and
+decrypted (GCM tag and size, ``jobs.verify.orphan_problem``); in a plain room size,
+encryption and the marker are all that is checked.
 
 Interrupted uploads: a classic chunk, a completion or a channel creation whose answer was
 lost may have been carried out by DRACOON, so the client never sends it again
@@ -92,7 +95,7 @@ from recording_storage.jobs.message import file_name_of
 from recording_storage.jobs.targets import ResolvedTarget
 from recording_storage.jobs.tee import SharedSource
 from recording_storage.jobs.templates import sanitize_name
-from recording_storage.jobs.verify import CopyVerifier
+from recording_storage.jobs.verify import CopyVerifier, orphan_problem
 from recording_storage.logcodes import LogCode, log_event
 
 log = logging.getLogger(__name__)
@@ -215,6 +218,7 @@ class Transfer:
         self.s3_deadline = s3_deadline
         self.outcome = TransferOutcome()
         self._verifiers: dict[str, CopyVerifier] = {}  # per key: content checks of copies
+        self._orphans: dict[int, str | None] = {}  # file id -> problem, S3 object gone
         self._done_before = 0
         self._total = 0
 
@@ -261,11 +265,14 @@ class Transfer:
         return infos, missing
 
     def _check_already_done(self, missing: list[str]) -> None:
-        """A missing source is fine only if every target room has a correct file for it.
+        """A missing source is fine only if every target room has a correct file for it:
+        right size, encryption and marker, and in an encrypted room read back and decrypted
+        (GCM tag). A damaged copy is kept -- it is all that is left -- and fails the job
+        permanently.
 
-        "Could not look" (a 5xx, a timeout, a 429 after the retries) is never "not there": it
-        fails the job as retryable. Only a room that does not exist, or a room without a
-        correct copy, makes the missing source a permanent error.
+        "Could not look" (a 5xx, a timeout, a 429 after the retries, a read-back that broke
+        off) is never "not there": it fails the job as retryable. Only a room that does not
+        exist, or a room without a correct copy, makes the missing source a permanent error.
         """
         where = ", ".join(f"s3://{self.bucket}/{key}" for key in missing)
         try:
@@ -280,19 +287,31 @@ class Transfer:
             )
             self._log(LogCode.AMAZON_TO_DRACOON_ERROR, message, file=missing[0])
             raise JobError(message, retryable=exc.retryable) from None
-        copies = [self._copy_of_missing(key, room) for key in missing for room in rooms]
+        try:
+            copies = [self._copy_of_missing(key, room) for key in missing for room in rooms]
+        except DracoonError as exc:  # the read-back of a copy failed: could not check
+            message = (
+                f"job {self.job_id}: instance {self.instance}: {where} does not exist; "
+                f"reading back the copy an earlier delivery left failed: {exc}; the job will "
+                "be retried"
+            )
+            self._log(LogCode.AMAZON_TO_DRACOON_ERROR, message, file=missing[0])
+            raise JobError(message, retryable=True) from None
         broken = [problem for found, problem in copies if found and problem]
         complete = len(rooms) == len(self.targets) and all(
             found and not problem for found, problem in copies
         )
         if broken:
             message = (
-                f"job {self.job_id}: {where} does not exist any more and "
+                f"job {self.job_id}: instance {self.instance}: {where} is gone from S3 (an "
+                "earlier delivery transferred and deleted it) and "
                 + "; ".join(broken)
-                + ": the recording cannot be read from S3 again; the files were left for "
-                "inspection"
+                + ": it is the only copy left of the recording, so it was kept and the job is "
+                "not done; restore the recording from a backup or S3 versioning if there is "
+                "one and send the message again, otherwise the recording is lost -- delete "
+                "the damaged file once it has been looked at"
             )
-            self._log(LogCode.STORAGE_ERROR, message, file=missing[0])
+            self._log(LogCode.AMAZON_TO_DRACOON_ERROR, message, file=missing[0])
             raise JobError(message, retryable=False)
         if not complete:
             where = ", ".join(f"s3://{self.bucket}/{key}" for key in missing)
@@ -313,21 +332,37 @@ class Transfer:
 
     def _copy_of_missing(self, key: str, room: _Room) -> tuple[bool, str | None]:
         """(does ``room`` hold a file with the vanished ``key``'s marker, why none of them is
-        a correct copy -- None when one is)."""
-        copies = room.existing.get(source_id(self.bucket, key), [])
+        a correct copy -- None when one is).
+
+        Size, encryption and marker first; then, in an encrypted room, the copy is read back
+        (``jobs.verify.orphan_problem``), oldest first, until one passes. A read-back that
+        could not be made raises its DracoonError."""
+        copies = sorted(
+            room.existing.get(source_id(self.bucket, key), []), key=lambda c: int(c[1].id)
+        )
         if not copies:
             return False, None
-        problems = [
-            copy_problem(node, size=marker.size, encrypted=room.node.is_encrypted)
-            for marker, node in copies
-        ]
-        if None in problems:
-            return True, None
-        node = copies[0][1]
+        encrypted = room.node.is_encrypted
+        problems = []
+        for marker, node in copies:
+            problem = copy_problem(node, size=marker.size, encrypted=encrypted)
+            if problem is None:
+                problem = self._orphan_problem(node, encrypted=encrypted)
+            if problem is None:
+                return True, None
+            problems.append((node, problem))
+        node, problem = problems[0]
         return True, (
-            f"the copy of {key} in room {room.target.display_path!r} (file {node.id}) is not "
-            f"correct: {problems[0]}"
+            f"the copy of s3://{self.bucket}/{key} in room {room.target.display_path!r} (file "
+            f"{node.id}) is not correct, it is damaged: {problem}"
         )
+
+    def _orphan_problem(self, node: Any, *, encrypted: bool) -> str | None:
+        """``orphan_problem`` at most once per file (the check and the recording share it)."""
+        node_id = int(node.id)
+        if node_id not in self._orphans:
+            self._orphans[node_id] = orphan_problem(self.client, node, encrypted=encrypted)
+        return self._orphans[node_id]
 
     def _resolve_rooms(self, *, create: bool, quiet: bool = False) -> list[_Room]:
         rooms = []
@@ -694,10 +729,14 @@ class Transfer:
             )
 
     def _record_existing_for_missing(self, key: str, room: _Room) -> None:
+        """Report the copy ``_check_already_done`` verified (no second download)."""
         good = [
             node
-            for marker, node in room.existing.get(source_id(self.bucket, key), [])
+            for marker, node in sorted(
+                room.existing.get(source_id(self.bucket, key), []), key=lambda c: int(c[1].id)
+            )
             if copy_problem(node, size=marker.size, encrypted=room.node.is_encrypted) is None
+            and self._orphans.get(int(node.id), "unchecked") is None
         ]
         for node in good[:1]:
             self.outcome.files.append(

@@ -15,8 +15,10 @@ and encryption (``jobs.dedup.copy_problem``) do not show other bytes of the same
 Comparing with the S3 object is what tells a same-size copy of other bytes apart: a
 correctly encrypted file of the wrong content passes the tag check. The S3 read is needed
 anyway when the copy turns out broken (the recording is uploaded again), and it is shared by
-every room of the key. When the S3 object is gone (a concurrent run finished and deleted
-it), only the tag check (encrypted) or nothing more than size and encryption (plain) is left.
+every room of the key. When the S3 object is gone (a concurrent run finished and deleted it,
+or an earlier delivery did before it crashed), only the tag check is left in an encrypted
+room (``orphan_problem``: same download and decryption), and nothing more than size,
+encryption and the marker in a plain room.
 
 Cost: one S3 read per key and one download per reused copy in an encrypted room -- only on
 redeliveries and concurrent runs, never on a first delivery (docs/performance.md).
@@ -108,3 +110,24 @@ class CopyVerifier:
             log.info("%s is gone: its copies are checked without it", self.info.location)
             return None
         return digest.hexdigest()
+
+
+def orphan_problem(client: Any, node: Any, *, encrypted: bool) -> str | None:
+    """Why a copy whose S3 object is gone is not the recording's bytes, or None.
+
+    Nothing is left to compare it with, so this is what can still be checked: in an encrypted
+    room the copy is read back as the service user (``client.read_back``, as ``CopyVerifier``
+    does), which checks the GCM tag -- every byte is the one that was encrypted -- and the
+    size. A plain room's copy has no tag: size and marker (``jobs.dedup.copy_problem``) are
+    all there is, so None without a download.
+
+    DracoonErrors other than DownloadError (connection, 5xx, 404 because a concurrent run
+    deleted it meanwhile) propagate: "could not check" is neither "correct" nor "damaged".
+    """
+    if not encrypted:
+        return None
+    try:
+        client.read_back(node)
+    except DownloadError as exc:
+        return f"it cannot be read back ({exc})"
+    return None
