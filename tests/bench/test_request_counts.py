@@ -56,7 +56,9 @@ def test_a_warm_job_costs_the_floor_plus_the_duplicate_checks(world):
     assert s3 == {"HeadObject": 1.0, "GetObject": 1.0}
     sqs = per_job(run, "SQS")
     assert sqs.pop("DeleteMessage") == 1.0
-    assert 1.0 <= sqs.pop("ReceiveMessage") <= 2.0  # + the odd empty long poll
+    # One receive per job plus the odd empty long poll; the long poll that returns the first
+    # measured job may have started (and been counted) before the measurement began.
+    assert (JOBS - 1) / JOBS <= sqs.pop("ReceiveMessage") <= 2.0
     assert sqs.pop("(new TCP connections)", 0) <= 0.25
     assert sqs == {}  # no visibility changes for jobs shorter than a third of the timeout
     assert per_job(run, "configurator") == {}  # cached for configurator.cacheTtlSeconds
