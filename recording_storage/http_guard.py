@@ -28,7 +28,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import urllib3
@@ -76,7 +76,8 @@ class CallWatch:
             if self.expired:
                 raise CallDeadlineExceeded(f"total deadline of {self.seconds:g}s passed")
             self._conn = conn
-            conn._rs_watch = self  # type: ignore[attr-defined] - who may shut it down
+            # Who may shut the connection down (read by the watched connection class).
+            conn._rs_watch = self  # type: ignore[attr-defined]
 
     def detach(self, conn: object) -> None:
         """The call is done with ``conn`` (it goes back to the pool): never touch it again."""
@@ -301,6 +302,7 @@ def _depth_exceeds(value: Any, max_depth: int) -> bool:
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(item, dict):
             children = item.values()
         elif isinstance(item, list):

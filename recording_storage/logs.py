@@ -19,6 +19,7 @@ import re
 import sys
 import time
 from collections.abc import Iterator
+from typing import TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -29,7 +30,7 @@ _JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 _TEXT_FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
 
 
-class _CurrentStderrHandler(logging.StreamHandler):
+class _CurrentStderrHandler(logging.StreamHandler[TextIO]):
     """A stream handler that writes to whatever ``sys.stderr`` is when a record is emitted.
 
     Binding the stream once would keep writing to a replaced (and possibly closed) stream
@@ -41,11 +42,11 @@ class _CurrentStderrHandler(logging.StreamHandler):
         super().__init__(sys.stderr)
 
     @property
-    def stream(self):  # type: ignore[override]
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, _value) -> None:
+    def stream(self, _value: TextIO) -> None:
         pass
 
 
@@ -78,11 +79,11 @@ def _iso_utc(record: logging.LogRecord, datefmt: str | None = None) -> str:
 
 
 class _IsoJsonFormatter(JsonFormatter):
-    formatTime = staticmethod(_iso_utc)  # type: ignore[assignment]
+    formatTime = staticmethod(_iso_utc)
 
 
 class _IsoTextFormatter(logging.Formatter):
-    formatTime = staticmethod(_iso_utc)  # type: ignore[assignment]
+    formatTime = staticmethod(_iso_utc)
 
 
 # Codes of a job's steps whose failure the worker reports itself (one ERROR per failure).

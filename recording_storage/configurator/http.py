@@ -94,21 +94,23 @@ class HttpConfigurator:
         """The configuration of ``domain``; UnknownInstanceError on 404."""
         if not _DOMAIN.fullmatch(domain or ""):  # fullmatch: no trailing newline
             raise UnknownInstanceError(domain, "not a valid instance domain")
-        return self._cache.get(
+        config: InstanceConfig = self._cache.get(
             ("instance", domain.lower()),
             lambda: self._fetch_instance(domain),
             may_serve_stale=lambda exc: isinstance(exc, ConfiguratorUnavailableError),
             on_stale=lambda exc: self._log_stale(exc, domain),
         )
+        return config
 
     def list_dracoon_instances(self) -> list[InstanceConfig]:
         """Every instance whose ``recordings.storage`` is dracoon (for the sharer)."""
-        return self._cache.get(
+        configs: list[InstanceConfig] = self._cache.get(
             ("list", "dracoon"),
             self._fetch_dracoon_instances,
             may_serve_stale=lambda exc: isinstance(exc, ConfiguratorUnavailableError),
             on_stale=lambda exc: self._log_stale(exc, None),
         )
+        return configs
 
     def _fetch_instance(self, domain: str) -> InstanceConfig:
         url = f"{self.base_url}/instances/{quote(domain, safe='')}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from .auth import AuthorizedApi
 from .errors import DracoonApiError
@@ -16,7 +17,7 @@ SYSTEM_INFO = "/v4/public/system/info"
 GENERAL = "/v4/config/info/general"
 
 
-def _object(answer: object, endpoint: str) -> dict:
+def _object(answer: object, endpoint: str) -> dict[str, Any]:
     """An empty answer counts as no information; anything but an object is a broken one."""
     return {} if answer is None else answer_object(answer, "GET", endpoint)
 

@@ -110,7 +110,7 @@ def _fill_page(
         report.failed.append(FailedKey(user_id=pair[0], file_id=pair[1], reason=reason))
         log.warning("cannot set file key of file %s for user %s: %s", pair[1], pair[0], reason)
 
-    per_user: dict[int, list[tuple[tuple[int, int], list[dict]]]] = {}
+    per_user: dict[int, list[tuple[tuple[int, int], list[dict[str, Any]]]]] = {}
     for pair in todo:
         user_id, file_id = pair
         plain = plain_keys.get(file_id)
@@ -163,16 +163,16 @@ def _fill_page(
     return done
 
 
-def _pair(item: dict) -> tuple[int, int]:
+def _pair(item: dict[str, Any]) -> tuple[int, int]:
     """(userId, fileId) of one listed pair; both must be numbers."""
     user = answer_int(item.get("userId"), "GET", ENDPOINT, "an item's 'userId'")
     file = answer_int(item.get("fileId"), "GET", ENDPOINT, "an item's 'fileId'")
     return int(user), int(file)  # type: ignore[arg-type]
 
 
-def _containers(page: dict[str, Any], key: str, container: str) -> dict[int, list[dict]]:
+def _containers(page: dict[str, Any], key: str, container: str) -> dict[int, list[dict[str, Any]]]:
     """id -> key containers from the answer's ``users`` or ``files`` list, shape-checked."""
-    found: dict[int, list[dict]] = {}
+    found: dict[int, list[dict[str, Any]]] = {}
     entries = page.get(key)
     for entry in answer_list([] if entries is None else entries, "GET", ENDPOINT, f"'{key}'"):
         entry = answer_object(entry, "GET", ENDPOINT, f"an entry of '{key}'")
@@ -184,7 +184,7 @@ def _containers(page: dict[str, Any], key: str, container: str) -> dict[int, lis
     return found
 
 
-def _read_file_key(keyring: KeyRing, copies: list[dict]) -> PlainFileKey | str:
+def _read_file_key(keyring: KeyRing, copies: list[dict[str, Any]]) -> PlainFileKey | str:
     """Decrypt our own copy of a file key; a string explains why that was impossible."""
     if not copies:
         return "the server sent no file key copy for the caller"
@@ -202,7 +202,7 @@ def _read_file_key(keyring: KeyRing, copies: list[dict]) -> PlainFileKey | str:
     return "cannot decrypt the caller's file key: " + "; ".join(reasons)
 
 
-def _store(api: AuthorizedApi, items: list[dict]) -> None:
+def _store(api: AuthorizedApi, items: list[dict[str, Any]]) -> None:
     api.request(
         "POST", "/v4/nodes/files/keys", json_body={"items": items}, kind=RetryKind.REPEATABLE
     )

@@ -134,7 +134,11 @@ class KeyRing:
                 policy = answer_object(policy, "GET", POLICIES)
                 listed = policy.get("keyPairAlgorithms") or []
                 algorithms = answer_list(listed, "GET", POLICIES, "'keyPairAlgorithms'")
-                order = [a.get("version") for a in algorithms if isinstance(a, dict)]
+                order = [
+                    version
+                    for a in algorithms
+                    if isinstance(a, dict) and isinstance(version := a.get("version"), str)
+                ]
             except DracoonApiError as exc:
                 log.info("no crypto algorithm policy (%s); using the first key pair", exc.status)
             chosen = next((v for v in order if v in containers), None)

@@ -25,7 +25,9 @@ def format_datetime(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def answer_object(value: Any, method: str, endpoint: str, what: str = "the answer") -> dict:
+def answer_object(
+    value: Any, method: str, endpoint: str, what: str = "the answer"
+) -> dict[str, Any]:
     """``value`` if it is a JSON object, else DracoonAnswerError naming the endpoint."""
     if not isinstance(value, dict):
         raise DracoonAnswerError(
@@ -34,7 +36,7 @@ def answer_object(value: Any, method: str, endpoint: str, what: str = "the answe
     return value
 
 
-def answer_list(value: Any, method: str, endpoint: str, what: str) -> list:
+def answer_list(value: Any, method: str, endpoint: str, what: str) -> list[Any]:
     """``value`` if it is a JSON array, else DracoonAnswerError naming the endpoint."""
     if not isinstance(value, list):
         raise DracoonAnswerError(method, endpoint, 200, f"{what} is {_kind(value)}, not a list")
@@ -77,7 +79,7 @@ class Node:
     size: int | None
     notes: str | None
     expire_at: datetime | None
-    raw: dict = field(repr=False, compare=False)
+    raw: dict[str, Any] = field(repr=False, compare=False)
 
     @classmethod
     def from_json(

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from .auth import AuthorizedApi
 from .errors import DracoonApiError, DracoonError, RoomNotFoundError
@@ -128,7 +129,7 @@ class NodeService:
     def create_room(self, parent_id: int | None, name: str) -> Node:
         """Create a sub-room inheriting permissions; a 409 means it exists: return that one."""
         validate_name(name)
-        body: dict = {"name": name, "inheritPermissions": bool(parent_id)}
+        body: dict[str, Any] = {"name": name, "inheritPermissions": bool(parent_id)}
         if parent_id:  # a top-level room has no parentId (null breaks DRACOON's schema)
             body["parentId"] = int(parent_id)
         where = f"room {parent_id}" if parent_id else "the top level"

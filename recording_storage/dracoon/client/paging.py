@@ -33,9 +33,9 @@ from .models import answer_int, answer_list, answer_object
 
 @dataclass(frozen=True)
 class Page:
-    items: list[dict]
+    items: list[dict[str, Any]]
     total: int | None  # range.total, if the answer had one
-    answer: dict  # the whole answer (other lists ride along, e.g. users and files)
+    answer: dict[str, Any]  # the whole answer (other lists ride along, e.g. users and files)
 
 
 class Pager:
@@ -104,12 +104,12 @@ def offset_pages(
     endpoint: str,
     limit: int,
     max_pages: int,
-) -> Iterator[list[dict]]:
+) -> Iterator[list[dict[str, Any]]]:
     """Yield the items of each page of a forward-paged list; ``fetch(offset, limit)`` asks
     for one page and returns the decoded answer."""
     pager = Pager(method, endpoint, limit=limit, max_pages=max_pages, max_total=limit * max_pages)
     offset = 0
-    previous: list[dict] | None = None
+    previous: list[dict[str, Any]] | None = None
     while True:
         if pager.pages:
             pager.before_next_page()

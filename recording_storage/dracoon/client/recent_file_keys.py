@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import Any
 
 from recording_storage.dracoon.crypto import PlainFileKey
 
@@ -36,7 +37,7 @@ class RecentFileKeys:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def remember(self, file_id: int, sent_copy: dict, plain: PlainFileKey) -> None:
+    def remember(self, file_id: int, sent_copy: dict[str, Any], plain: PlainFileKey) -> None:
         """Keep ``plain`` for ``file_id``; ``sent_copy`` is the fileKey JSON sent at completion."""
         wrapped = sent_copy.get("key")
         if not isinstance(wrapped, str) or self._capacity <= 0:
@@ -52,7 +53,7 @@ class RecentFileKeys:
         with self._lock:
             self._entries.clear()
 
-    def lookup(self, file_id: int, server_copies: Iterable[dict]) -> PlainFileKey | None:
+    def lookup(self, file_id: int, server_copies: Iterable[dict[str, Any]]) -> PlainFileKey | None:
         """The plain key, when one of the server's copies is the one we sent; else None."""
         with self._lock:
             entry = self._entries.get(int(file_id))

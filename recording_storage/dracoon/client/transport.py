@@ -46,12 +46,15 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 from urllib.parse import urlencode, urlsplit
 
 import urllib3
+from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 from urllib3.exceptions import MaxRetryError
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from recording_storage import deadlines, http_guard
@@ -133,8 +136,14 @@ class ObservedRetry(Retry):
         return float(max(0.0, min(self.backoff_max, value)))
 
     def increment(
-        self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None
-    ):
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
         new_retry = super().increment(method, url, response, error, _pool, _stacktrace)
         if self.on_retry is not None:
             if response is not None and response.status:
@@ -314,7 +323,8 @@ class Transport:
                 response = self._pool.request(
                     method,
                     url,
-                    body=body,
+                    # urllib3 sends any buffer (a memoryview too); its hint omits them.
+                    body=body,  # type: ignore[arg-type]
                     headers=send_headers,
                     retries=retry,
                     timeout=urllib3.Timeout(connect=min(timeout, 10.0), read=timeout)

@@ -36,6 +36,7 @@ a chunk altered on its way keeps its length, so only the hash shows it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import queue
@@ -109,7 +110,7 @@ class UploadJob:
     key_pair: UserKeyPair | None  # set when the room is encrypted
     # Set at completion of an encrypted upload: the fileKey JSON sent and its plain key, so
     # the client can hand the key to readers without unwrapping it again (RecentFileKeys).
-    sent_file_key: tuple[dict, PlainFileKey] | None = None
+    sent_file_key: tuple[dict[str, Any], PlainFileKey] | None = None
     # Set when every chunk went out (``UploadOptions.verify_hash``): hex MD5 of the bytes sent,
     # in file order -- what DRACOON's ``hash`` of the new file must be.
     sent_md5: str | None = None
@@ -295,7 +296,7 @@ class _Pipeline:
     ) -> list[Any]:
         """Send every (offset, length) chunk; return the send results in chunk order."""
         results: list[Any] = [None] * len(chunks)
-        pending: dict[Future, tuple[int, int]] = {}
+        pending: dict[Future[Any], tuple[int, int]] = {}
         executor = ThreadPoolExecutor(max_workers=self.senders, thread_name_prefix="dracoon-up")
         reader = None
         if self.read_ahead:
@@ -315,7 +316,7 @@ class _Pipeline:
                 if self.sent_md5 is not None:
                     self.sent_md5.update(view)
                 future = executor.submit(carry_context(send), index, offset, view)
-                future.add_done_callback(lambda _f, b=buffer: self._give_back(b))
+                future.add_done_callback(functools.partial(self._give_back_when_sent, buffer))
                 pending[future] = (index, len(view))
             if reader is None:
                 self._check_source_end()
@@ -414,6 +415,10 @@ class _Pipeline:
         self.budget.release(buffer)
         self._slots.release()
 
+    def _give_back_when_sent(self, buffer: bytearray, _sent: Future[Any]) -> None:
+        """A send's done-callback: its chunk was acknowledged or abandoned."""
+        self._give_back(buffer)
+
     def _give_back_all(self) -> None:
         """The pipeline is over: whatever it still holds goes back (filled but never sent,
         or taken by a read that failed)."""
@@ -424,7 +429,7 @@ class _Pipeline:
         self.budget.trim()
 
     def _next_filled(
-        self, pending: dict[Future, tuple[int, int]], results: list[Any], *, end: bool = False
+        self, pending: dict[Future[Any], tuple[int, int]], results: list[Any], *, end: bool = False
     ) -> tuple[bytearray, memoryview]:
         while True:
             _check_cancel(self.job)
@@ -440,7 +445,7 @@ class _Pipeline:
             return item
 
     def _next_buffer(
-        self, pending: dict[Future, tuple[int, int]], results: list[Any], length: int
+        self, pending: dict[Future[Any], tuple[int, int]], results: list[Any], length: int
     ) -> bytearray:
         def keep_waiting() -> bool:
             _check_cancel(self.job)
@@ -454,7 +459,7 @@ class _Pipeline:
     # -- sending --------------------------------------------------------------------------
 
     def _reap(
-        self, pending: dict[Future, tuple[int, int]], results: list[Any], *, block: bool
+        self, pending: dict[Future[Any], tuple[int, int]], results: list[Any], *, block: bool
     ) -> None:
         if block:
             _check_cancel(self.job)
