@@ -254,8 +254,9 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     from recording_storage.aws import dlq_command
     from recording_storage.aws.session import make_sqs_client
+    from recording_storage.jobs.message import summarize
 
-    return dlq_command.run(args, settings, make_sqs_client(settings))
+    return dlq_command.run(args, settings, make_sqs_client(settings), summarize)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

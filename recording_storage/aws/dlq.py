@@ -22,7 +22,7 @@ records carry the message id as ``job`` (the id is kept when SQS moves a message
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +48,10 @@ class DeadLetterError(Exception):
         self.retryable = retryable
 
 
+# A message body -> (the job's summary, None) or (None, why the body is not a valid job).
+JobDecoder = Callable[[str], tuple[dict[str, Any] | None, str | None]]
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     """One received DLQ message. The receipt handle is a capability: kept out of repr."""
@@ -61,9 +65,12 @@ class DeadLetter:
     message_attributes: dict[str, Any] = field(repr=False)
     receipt_handle: str = field(repr=False)
 
-    def describe(self, *, with_body: bool = False) -> dict[str, Any]:
-        """What ``dlq list`` prints: the decoded job and where its last error can be found."""
-        job, last_error = decode_job(self.body)
+    def describe(self, decode: JobDecoder, *, with_body: bool = False) -> dict[str, Any]:
+        """What ``dlq list`` prints: the decoded job and where its last error can be found.
+
+        ``decode`` reads the body the way the worker does (``jobs.message.summarize``); the
+        command passes it in, so this SQS layer does not depend on the jobs layer."""
+        job, last_error = decode(self.body)
         described: dict[str, Any] = {
             "message_id": self.message_id,
             "receive_count": self.receive_count,
@@ -79,23 +86,6 @@ class DeadLetter:
         if with_body:
             described["body"] = self.body
         return described
-
-
-def decode_job(body: str) -> tuple[dict[str, Any] | None, str | None]:
-    """The job's summary (instance, bucket, keys, targets), or the reason it is invalid."""
-    from recording_storage.jobs.message import InvalidMessageError, parse_message
-
-    try:
-        job = parse_message(body)
-    except InvalidMessageError as error:
-        return None, str(error)
-    return {
-        "instance": job.instance_domain,
-        "bucket": job.bucket,
-        "keys": list(job.keys),
-        "targets": [target.path for target in job.targets],
-        "meeting_id": job.meeting.id,
-    }, None
 
 
 def _timestamp(milliseconds: str | None) -> str | None:

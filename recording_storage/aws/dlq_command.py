@@ -17,6 +17,7 @@ from recording_storage.aws.dlq import (
     DEFAULT_LIMIT,
     DeadLetterError,
     DeadLetterQueue,
+    JobDecoder,
 )
 
 EXIT_OK = 0
@@ -103,8 +104,9 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
     return dlq
 
 
-def run(args: argparse.Namespace, settings: Any, client: Any) -> int:
-    """Run the chosen ``dlq`` sub-command; returns the exit status."""
+def run(args: argparse.Namespace, settings: Any, client: Any, decode: JobDecoder) -> int:
+    """Run the chosen ``dlq`` sub-command; returns the exit status. ``decode`` turns a body
+    into the job ``dlq list`` shows (the CLI passes ``jobs.message.summarize``)."""
     if args.dlq_action is None:
         args.dlq_parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -119,17 +121,19 @@ def run(args: argparse.Namespace, settings: Any, client: Any) -> int:
         dlq = DeadLetterQueue.discover(
             client, queue_url, args.dlq_url, hold_seconds=args.hold_seconds
         )
+        if args.dlq_action is _list:  # the one sub-command that shows jobs decoded
+            return _list(args, dlq, decode)
         return args.dlq_action(args, dlq)
     except DeadLetterError as error:
         print(f"dlq: {error}", file=sys.stderr)
         return EXIT_RETRYABLE if error.retryable else EXIT_NEEDS_FIX
 
 
-def _list(args: argparse.Namespace, dlq: DeadLetterQueue) -> int:
+def _list(args: argparse.Namespace, dlq: DeadLetterQueue, decode: JobDecoder) -> int:
     counts = dlq.approximate_counts()
     letters = dlq.hold(args.limit)
     try:
-        messages = [letter.describe(with_body=args.body) for letter in letters]
+        messages = [letter.describe(decode, with_body=args.body) for letter in letters]
     finally:
         not_released = dlq.release(letters)
     _emit(

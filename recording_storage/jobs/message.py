@@ -236,6 +236,23 @@ def _require_unicode(value: str, field: str) -> None:
         raise InvalidMessageError(field, "is not valid Unicode (lone surrogate)") from None
 
 
+def summarize(body: str) -> tuple[dict[str, Any] | None, str | None]:
+    """What ``dlq list`` shows of a dead-lettered body: the job's summary (instance, bucket,
+    keys, targets, meeting) and None, or None and the reason the body is not a valid job
+    (the same parser the worker uses, so the reason is the one the worker logged)."""
+    try:
+        job = parse_message(body)
+    except InvalidMessageError as error:
+        return None, str(error)
+    return {
+        "instance": job.instance_domain,
+        "bucket": job.bucket,
+        "keys": list(job.keys),
+        "targets": [target.path for target in job.targets],
+        "meeting_id": job.meeting.id,
+    }, None
+
+
 def _optional_text(value: Any, field: str) -> str | None:
     return None if value is None or value == "" else _text(value, field)
 

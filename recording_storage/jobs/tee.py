@@ -30,7 +30,7 @@ import time
 from typing import Any
 
 from recording_storage.aws.s3 import ObjectInfo, RangedObjectReader, S3Error
-from recording_storage.workers.work_progress import advance as record_progress
+from recording_storage.work_progress import advance as record_progress
 
 
 class SharedSource:

@@ -7,12 +7,12 @@ released). A heartbeat thread puts a small status record on the queue every
 ``heartbeat_interval`` seconds; the master replaces a child whose heartbeats stop.
 
 A heartbeat proves only that the heartbeat thread runs, so it also carries the process's
-work counter (workers.work_progress) and whether the worker's current state is one in which
-that counter must move (``progress_states``: busy, and for a FileTransferer also its SQS
-polling). The master replaces a worker whose counter stands still for too long in such a
-state. Before it kills one, it sends SIGUSR1: every child registers ``faulthandler`` for
-it, writing the stack of every thread to the channel's ``stack_dump_path``, which the
-master then logs, so the log shows where the worker hung.
+work counter (``recording_storage.work_progress``) and whether the worker's current state
+is one in which that counter must move (``progress_states``: busy, and for a
+FileTransferer also its SQS polling). The master replaces a worker whose counter stands
+still for too long in such a state. Before it kills one, it sends SIGUSR1: every child
+registers ``faulthandler`` for it, writing the stack of every thread to the channel's
+``stack_dump_path``, which the master then logs, so the log shows where the worker hung.
 
 Signals in a child: SIGINT is ignored (Ctrl-C reaches the whole process group, and the master
 orchestrates shutdown); SIGTERM sets ``stop`` and, while the child is idle (long-polling
@@ -34,8 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from recording_storage import work_progress
 from recording_storage.logcodes import LogCode, log_event, log_event_at
-from recording_storage.workers import work_progress
 
 log = logging.getLogger(__name__)
 

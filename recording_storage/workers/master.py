@@ -9,7 +9,7 @@ only reads what the loop publishes) that wakes on signals (through a self-pipe) 
 3. reaps children that exited and schedules their replacement with backoff (15015);
 4. kills children that hang so step 3 replaces them (15015): those whose heartbeats stopped,
    and those that beat but whose work counter stood still for ``progress_timeout`` while
-   they were busy (workers.work_progress). A hung child is first asked for a stack dump
+   they were busy (recording_storage.work_progress). A hung child is first asked for a stack dump
    (SIGUSR1, faulthandler), which is logged, and killed ``stack_dump_wait`` later;
 5. starts the children that are due;
 6. publishes a snapshot of worker liveness and probe results for the HTTP thread.
@@ -42,6 +42,7 @@ from recording_storage.ops import health as h
 from recording_storage.ops import metrics as m
 from recording_storage.ops.health import PROBES, ProbeResult, verdict
 from recording_storage.ops.http_server import OpsServer
+from recording_storage.work_progress import ProgressEvents, attach_boto3_progress
 from recording_storage.workers.base import (
     KIND_FILE_TRANSFERER,
     KIND_GLOBAL_SHARER,
@@ -54,7 +55,6 @@ from recording_storage.workers.file_transferer import FileTransferer, RunnerFact
 from recording_storage.workers.global_sharer import GlobalSharerWorker, SharerFactory
 from recording_storage.workers.health_prober import HealthProber, ProbesFactory, default_probes
 from recording_storage.workers.options import SupervisionOptions
-from recording_storage.workers.work_progress import ProgressEvents, attach_boto3_progress
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from recording_storage.workers import work_progress
+from recording_storage import work_progress
 from recording_storage.workers.file_transferer import _ProgressReporter
 from tests.service.support import queue_counts, wait_for
 
