@@ -25,7 +25,7 @@ REDACTED = "********"
 class ConfigError(Exception):
     """The configuration cannot be used. ``problems`` has one message per bad key or line."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
         super().__init__("invalid configuration:\n  " + "\n  ".join(self.problems))
 
@@ -52,8 +52,6 @@ class FileTransfererSettings:
     count: int
     queue: str
     report_level: str  # none | job | file | chunk
-    source_type: str
-    destination_type: str
     job_deadline_base_seconds: int  # a job's deadline: base + bytes / min rate (runner)
     job_min_bytes_per_second: int
 
@@ -69,7 +67,7 @@ class WorkersSettings:
     file_transferer: FileTransfererSettings
     global_sharer: GlobalSharerSettings
     shutdown_grace_seconds: int
-    progress_timeout_seconds: int = 600  # busy without progress this long: hung (0: off)
+    progress_timeout_seconds: int  # busy without progress this long: hung (0: off)
 
 
 @dataclass(frozen=True)
@@ -77,16 +75,16 @@ class S3Settings:
     chunk_size: int
     remove_after_transferring: bool
     allowed_buckets: tuple[str, ...]
-    connect_timeout_seconds: int = 10
-    read_timeout_seconds: int = 60
-    range_deadline_seconds: int = 300
+    connect_timeout_seconds: int
+    read_timeout_seconds: int
+    range_deadline_seconds: int
 
 
 @dataclass(frozen=True)
 class SqsSettings:
     wait_time_seconds: int
     visibility_timeout_seconds: int
-    receive_batch: int = 1
+    receive_batch: int
 
 
 @dataclass(frozen=True)
@@ -119,10 +117,10 @@ class DracoonSettings:
     upload_read_ahead: bool  # read the next chunk while this one is sent (UploadOptions)
     account: DracoonAccountSettings  # dracoon.login/... (tests only)
     test: DracoonAccountSettings  # dracoon.test.* (tests only)
-    upload_memory: int = 160 * 1024 * 1024  # chunk buffers of all uploads of a process
-    max_targets_per_job: int = 50  # target rooms of one job, after dedup
-    max_target_rules_per_instance: int = 100  # rules in recordings.dracoon.targets
-    verify_hash: bool = True  # MD5 of what was sent vs DRACOON's hash (UploadOptions)
+    upload_memory: int  # chunk buffers of all uploads of a process
+    max_targets_per_job: int  # target rooms of one job, after dedup
+    max_target_rules_per_instance: int  # rules in recordings.dracoon.targets
+    verify_hash: bool  # MD5 of what was sent vs DRACOON's hash (UploadOptions)
 
 
 @dataclass(frozen=True)
@@ -179,14 +177,8 @@ class Settings:
             value = self.values[spec.key]
             if spec.secret:
                 out[spec.key] = REDACTED if value else ""
-            elif value is None:
-                out[spec.key] = ""
-            elif isinstance(value, bool):
-                out[spec.key] = "true" if value else "false"
-            elif isinstance(value, tuple):
-                out[spec.key] = ",".join(value)
             else:
-                out[spec.key] = str(value)
+                out[spec.key] = "" if value is None else spec.kind.show(value)
         return out
 
 
@@ -230,11 +222,11 @@ def load_settings(
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV:
             continue
-        key = known_env.get(name)
-        if key is None:
+        known = known_env.get(name)
+        if known is None:
             warnings.append(f"environment variable {name} matches no key and is ignored")
             continue
-        raw[key] = RawEntry(value, f"environment {name}")
+        raw[known] = RawEntry(value, f"environment {name}")
 
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
@@ -339,8 +331,6 @@ def _build(
                 count=v["workers.FileTransferer.count"],
                 queue=v["workers.FileTransferer.queue"],
                 report_level=v["workers.FileTransferer.reportLevel"],
-                source_type=v["workers.FileTransferer.source.type"],
-                destination_type=v["workers.FileTransferer.destination.type"],
                 job_deadline_base_seconds=v["workers.FileTransferer.jobDeadlineBaseSeconds"],
                 job_min_bytes_per_second=v["workers.FileTransferer.jobMinBytesPerSecond"],
             ),

@@ -1,11 +1,12 @@
-"""Timing knobs of the process model (heartbeats, grace periods, SQS visibility, probes).
+"""The process model's timing knobs (heartbeats, grace periods, SQS visibility, probes) as
+one typed object, :class:`SupervisionOptions`.
 
-Four of them are configuration keys (``sqs.waitTimeSeconds``, ``sqs.visibilityTimeoutSeconds``,
-``workers.shutdownGraceSeconds``, ``workers.progressTimeoutSeconds``); the others have
-production defaults that suit recordings of minutes to an hour. Each can be overridden by an
-environment variable ``RECORDING_STORAGE_<FIELD>`` (upper case), e.g.
-``RECORDING_STORAGE_HEARTBEAT_TIMEOUT=30``: operators rarely need them, tests need short ones.
-docs/operations.md lists them.
+Each knob is declared once in ``recording_storage.config.schema.KNOBS`` (kind, bounds with
+the reason for them, default, help, its ``RECORDING_STORAGE_<NAME>`` variable); this module
+only gives them attribute types, applies the app.conf keys that four of them default to
+(``sqs.waitTimeSeconds``, ``sqs.visibilityTimeoutSeconds``, ``workers.shutdownGraceSeconds``,
+``workers.progressTimeoutSeconds``) and checks the combinations that no single knob can.
+Operators rarely need them, tests need short ones. docs/operations.md lists them (generated).
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-ENV_PREFIX = "RECORDING_STORAGE_"
+from recording_storage.config import Settings
+from recording_storage.config.kinds import Number
+from recording_storage.config.schema import KNOB_ENV_PREFIX, KNOBS, KNOBS_BY_NAME
+
+ENV_PREFIX = KNOB_ENV_PREFIX
 
 
 class OptionsError(ValueError):
@@ -27,52 +32,6 @@ class OptionsError(ValueError):
         super().__init__("invalid environment:\n  " + "\n  ".join(self.problems))
 
 
-@dataclass(frozen=True)
-class Bounds:
-    """The values a knob accepts. ``off`` is a value outside the range that is still allowed
-    (0 = "turned off") and ``why`` says what goes wrong outside the range."""
-
-    minimum: float
-    maximum: float
-    why: str
-    off: float | None = None
-
-
-# Each knob's range, and what breaks outside it (the message tells the operator).
-BOUNDS: dict[str, Bounds] = {
-    "heartbeat_interval": Bounds(0.05, 60, "heartbeats must come often enough to be watched"),
-    "heartbeat_timeout": Bounds(1, 3600, "shorter kills healthy workers under load"),
-    "progress_timeout": Bounds(1, 86400, "a busy worker needs time between steps", off=0),
-    "stack_dump_wait": Bounds(0, 60, "the hung worker is killed this long after SIGUSR1"),
-    "graceful_timeout": Bounds(0, 3600, "shutdown must end within the platform's grace"),
-    "cancel_timeout": Bounds(0, 600, "cancelled transfers must release their messages"),
-    "restart_backoff_initial": Bounds(0.05, 3600, "0 restarts a crashing worker in a loop"),
-    "restart_backoff_max": Bounds(0.05, 3600, "the longest restart delay"),
-    "stable_after": Bounds(0, 86400, "how long a worker must live to count as healthy"),
-    "sqs_wait_seconds": Bounds(0, 20, "SQS refuses long polls longer than 20 s"),
-    "sqs_visibility_seconds": Bounds(
-        2,
-        43200,
-        "below 2 s a message reappears (and is run twice) before it is extended; "
-        "SQS allows at most 12 h",
-    ),
-    "retry_delay_seconds": Bounds(0, 43200, "SQS allows visibility timeouts up to 12 h"),
-    "retry_delay_max_seconds": Bounds(0, 43200, "SQS allows visibility timeouts up to 12 h"),
-    "sharer_delay_seconds": Bounds(0, 7 * 86400, "0 uses jobDelayMinutes"),
-    "probe_interval": Bounds(0.1, 3600, "probing faster only loads the dependencies"),
-    "probe_timeout": Bounds(0.1, 300, "a probe must end before the next round"),
-    "probe_max_age": Bounds(1, 86400, "older probe results count as failed"),
-    "tick": Bounds(0.01, 5, "0 makes the master spin on one core; above 5 s it reacts late"),
-    "progress_interval": Bounds(0.1, 3600, "seconds between progress reports"),
-    "circuit_failures": Bounds(1, 1000, "failures in a row that open a circuit", off=0),
-    "circuit_probe_interval": Bounds(0.1, 3600, "probing faster only loads the dependency"),
-    "circuit_hold_seconds": Bounds(2, 43200, "SQS allows visibility timeouts up to 12 h"),
-    "circuit_max_held": Bounds(0, 10000, "held receipt handles are kept in memory"),
-    "credentials_interval": Bounds(1, 86400, "each check logs in to every instance"),
-    "max_jobs": Bounds(1, 1_000_000, "jobs before a worker is recycled", off=0),
-    "max_jobs_jitter": Bounds(0, 1_000_000, "extra jobs before recycling, at random"),
-}
-
 # Variables of entrypoint.sh (not read by the Python service, but by the same deployment).
 ENTRYPOINT_ENV = {
     "RECORDING_STORAGE_CONFIG_BUCKET",
@@ -80,118 +39,100 @@ ENTRYPOINT_ENV = {
     "RECORDING_STORAGE_CONFIG_DIR",
     "RECORDING_STORAGE_CONFIG_FILES",
 }
+_WHOLE = {knob.key: knob.kind.whole for knob in KNOBS if isinstance(knob.kind, Number)}
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def env_name(field_name: str) -> str:
-    return ENV_PREFIX + field_name.upper()
+    """The variable of knob ``field_name``: ``tick`` -> ``RECORDING_STORAGE_TICK``."""
+    return KNOBS_BY_NAME[field_name].env_var
+
+
+def _seconds(name: str) -> float:
+    return KNOBS_BY_NAME[name].default_value
+
+
+def _count(name: str) -> int:
+    return int(KNOBS_BY_NAME[name].default_value)
 
 
 @dataclass(frozen=True)
 class SupervisionOptions:
-    heartbeat_interval: float = 5.0
-    """Seconds between two heartbeats of a worker process."""
-    heartbeat_timeout: float = 60.0
-    """A worker without a heartbeat for this long is hung: the master kills and replaces it."""
-    progress_timeout: float = 600.0
-    """A worker that beats but whose work counter stands still this long while it is busy
-    (or, for a FileTransferer, polling SQS) is hung too; 0 turns the check off."""
-    stack_dump_wait: float = 2.0
-    """How long the master waits for a hung worker's stack dump (SIGUSR1) before SIGKILL."""
-    graceful_timeout: float = 60.0
-    """On SIGTERM/SIGINT, how long running transfers may take to finish before cancellation."""
-    cancel_timeout: float = 20.0
-    """After cancelling, how long a worker gets to release its message before SIGKILL."""
-    restart_backoff_initial: float = 1.0
-    """Delay before restarting a worker that died soon after it started; doubles each time."""
-    restart_backoff_max: float = 60.0
-    """Longest delay between two restarts of a crash-looping worker."""
-    stable_after: float = 60.0
-    """A worker that lived this long is healthy again: its next restart has no delay."""
-    sqs_wait_seconds: int = 20
-    """SQS long-poll duration (0-20)."""
-    sqs_visibility_seconds: int = 300
-    """Visibility of a received message; renewed every third of it while the job runs."""
-    retry_delay_seconds: int = 30
-    """A retryable failure makes the message visible again after this, doubling per receive."""
-    retry_delay_max_seconds: int = 900
-    """Longest delay before a failed job is retried."""
-    sharer_delay_seconds: float = 0.0
-    """Overrides workers.DracoonGlobalSharer.jobDelayMinutes when > 0 (tests)."""
-    probe_interval: float = 30.0
-    """Seconds between two rounds of health probes (SQS, S3, configurator, DRACOON)."""
-    probe_timeout: float = 5.0
-    """Timeout of each health probe."""
-    probe_max_age: float = 120.0
-    """A probe result older than this counts as failed (the prober is stuck or dead)."""
-    tick: float = 0.5
-    """How often the master's supervision loop wakes up when nothing happens."""
-    progress_interval: float = 5.0
-    """Seconds between two progress reports (15006) when reportLevel is ``chunk``."""
-    max_jobs: int = 0
-    """Recycling, a safety net against slow leaks: a FileTransferer exits cleanly after this
-    many jobs (plus up to ``max_jobs_jitter``) and the master starts a fresh one at once;
-    0 = never (the default)."""
-    max_jobs_jitter: int = 0
-    """A random 0..this many more jobs per worker process, so workers do not recycle together."""
-    circuit_failures: int = 5
-    """Consecutive failures (retryable, or refused credentials) of one scope that open its
-    circuit breaker (the worker stops taking jobs of that scope and probes it instead);
-    0 turns it off."""
-    circuit_probe_interval: float = 30.0
-    """Seconds between two probes of a dependency whose circuit is open."""
-    circuit_hold_seconds: int = 300
-    """Visibility given to a message held back by an open circuit; renewed while held."""
-    circuit_max_held: int = 100
-    """Messages one worker holds back at most; more are returned with the hold visibility."""
-    credentials_interval: float = 300.0
-    """Seconds between two checks of every instance's DRACOON login and key-pair password."""
+    """One attribute per knob of ``config.schema.KNOBS``, with its declared default; what each
+    means, its bounds and its variable are in that declaration (and docs/operations.md).
+    ``int`` attributes are the knobs declared ``whole``."""
+
+    heartbeat_interval: float = _seconds("heartbeat_interval")
+    heartbeat_timeout: float = _seconds("heartbeat_timeout")
+    progress_timeout: float = _seconds("progress_timeout")
+    stack_dump_wait: float = _seconds("stack_dump_wait")
+    graceful_timeout: float = _seconds("graceful_timeout")
+    cancel_timeout: float = _seconds("cancel_timeout")
+    restart_backoff_initial: float = _seconds("restart_backoff_initial")
+    restart_backoff_max: float = _seconds("restart_backoff_max")
+    stable_after: float = _seconds("stable_after")
+    sqs_wait_seconds: int = _count("sqs_wait_seconds")
+    sqs_visibility_seconds: int = _count("sqs_visibility_seconds")
+    retry_delay_seconds: int = _count("retry_delay_seconds")
+    retry_delay_max_seconds: int = _count("retry_delay_max_seconds")
+    sharer_delay_seconds: float = _seconds("sharer_delay_seconds")
+    probe_interval: float = _seconds("probe_interval")
+    probe_timeout: float = _seconds("probe_timeout")
+    probe_max_age: float = _seconds("probe_max_age")
+    tick: float = _seconds("tick")
+    progress_interval: float = _seconds("progress_interval")
+    max_jobs: int = _count("max_jobs")
+    max_jobs_jitter: int = _count("max_jobs_jitter")
+    circuit_failures: int = _count("circuit_failures")
+    circuit_probe_interval: float = _seconds("circuit_probe_interval")
+    circuit_hold_seconds: int = _count("circuit_hold_seconds")
+    circuit_max_held: int = _count("circuit_max_held")
+    credentials_interval: float = _seconds("credentials_interval")
 
     @classmethod
     def from_settings(
-        cls, settings: Any, env: Mapping[str, str] | None = None
+        cls, settings: Settings | None, env: Mapping[str, str] | None = None
     ) -> SupervisionOptions:
-        """Defaults, then the configuration keys, then ``RECORDING_STORAGE_<FIELD>`` variables.
+        """Defaults, then the app.conf keys that knobs default to (``default_from``), then the
+        ``RECORDING_STORAGE_<NAME>`` variables.
 
         Raises :class:`OptionsError` naming every unusable variable (and combination)."""
-        options = cls()
-        from_keys: dict[str, float | int] = {}
-        sqs = getattr(settings, "sqs", None)
-        if sqs is not None:
-            from_keys["sqs_wait_seconds"] = int(sqs.wait_time_seconds)
-            from_keys["sqs_visibility_seconds"] = int(sqs.visibility_timeout_seconds)
-        grace = getattr(getattr(settings, "workers", None), "shutdown_grace_seconds", None)
-        if grace is not None:
-            from_keys["graceful_timeout"] = float(grace)
-        progress = getattr(getattr(settings, "workers", None), "progress_timeout_seconds", None)
-        if progress is not None:
-            from_keys["progress_timeout"] = float(progress)
-        return replace(options, **from_keys).with_env(env)
+        from_keys: dict[str, float] = {}
+        if settings is not None:
+            for knob in KNOBS:
+                if knob.default_from:
+                    from_keys[knob.key] = settings.values[knob.default_from]
+        return cls()._with(from_keys).with_env(env)
 
     def with_env(self, env: Mapping[str, str] | None = None) -> SupervisionOptions:
-        """These options, overridden by ``RECORDING_STORAGE_<FIELD>`` variables, validated."""
+        """These options, overridden by ``RECORDING_STORAGE_<NAME>`` variables, validated."""
         env = os.environ if env is None else env
-        changes: dict[str, float | int] = {}
+        changes: dict[str, float] = {}
         problems: list[str] = []
-        for field in fields(self):
-            name = env_name(field.name)
-            raw = env.get(name)
+        for knob in KNOBS:
+            raw = env.get(knob.env_var)
             if raw is None or raw.strip() == "":
                 continue
-            value, problem = _parse(field.name, field.type in ("int", int), raw)
-            if problem:
-                problems.append(f"{name}={raw!r}: {problem}")
-            else:
-                changes[field.name] = value
-        options = replace(self, **changes)
+            try:
+                changes[knob.key] = knob.parse(raw)
+            except ValueError as exc:
+                problems.append(f"{knob.env_var}={raw!r}: {exc}")
+        options = self._with(changes)
         problems.extend(options.combination_problems())
         if problems:
             raise OptionsError(problems)
         return options
 
+    def _with(self, changes: Mapping[str, float]) -> SupervisionOptions:
+        """A copy with ``changes``, each converted to its attribute's type (int or float)."""
+        typed: dict[str, Any] = {}
+        for name, value in changes.items():
+            typed[name] = int(value) if _WHOLE[name] else float(value)
+        return replace(self, **typed)
+
     def combination_problems(self) -> list[str]:
         """Values that are fine alone but break each other (named by their variables)."""
-        problems = []
+        problems: list[str] = []
 
         def rule(ok: bool, first: str, second: str, what: str) -> None:
             if not ok:
@@ -234,31 +175,8 @@ class SupervisionOptions:
         return problems
 
 
-def _parse(name: str, whole: bool, raw: str) -> tuple[float | int, str | None]:
-    """The value of knob ``name`` from ``raw``, or a message saying why it is unusable."""
-    try:
-        value: float | int = int(raw.strip()) if whole else float(raw.strip())
-    except ValueError:
-        return 0, "must be a whole number" if whole else "must be a number of seconds"
-    if value != value or value in (float("inf"), float("-inf")):  # NaN, inf
-        return 0, "must be a finite number"
-    bounds = BOUNDS.get(name)
-    if bounds is None:
-        return value, None
-    if bounds.off is not None and value == bounds.off:
-        return value, None
-    if value < 0:
-        return value, "must not be negative"
-    if not bounds.minimum <= value <= bounds.maximum:
-        off = f" (or {bounds.off:g} to turn it off)" if bounds.off is not None else ""
-        return value, (
-            f"must be between {bounds.minimum:g} and {bounds.maximum:g}{off}: {bounds.why}"
-        )
-    return value, None
-
-
 def check_environment(
-    env: Mapping[str, str] | None = None, settings: Any = None
+    env: Mapping[str, str] | None = None, settings: Settings | None = None
 ) -> tuple[list[str], list[str]]:
     """``(problems, warnings)`` for every ``RECORDING_STORAGE_*`` variable in ``env``.
 
@@ -271,15 +189,11 @@ def check_environment(
     env = os.environ if env is None else env
     problems: list[str] = []
     warnings: list[str] = []
-    base = SupervisionOptions() if settings is None else None
     try:
-        if base is None:
-            SupervisionOptions.from_settings(settings, env)
-        else:
-            base.with_env(env)
+        SupervisionOptions.from_settings(settings, env)
     except OptionsError as error:
         problems.extend(error.problems)
-    known = {env_name(field.name) for field in fields(SupervisionOptions)} | ENTRYPOINT_ENV
+    known = {knob.env_var for knob in KNOBS} | ENTRYPOINT_ENV
     for name in sorted(env):
         if name.startswith(ENV_PREFIX) and name not in known:
             warnings.append(f"environment variable {name} matches no option and is ignored")

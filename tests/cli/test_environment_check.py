@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
+from recording_storage.config.kinds import Number
+from recording_storage.config.schema import KNOBS
 from recording_storage.workers.options import (
-    BOUNDS,
     ENTRYPOINT_ENV,
     OptionsError,
     SupervisionOptions,
@@ -42,10 +43,17 @@ def run_cli(conf, *command: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_every_option_has_bounds_and_defaults_pass():
+def test_every_option_is_a_declared_knob_and_defaults_pass():
     from dataclasses import fields
 
-    assert {f.name for f in fields(SupervisionOptions)} == set(BOUNDS)
+    # one attribute per declared knob, int exactly where the knob is declared whole
+    declared = {knob.key: knob for knob in KNOBS}
+    assert {f.name for f in fields(SupervisionOptions)} == set(declared)
+    for field in fields(SupervisionOptions):
+        kind = declared[field.name].kind
+        assert isinstance(kind, Number) and kind.why, field.name
+        assert (field.type == "int") == kind.whole, field.name
+        assert field.default == declared[field.name].default_value, field.name
     assert check_environment({}) == ([], [])
 
 

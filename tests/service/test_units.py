@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from types import SimpleNamespace
 
 import pytest
 from botocore.awsrequest import AWSResponse
@@ -109,10 +108,13 @@ def test_dracoon_version_url_accepts_both_base_forms():
 
 
 def test_options_from_settings_then_environment():
-    settings = SimpleNamespace(
-        sqs=SimpleNamespace(wait_time_seconds=10, visibility_timeout_seconds=600),
-        workers=SimpleNamespace(shutdown_grace_seconds=45),
-    )
+    from recording_storage.config import load_settings
+
+    settings = load_settings(None, env={
+        "RS_SQS_WAITTIMESECONDS": "10",
+        "RS_SQS_VISIBILITYTIMEOUTSECONDS": "600",
+        "RS_WORKERS_SHUTDOWNGRACESECONDS": "45",
+    })  # fmt: skip
     options = SupervisionOptions.from_settings(settings, env={})
     assert (options.sqs_wait_seconds, options.sqs_visibility_seconds) == (10, 600)
     assert options.graceful_timeout == 45
