@@ -128,3 +128,38 @@ def test_concurrent_processes_create_one_room(emulator):
     assert all(isinstance(a, int) for a in answers), answers
     assert len(set(answers)) == 1
     assert len(rooms_named(emulator, "ProcRace", parent)) == 1
+
+
+def test_room_cache_keeps_no_lock_and_no_expired_entry(emulator, make_client):
+    """A long-running service whose room templates name a new room every day must not keep
+    one lock or one cache entry per room it ever used: a name's lock lives only while a
+    thread resolves it, and an expired entry goes when the next room is resolved."""
+    import time
+
+    client = make_client(emulator, room_cache_seconds=0.2)
+    service = client._nodes
+    parent = node_id(emulator, "Plain")
+    barrier = threading.Barrier(6)
+    ids, errors = [], []
+
+    def work(day):
+        try:
+            barrier.wait()
+            ids.append((day, client.resolve_room_path(parent, f"Day {day}").id))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i % 3,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert len({room for _, room in ids}) == 3  # one room per name, shared by its threads
+    for day in range(3):
+        assert len(rooms_named(emulator, f"Day {day}", parent)) == 1
+    assert service._name_locks == {}
+    time.sleep(0.3)
+    client.resolve_room_path(parent, "Day 3")
+    assert list(service._cache) == [(parent, "Day 3")]
+    assert service._name_locks == {}

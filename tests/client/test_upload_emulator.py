@@ -272,3 +272,61 @@ def test_download_with_a_wrong_tag_fails_the_integrity_check(emulator, make_clie
         client.download(reply.json()["id"], out)
     assert "integrity check failed" in str(info.value) and "'forged.bin'" in str(info.value)
     assert good.key.hex() not in str(info.value)
+
+
+class ThreadStarts:
+    """Threads started from the calling thread (the emulator's own threads are not ours)."""
+
+    def __init__(self, monkeypatch):
+        self.names: list[str] = []
+        caller = threading.current_thread()
+        start = threading.Thread.start
+
+        def counting_start(thread):
+            if threading.current_thread() is caller:
+                self.names.append(thread.name)
+            return start(thread)
+
+        monkeypatch.setattr(threading.Thread, "start", counting_start)
+
+
+@pytest.mark.parametrize("mode", ["classic", "s3"])
+def test_a_one_chunk_upload_starts_no_thread(emulator, s3_emulator, make_client, monkeypatch, mode):
+    """A small recording (one chunk or part) is read, encrypted and sent in the caller's
+    thread: a worker doing thousands of short meetings does not start threads per upload.
+    A file of several chunks still gets its pipeline (reader and sender threads)."""
+    server = emulator if mode == "classic" else s3_emulator
+    client = make_client(server)
+    chunk = CLASSIC_CHUNK if mode == "classic" else 5 * MiB
+    room = node_id(server, "Recordings")
+    roundtrip(client, server, "Recordings", 1, chunk=chunk, name="warm-up.bin")
+    starts = ThreadStarts(monkeypatch)
+    data = os.urandom(chunk)
+    node = client.upload(room, "small.bin", CountingReader(data), len(data), chunk_size=chunk)
+    assert starts.names == []
+    out = io.BytesIO()
+    client.download(node.id, out)
+    assert out.getvalue() == data
+    roundtrip(client, server, "Recordings", 2 * chunk, chunk=chunk, name="two-chunks.bin")
+    assert any(name == "dracoon-read" for name in starts.names)  # the pipeline still overlaps
+
+
+def test_a_one_chunk_upload_is_cancelled_before_it_is_sent(emulator, make_client):
+    client = make_client(emulator)
+    cancel = threading.Event()
+
+    class CancelWhileRead(CountingReader):
+        def readinto(self, buffer):
+            cancel.set()
+            return super().readinto(buffer)
+
+    with pytest.raises(UploadCancelledError):
+        client.upload(
+            node_id(emulator, "Recordings"),
+            "cancelled-small.bin",
+            CancelWhileRead(b"x" * 100),
+            100,
+            chunk_size=CLASSIC_CHUNK,
+            cancel=cancel,
+        )
+    assert _no_file(emulator, "cancelled-small.bin")

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from .auth import AuthorizedApi
@@ -44,7 +45,9 @@ class NodeService:
         self._clock = clock
         self._cache: dict[tuple[int, str], tuple[Node, float]] = {}
         self._lock = threading.Lock()
-        self._name_locks: dict[tuple[int, str], threading.Lock] = {}
+        # Only while some thread resolves that name (see _name_lock): a service whose room
+        # templates name a new room every day must not keep a lock per room ever used.
+        self._name_locks: dict[tuple[int, str], _NameLock] = {}
         self.rooms_created = 0
 
     def get_node(self, node_id: int) -> Node:
@@ -197,8 +200,14 @@ class NodeService:
                         f"room {'/'.join(so_far)!r} does not exist below room {parent}"
                     )
                 node = self.create_room(parent or None, name)
+            now = self._clock()
             with self._lock:
-                self._cache[key] = (node, self._clock() + self._cache_seconds)
+                # Resolving is rare (once per path and TTL), so this is where expired entries
+                # of paths nobody asks for any more go: the cache holds recent rooms only.
+                for old, (_, expires) in list(self._cache.items()):
+                    if now >= expires:
+                        del self._cache[old]
+                self._cache[key] = (node, now + self._cache_seconds)
             return node
 
     def cached_room(self, node_id: int) -> Node | None:
@@ -224,6 +233,29 @@ class NodeService:
                 return None
             return node
 
-    def _name_lock(self, key: tuple[int, str]) -> threading.Lock:
+    @contextmanager
+    def _name_lock(self, key: tuple[int, str]) -> Iterator[None]:
+        """Hold the lock of ``key``; it exists only while a thread holds or waits for it."""
         with self._lock:
-            return self._name_locks.setdefault(key, threading.Lock())
+            entry = self._name_locks.get(key)
+            if entry is None:
+                entry = self._name_locks[key] = _NameLock()
+            entry.users += 1
+        try:
+            with entry.lock:
+                yield
+        finally:
+            with self._lock:
+                entry.users -= 1
+                if entry.users == 0:
+                    del self._name_locks[key]
+
+
+class _NameLock:
+    """A lock and the number of threads holding or waiting for it (``_lock`` guards it)."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0

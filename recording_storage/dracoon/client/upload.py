@@ -255,6 +255,11 @@ class _Pipeline:
       stream), and hands it to a sender;
     - ``senders`` threads send.
 
+    An upload of at most one chunk -- most recordings of a short meeting -- has nothing to
+    overlap (the one chunk is read, then encrypted, then sent), so it runs every stage in
+    the caller's thread and starts no thread at all (``_run_in_caller``); a worker doing
+    many small jobs would otherwise start and end two threads per upload.
+
     At most ``senders + 2`` chunk buffers are in use (``senders + 1`` without
     ``read_ahead``). They come from the process's ``ChunkBudget``, shared with every other
     upload (all targets of a job upload at once), and go back to it once their send returned
@@ -295,6 +300,8 @@ class _Pipeline:
         self, chunks: list[tuple[int, int]], send: Callable[[int, int, memoryview], Any]
     ) -> list[Any]:
         """Send every (offset, length) chunk; return the send results in chunk order."""
+        if len(chunks) <= 1:
+            return self._run_in_caller(chunks, send)
         results: list[Any] = [None] * len(chunks)
         pending: dict[Future[Any], tuple[int, int]] = {}
         executor = ThreadPoolExecutor(max_workers=self.senders, thread_name_prefix="dracoon-up")
@@ -339,6 +346,44 @@ class _Pipeline:
                 reader_done = reader is None or self._reader_done
             if reader_done:
                 self._give_back_all()
+
+    def _run_in_caller(
+        self, chunks: list[tuple[int, int]], send: Callable[[int, int, memoryview], Any]
+    ) -> list[Any]:
+        """``run`` for no or one chunk: read, check the source's end, encrypt and send in
+        this thread. The buffer comes from the budget the same way (a slot, a readable
+        source, then memory) and goes back once the send returned or failed."""
+
+        def keep_waiting() -> bool:
+            _check_cancel(self.job)  # raises when cancelled: there is nothing else to wait on
+            return True
+
+        results: list[Any] = [None] * len(chunks)
+        try:
+            for index, (offset, length) in enumerate(chunks):
+                _check_cancel(self.job)
+                buffer = self._take_buffer(length, keep_waiting)
+                assert buffer is not None  # keep_waiting only ever raises
+                view = self._fill(buffer, offset, length)
+                self._check_source_end()  # a longer source is refused before anything is sent
+                if self.encrypter is not None:
+                    self.encrypter.encrypt(view, output=view)
+                if self.sent_md5 is not None:
+                    self.sent_md5.update(view)
+                _check_cancel(self.job)
+                results[index] = send(index, offset, view)
+                self._give_back(buffer)
+                self.done_bytes += length
+                if self.job.progress is not None:
+                    self.job.progress(self.done_bytes)
+            if not chunks:
+                self._check_source_end()
+            return results
+        finally:
+            self._stop.set()
+            with self._out_lock:
+                self._closed = self._reader_done = True
+            self._give_back_all()
 
     def sent_hash(self) -> str | None:
         """Hex MD5 of every byte handed to the senders (call after ``run`` returned)."""
