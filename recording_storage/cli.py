@@ -6,6 +6,7 @@ Commands (each with ``--help``; ``--config PATH`` works before or after the comm
 * ``transfer --message FILE|-``  run one job without SQS; the exit status tells the outcome
 * ``share``             one DracoonGlobalSharer pass over every DRACOON instance
 * ``config check``      validate and print the effective configuration, secrets redacted
+* ``config keys``       every setting with its default, kind, variable and help
 * ``dlq list|replay|purge``  the dead-letter queue (recording_storage.aws.dlq_command)
 * ``version``           print the version
 
@@ -27,7 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from recording_storage import __version__
-from recording_storage.config import ConfigError, Settings, load_settings
+from recording_storage.config import KEYS, KNOBS, ConfigError, Settings, load_settings
 from recording_storage.logcodes import LogCode, log_event
 from recording_storage.redact import redact
 
@@ -39,6 +40,11 @@ EXIT_INVALID_MESSAGE = 3
 EXIT_PERMANENT = 4
 EXIT_CONFIG = 78
 DEFAULT_CONFIG = "conf/app.conf"
+SETTINGS_EPILOG = (
+    f"Settings: {len(KEYS)} app.conf keys (each overridable by RS_<KEY>, e.g. "
+    f"{KEYS[0].env_var}) and {len(KNOBS)} supervision knobs (RECORDING_STORAGE_<NAME>); "
+    "'recording-storage config keys' lists each with its default, range and meaning."
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Move meeting recordings from AWS S3 into DRACOON rooms "
         "(client-side encrypted), driven by SQS jobs.",
         epilog="Exit statuses: 0 ok, 1 retryable failure, 2 usage, 3 invalid message, "
-        "4 failure needing a fix, 78 invalid configuration.",
+        "4 failure needing a fix, 78 invalid configuration. " + SETTINGS_EPILOG,
     )
     _add_common(parser, default=None)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -93,18 +99,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = commands.add_parser(
         "config", parents=[common], help="configuration commands",
-        description="Configuration commands.",
+        description="Configuration commands.", epilog=SETTINGS_EPILOG,
     )  # fmt: skip
     config_commands = config.add_subparsers(title="config commands", metavar="COMMAND")
     check = config_commands.add_parser(
         "check", parents=[common], help="validate and print the effective configuration",
         description="Load app.conf, RS_* environment overrides and topics.yml, report every "
         "problem, and print each key's effective value (secrets redacted).",
+        epilog=SETTINGS_EPILOG,
     )  # fmt: skip
     check.add_argument("--json", action="store_true", help="print JSON instead of key = value")
     check.add_argument("--origins", action="store_true",
                        help="show where each value comes from")  # fmt: skip
     check.set_defaults(handler=cmd_config_check)
+    keys = config_commands.add_parser(
+        "keys", parents=[common], help="list every setting: default, kind, variable, help",
+        description="List every app.conf key and RECORDING_STORAGE_* supervision knob with "
+        "its default, what it accepts, its environment variable and what it does "
+        "(docs/configuration.md and docs/operations.md have the same, generated).",
+    )  # fmt: skip
+    keys.add_argument("--json", action="store_true", help="print JSON")
+    keys.set_defaults(handler=cmd_config_keys)
     config.set_defaults(handler=lambda args: _help(config))
 
     from recording_storage.aws import dlq_command
@@ -187,6 +202,23 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         for key, url in settings.topics.items():
             _print(f"#   {key}: {url}")
     print("configuration OK", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_config_keys(args: argparse.Namespace) -> int:
+    """Every declared setting (``config.schema``); reads no configuration file."""
+    from recording_storage.config import docgen
+
+    if args.json:
+        _emit([
+            {"name": spec.key, "kind": "key" if spec in KEYS else "knob",
+             "default": spec.default, "default_from": spec.default_from or None,
+             "accepts": spec.describe(), "environment": spec.env_var,
+             "secret": spec.secret, "help": spec.help}
+            for spec in (*KEYS, *KNOBS)
+        ])  # fmt: skip
+    else:
+        print(docgen.listing())
     return EXIT_OK
 
 
@@ -342,7 +374,7 @@ def _config_failed(exc: ConfigError) -> None:
     print(redact(str(exc)), file=sys.stderr)
 
 
-def _emit(document: dict) -> None:
+def _emit(document: object) -> None:
     """The command's JSON result on stdout, with any credential in it redacted."""
     print(redact(json.dumps(document, default=str, indent=2)))
 

@@ -236,6 +236,11 @@ class Region(Kind[str]):
         return "AWS region name"
 
 
+def _number(value: float) -> str:
+    """``1000000`` rather than ``1e+06``, ``0.05`` as it is."""
+    return str(int(value)) if value == int(value) else f"{value:g}"
+
+
 @dataclass(frozen=True)
 class Number(Kind[float]):
     """A supervision timing or count: ``minimum..maximum``, or exactly ``off`` (0 = "turned
@@ -262,17 +267,18 @@ class Number(Kind[float]):
         if number < 0:
             raise ValueError("must not be negative")
         if not self.minimum <= number <= self.maximum:
-            off = f" (or {self.off:g} to turn it off)" if self.off is not None else ""
+            off = f" (or {_number(self.off)} to turn it off)" if self.off is not None else ""
             raise ValueError(
-                f"must be between {self.minimum:g} and {self.maximum:g}{off}: {self.why}"
+                f"must be between {_number(self.minimum)} and {_number(self.maximum)}{off}: "
+                f"{self.why}"
             )
         return number
 
     def describe(self) -> str:
-        text = f"{self.minimum:g}\N{EN DASH}{self.maximum:g}"
+        text = f"{_number(self.minimum)}\N{EN DASH}{_number(self.maximum)}"
         if self.off is not None:
-            text = f"{self.off:g}, or {text}"
+            text = f"{_number(self.off)}, or {text}"
         return text + (" (whole)" if self.whole else "")
 
     def show(self, value: float) -> str:
-        return f"{value:g}"
+        return _number(value)

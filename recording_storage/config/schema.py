@@ -103,7 +103,7 @@ def _account(prefix: str) -> tuple[Setting[Any], ...]:
                  "**Tests only**: our own parent room."),
         )  # fmt: skip
     return (
-        _key(f"{prefix}.baseUrl", Url(("https", "http"), optional=True), "",
+        _key(f"{prefix}.baseUrl", HTTP_URL, "",
              "The same as `dracoon.baseUrl`, for test runs."),
         *(
             _key(f"{prefix}.{name}", spec.kind, "",
@@ -229,7 +229,7 @@ KEYS: tuple[Setting[Any], ...] = (
     _key("aws.endpointUrl", HTTP_URL, "",
          "One endpoint for both S3 and SQS (e.g. a local moto server). Empty means AWS. With "
          "a custom endpoint, S3 uses path-style addressing."),
-    _key("dracoon.baseUrl", Url(("https", "http"), optional=True),
+    _key("dracoon.baseUrl", Url(("http", "https"), optional=True),
          "https://dracoon.team/api/v4",
          "Default DRACOON API base, in the original form `https://host/api/v4`; OAuth "
          "(`https://host/oauth/token`) is derived from it. Used for instances that have no "
@@ -318,7 +318,8 @@ KNOBS: tuple[Setting[float], ...] = (
           "Longest delay between two restarts of a crash-looping worker."),
     _knob("stable_after",
           Number(0, 86400, "how long a worker must live to count as healthy"), "60",
-          "A worker that lived this long is healthy again: its next restart has no delay."),
+          "A worker that lived this long counts as healthy again: its next restart waits "
+          "only the first delay (`RESTART_BACKOFF_INITIAL`), no longer a doubled one."),
     _knob("sqs_wait_seconds",
           Number(0, 20, "SQS refuses long polls longer than 20 s", whole=True), "20",
           "SQS long-poll duration.", default_from="sqs.waitTimeSeconds"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -93,3 +94,30 @@ def test_serve_warns_once_when_any_bucket_is_accepted(tmp_path, monkeypatch, cap
     warnings = [line for line in lines if "s3.allowedBuckets is empty" in line]
     assert len(warnings) == (1 if warned else 0)
     assert all(" WARNING " in line for line in warnings)
+
+
+def test_config_keys_lists_every_declared_setting_without_reading_a_config(tmp_path, capsys):
+    from recording_storage.config import KEYS, KNOBS
+
+    missing = tmp_path / "none.conf"  # config keys needs no configuration file
+    assert cli.main(["--config", str(missing), "config", "keys"]) == 0
+    text = capsys.readouterr().out
+    for spec in KEYS:
+        assert f"\n{spec.key} " in text and spec.env_var in text, spec.key
+    for knob in KNOBS:
+        assert f"\n{knob.env_var} = " in text, knob.key
+    assert "s3.chunkSize = 20MiB\n    size 64 KiB-1 GiB; RS_S3_CHUNKSIZE\n" in text
+    assert "RECORDING_STORAGE_TICK = 0.5\n    0.01-5 (0 makes the master spin" in text
+
+    assert cli.main(["config", "keys", "--json"]) == 0
+    listed = {entry["name"]: entry for entry in json.loads(capsys.readouterr().out)}
+    assert len(listed) == len(KEYS) + len(KNOBS)
+    assert listed["dracoon.password"]["secret"] is True
+    assert listed["graceful_timeout"]["default_from"] == "workers.shutdownGraceSeconds"
+    assert listed["graceful_timeout"]["environment"] == "RECORDING_STORAGE_GRACEFUL_TIMEOUT"
+
+
+def test_help_points_at_the_settings_listing(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["config", "check", "--help"])
+    assert "recording-storage config keys" in capsys.readouterr().out.replace("\n", " ")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from recording_storage.config import docgen
 from recording_storage.config.schema import KEYS
 from recording_storage.ops import metrics
 from recording_storage.ops.health import CredentialsCollector
@@ -111,6 +112,29 @@ def test_configuration_table_defaults_match_the_schema():
             assert documented == "empty", (spec.key, documented)
         row = next(r for r in doc.splitlines() if r.startswith(f"| `{spec.key}` |"))
         assert ("**secret**" in row) == spec.secret, spec.key
+
+
+def test_generated_settings_tables_match_the_declarations():
+    differing = docgen.stale(PROJECT_ROOT, write=False)
+    assert not differing, (
+        f"{', '.join(differing)}: the settings table differs from its declarations in "
+        f"recording_storage/config/schema.py; regenerate it with `{docgen.COMMAND}` (in the "
+        "project root) and commit the result"
+    )
+
+
+def test_docgen_finds_and_rewrites_a_hand_edited_table(tmp_path):
+    for relative, _, _ in docgen.TABLES:
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text((PROJECT_ROOT / relative).read_text())
+    doc = tmp_path / "docs" / "configuration.md"
+    row = "| `s3.chunkSize` | `20MiB`"
+    doc.write_text(doc.read_text().replace(row, row.replace("20MiB", "8MiB")))
+    assert docgen.main(["--check", "--root", str(tmp_path)]) == 1
+    assert docgen.stale(tmp_path, write=False) == ["docs/configuration.md"]
+    assert docgen.main(["--root", str(tmp_path)]) == 0
+    assert doc.read_text() == (PROJECT_ROOT / "docs" / "configuration.md").read_text()
+    assert docgen.main(["--check", "--root", str(tmp_path)]) == 0
 
 
 def metric_names_in_code() -> set[str]:
