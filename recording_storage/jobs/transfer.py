@@ -74,11 +74,8 @@ from recording_storage.aws.s3 import (
 from recording_storage.deadlines import carry_context
 from recording_storage.dracoon.client import (
     DracoonApiError,
-    DracoonAuthError,
     DracoonConnectionError,
     DracoonError,
-    KeyPairError,
-    RoomNameError,
     RoomNotFoundError,
     UploadCancelledError,
     UploadCorruptedError,
@@ -90,7 +87,9 @@ from recording_storage.jobs.dedup import (
     keep_oldest_copy,
     remove_broken_copies,
 )
-from recording_storage.jobs.errors import JobError
+
+# is_retryable stays importable from here (tests and older callers use jobs.transfer).
+from recording_storage.jobs.errors import JobError, dependency_of, is_retryable
 from recording_storage.jobs.message import file_name_of
 from recording_storage.jobs.targets import ResolvedTarget
 from recording_storage.jobs.tee import SharedSource
@@ -801,7 +800,7 @@ class Transfer:
     def _fail(self, key: str | None, target: ResolvedTarget, exc: BaseException) -> None:
         retryable = is_retryable(exc)
         failure = TargetFailure(key, target.display_path, f"{type(exc).__name__}: {exc}", retryable,
-                                _dependency_of(exc))  # fmt: skip
+                                dependency_of(exc))  # fmt: skip
         self.outcome.failures.append(failure)
         code = (
             LogCode.STORAGE_ERROR if isinstance(exc, S3Error) else LogCode.AMAZON_TO_DRACOON_ERROR
@@ -887,25 +886,3 @@ def name_stem(name: str) -> str:
     """``talk.mp4`` -> ``talk``: the part of a file name that DRACOON's autorename keeps."""
     stem, dot, _ = name.rpartition(".")
     return stem if dot and stem else name
-
-
-def _dependency_of(exc: BaseException) -> str:
-    """What a target failure blames, for the circuit breakers: s3, credentials or dracoon."""
-    if isinstance(exc, S3Error):
-        return "s3"
-    if isinstance(exc, DracoonAuthError | KeyPairError):
-        return "credentials"
-    return "dracoon"
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """Can the same job succeed later without a human fixing something?"""
-    if isinstance(exc, S3Error | JobError):
-        return exc.retryable
-    if isinstance(exc, DracoonAuthError | KeyPairError | RoomNameError):
-        return False
-    if isinstance(exc, DracoonApiError):
-        return exc.retryable
-    if isinstance(exc, DracoonConnectionError | UploadCancelledError | OSError):
-        return True
-    return isinstance(exc, DracoonError)

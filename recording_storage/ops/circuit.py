@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from recording_storage.jobs.errors import dependency_in_chain
 from recording_storage.logcodes import LogCode, log_event
 
 log = logging.getLogger(__name__)
@@ -238,42 +239,17 @@ def _what_waits(scope: str) -> str:
 
 
 def failure_scope(error: BaseException, instance: str | None) -> str | None:
-    """The dependency scope a retryable job failure blames, or None when it is not clear.
-
-    ``error.dependency`` (set where the job knows it: ``s3``, ``configurator``, ``dracoon``)
-    wins; otherwise the exception chain (``raise ... from None`` keeps ``__context__``) is
-    searched for an S3, configurator or DRACOON error.
+    """The circuit scope a job failure blames, or None when it is not clear: the
+    dependency comes from ``jobs.errors.dependency_in_chain`` (the one place that
+    classifies failures), the scope adds the instance where the dependency is per instance.
     """
-    dependency = getattr(error, "dependency", None)
-    if dependency is None:
-        dependency = _dependency_in_chain(error)
+    dependency = dependency_in_chain(error)
     if dependency == "dracoon":
         return dracoon_scope(instance) if instance else None
     if dependency == "credentials":
         return credentials_scope(instance) if instance else None
     if dependency in GLOBAL_SCOPES:
         return dependency
-    return None
-
-
-def _dependency_in_chain(error: BaseException) -> str | None:
-    from recording_storage.aws.s3 import S3Error
-    from recording_storage.configurator import ConfiguratorError
-    from recording_storage.dracoon.client.errors import DracoonAuthError, DracoonError, KeyPairError
-
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, S3Error):
-            return SCOPE_S3
-        if isinstance(current, ConfiguratorError):
-            return SCOPE_CONFIGURATOR
-        if isinstance(current, DracoonAuthError | KeyPairError):
-            return "credentials"
-        if isinstance(current, DracoonError):
-            return "dracoon"
-        current = current.__cause__ or current.__context__
     return None
 
 

@@ -42,6 +42,11 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from recording_storage import __version__
+from recording_storage.jobs.errors import REASON_CANCELLED as REASON_CANCELLED
+from recording_storage.jobs.errors import REASON_INTERNAL as REASON_INTERNAL
+from recording_storage.jobs.errors import REASON_INVALID_MESSAGE as REASON_INVALID_MESSAGE
+from recording_storage.jobs.errors import REASON_PERMANENT as REASON_PERMANENT
+from recording_storage.jobs.errors import REASON_RETRYABLE as REASON_RETRYABLE
 
 PREFIX = "recording_storage"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -53,12 +58,8 @@ TRANSFER_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200
 # minutes (a large chunk through a slow link).
 DRACOON_REQUEST_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
-# Reasons a job fails, the only values of the ``reason`` label.
-REASON_INVALID_MESSAGE = "invalid_message"
-REASON_RETRYABLE = "retryable"
-REASON_PERMANENT = "permanent"
-REASON_CANCELLED = "cancelled"
-REASON_INTERNAL = "internal"
+# Reasons a job fails, the only values of the ``reason`` label (decided by
+# jobs.errors.classify_failure).
 REASONS = (
     REASON_INVALID_MESSAGE,
     REASON_RETRYABLE,

@@ -33,7 +33,7 @@ from typing import Any
 
 from recording_storage.aws.session import make_sqs_client
 from recording_storage.aws.sqs import SqsConsumer, SqsMessage
-from recording_storage.jobs.errors import InvalidMessageError, JobError
+from recording_storage.jobs.errors import classify_failure
 from recording_storage.logcodes import LogCode, log_event
 from recording_storage.logs import job_outcome_reported
 from recording_storage.ops import metrics as m
@@ -59,17 +59,6 @@ CircuitProbeFactory = Callable[[Any, float], Callable[[str], None]]
 
 OUTCOME_SUCCESS = "success"
 PROGRESS_REPORT_SECONDS = 5.0
-
-
-def classify_failure(error: BaseException, cancelled: bool) -> str:
-    """The metrics reason (and settlement) of a failed job."""
-    if isinstance(error, InvalidMessageError):
-        return m.REASON_INVALID_MESSAGE
-    if cancelled:
-        return m.REASON_CANCELLED
-    if isinstance(error, JobError):
-        return m.REASON_RETRYABLE if error.retryable else m.REASON_PERMANENT
-    return m.REASON_INTERNAL
 
 
 def default_sqs_client(settings: Any) -> Any:
