@@ -50,7 +50,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="scenario 6: dracoon.uploadMemory (default: the service's, 160M); a huge value "
         "shows what the targets would hold without the budget",
     )
-    parser.add_argument("--jobs", type=int, default=200, help="scenario 4: number of jobs")
+    parser.add_argument(
+        "--jobs", default="200", help="scenario 4: number of jobs, a run each (e.g. 200,2000)"
+    )
     parser.add_argument("--job-size", default="1M", help="scenario 4: size of each recording")
     parser.add_argument(
         "--workers", default="4", help="scenario 4: worker processes, a run each (e.g. 1,2,4)"
@@ -66,6 +68,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--soak-size", default="64K", help="soak: size of each recording")
     parser.add_argument("--soak-workers", type=int, default=2, help="soak: worker processes")
     parser.add_argument(
+        "--soak-warmup",
+        type=int,
+        help="soak: jobs before the RSS comparison starts (default: a quarter of the jobs done)",
+    )
+    parser.add_argument(
+        "--soak-max-seconds",
+        type=float,
+        help="soak: start no round after this; reports the jobs done (default: no limit)",
+    )
+    parser.add_argument(
+        "--soak-keep-rooms",
+        action="store_true",
+        help="soak: keep each round's room (default: deleted after the round, so the "
+        "emulator does not slow down as it fills)",
+    )
+    parser.add_argument(
         "--receive-batch", type=int, default=1, help="scenario 4: sqs.receiveBatch (1)"
     )
     parser.add_argument(
@@ -80,7 +98,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     options = parser.parse_args(argv)  # fmt: skip
     if options.quick:
         options.size, options.memory_size, options.chunk_size = "48M", "96M", "4M"
-        options.jobs, options.job_size = 20, "256K"
+        options.jobs, options.job_size = "20", "256K"
         options.targets, options.targets_size = "1,10", "16M"
     return options
 
@@ -117,25 +135,32 @@ def main(argv: list[str] | None = None) -> int:
         if "4" in chosen:
             job_size = parse_size(options.job_size)
             single = single_results.get("classic")
-            for workers in (int(w) for w in options.workers.split(",") if w):
-                say(f"4: small recordings through SQS, {workers} worker(s)")
+            runs = [(int(jobs), int(workers)) for jobs in options.jobs.split(",") if jobs
+                    for workers in options.workers.split(",") if workers]  # fmt: skip
+            for jobs, workers in runs:
+                say(f"4: {jobs} small recordings through SQS, {workers} worker(s), "
+                    f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
                 run = scenarios.many_small(
-                    world, options.jobs, job_size, workers,
+                    world, jobs, job_size, workers,
                     extra_conf=(f"sqs.receiveBatch = {options.receive_batch}",),
                 )  # fmt: skip
                 if options.no_baseline:
                     rows += scenarios.small_rows(run, job_size, single and scenarios.mib_s(single))
                 else:
-                    say(f"4: requests-only baseline, {workers} worker(s)")
-                    base = scenarios.requests_only(world, options.jobs, job_size, workers)
+                    say(f"4: requests-only baseline, {jobs} jobs, {workers} worker(s), "
+                        f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
+                    base = scenarios.requests_only(world, jobs, job_size, workers)
                     rows += scenarios.versus_rows(run, base, job_size)
                 details.append(run.requests.markdown(
-                    run.jobs, workers, f"4 ({workers} worker(s))"))  # fmt: skip
+                    run.jobs, workers, f"4 ({jobs} jobs, {workers} worker(s))"))  # fmt: skip
         if "soak" in chosen:
             say(f"soak: {options.soak_jobs} jobs")
-            result = scenarios.soak(world, options.soak_jobs, parse_size(options.soak_size),
-                                    options.soak_workers, options.soak_every)  # fmt: skip
-            rows += scenarios.soak_rows(result)
+            result = scenarios.soak(
+                world, options.soak_jobs, parse_size(options.soak_size), options.soak_workers,
+                options.soak_every, max_seconds=options.soak_max_seconds,
+                delete_rooms=not options.soak_keep_rooms, say=say,
+            )  # fmt: skip
+            rows += scenarios.soak_rows(result, options.soak_warmup)
         if "5" in chosen and "classic" in single_results:
             say("5: memory")
             rows += scenarios.memory(

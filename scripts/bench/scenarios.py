@@ -474,27 +474,43 @@ class SoakResult:
     sharer_passes: int
     samples: dict  # process name -> [(jobs done, rss KiB, fds)]
     failed: int
+    seconds: float = 0.0
+    planned: int = 0  # jobs asked for; more than ``jobs`` when --soak-max-seconds ended it
 
-    def report(self, warmup_fraction: float = 0.25) -> list[dict]:
-        """Per process, after the warm-up: RSS first/last, slope per 1,000 jobs, fd range."""
+    def report(self, warmup_fraction: float = 0.25, warmup_jobs: int | None = None) -> list[dict]:
+        """Per process, after the warm-up (``warmup_jobs``, else that fraction of the jobs
+        done): RSS first/last, slope per 1,000 jobs, fd range."""
+        first = self.jobs * warmup_fraction if warmup_jobs is None else warmup_jobs
         rows = []
         for name, points in sorted(self.samples.items()):
-            warm = [p for p in points if p[0] >= self.jobs * warmup_fraction] or points
+            warm = [p for p in points if p[0] >= first] or points
             rows.append({
                 "process": name,
                 "rss_first_mib": warm[0][1] / 1024, "rss_last_mib": warm[-1][1] / 1024,
                 "rss_slope_mib_per_1000_jobs": slope([(j, r / 1024) for j, r, _ in warm]) * 1000,
                 "fds_min": min(f for _, _, f in warm), "fds_max": max(f for _, _, f in warm),
-                "samples": len(warm),
+                "samples": len(warm), "from_jobs": warm[0][0], "to_jobs": warm[-1][0],
             })  # fmt: skip
         return rows
 
 
 def soak(world: World, jobs: int, size: int, workers: int, every: int,
-         sharer_seconds: float = 2.0) -> SoakResult:  # fmt: skip
+         sharer_seconds: float = 2.0, *, max_seconds: float | None = None,
+         delete_rooms: bool = True, say=None) -> SoakResult:  # fmt: skip
     """``jobs`` jobs of ``size`` bytes through ``serve`` in rounds of ``every``; after each
     round (queue drained) the RSS and open fds of the master and each worker are sampled.
-    The sharer runs every ``sharer_seconds`` meanwhile (a pass every few rounds)."""
+    The sharer runs every ``sharer_seconds`` meanwhile (a pass every few rounds).
+
+    ``delete_rooms``: each round's room is deleted (for good, as DRACOON deletes rooms) once
+    the round is sampled, so the emulator holds one round's files at most and its listings
+    and key queries do not slow down as the run goes on -- the service still sees a new
+    room path every round (its room cache must not grow with them). ``max_seconds``: no new
+    round after that; the result says how many jobs were done. ``say``: a callable that gets
+    one progress line per round (the samples so far survive an interrupted run there)."""
+    from recording_storage.dracoon.client import DracoonClient
+    from scripts.bench_upload import PASSWORD, USER
+
+    started = time.monotonic()
     moto = world.boto3_client("sqs", world.moto())
     queue_url = moto.create_queue(QueueName=f"soak-{os.getpid()}-{time.time_ns()}")["QueueUrl"]
     run = f"soak-{time.time_ns()}"
@@ -510,29 +526,45 @@ def soak(world: World, jobs: int, size: int, workers: int, every: int,
                 if line.startswith("http.address"))  # fmt: skip
     log_path = conf.parent / "service.log"
     env = {**world.child_env(), "RECORDING_STORAGE_SHARER_DELAY_SECONDS": str(sharer_seconds)}
+    emulator = world.emulators["classic"]
+    admin = DracoonClient(emulator.base_url, USER, PASSWORD)  # deletes finished rounds' rooms
     with open(log_path, "wb") as log:
         service = subprocess.Popen(
             [sys.executable, "-m", "recording_storage.cli", "--config", str(conf), "serve"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     samples: dict[str, list] = {}
+    done = 0
     try:
         deadline = time.monotonic() + max(300, jobs * 2)
-        done = 0
         while done < jobs:
+            if max_seconds is not None and done and time.monotonic() - started > max_seconds:
+                break
             count = min(every, jobs - done)
             uploads = world.counter.snapshot()[COMPLETION]
             # The same objects each round into a new room: no growing room listings.
-            send_jobs(moto, queue_url, keys[:count], f"{run}-{done}", first_id=done)
+            room = f"{run}-{done}"
+            send_jobs(moto, queue_url, keys[:count], room, first_id=done)
             wait_drained(world, moto, queue_url, service, log_path, uploads, count, deadline)
             done += count
+            line = []
             for pid in session_pids(service.pid):
                 sample = process_sample(pid)
                 if sample is not None:
-                    name = "master" if pid == service.pid else f"child {pid}"
+                    name = "master" if pid == service.pid else f"child {pid}"  # forked
                     samples.setdefault(name, []).append((done, *sample))
+                    line.append(f"{name} {sample[0] / 1024:.1f} MiB {sample[1]} fds")
+            if delete_rooms:
+                parent = emulator.rooms["BenchEncrypted"]
+                node = admin.resolve_room_path(parent, room, create=False)
+                admin._nodes.delete_node(node.id)  # no public room delete: the bench's own use
+                admin.forget_rooms()
+            if say is not None:
+                say(f"soak: {done} jobs, {time.monotonic() - started:.0f} s, load "
+                    f"{os.getloadavg()[0]:.1f}: " + "; ".join(line))  # fmt: skip
         sharer = metric_total(http, "recording_storage_sharer_runs_total")
     finally:
+        admin.close()
         os.killpg(service.pid, signal.SIGTERM)
         try:
             service.wait(timeout=60)
@@ -541,7 +573,7 @@ def soak(world: World, jobs: int, size: int, workers: int, every: int,
             service.wait()
     failed = sum(1 for line in log_path.read_text(errors="replace").splitlines()
                  if '"15013"' in line)  # fmt: skip
-    return SoakResult(jobs, int(sharer), samples, failed)
+    return SoakResult(done, int(sharer), samples, failed, time.monotonic() - started, jobs)
 
 
 def metric_total(address: str, name: str) -> float:
@@ -553,12 +585,16 @@ def metric_total(address: str, name: str) -> float:
                if line.startswith(name))  # fmt: skip
 
 
-def soak_rows(result: SoakResult) -> list[Row]:
+def soak_rows(result: SoakResult, warmup_jobs: int | None = None) -> list[Row]:
     rows = []
-    for item in result.report():
+    done = f"{result.jobs} jobs" + (
+        f" of {result.planned} (time limit)" if result.planned > result.jobs else ""
+    )
+    for item in result.report(warmup_jobs=warmup_jobs):
         rows.append(Row(
-            f"soak {item['process']}", f"RSS MiB after warm-up, {result.jobs} jobs",
-            f"{item['rss_last_mib']:.1f}", f"{item['rss_first_mib']:.1f} (after warm-up)",
+            f"soak {item['process']}", f"RSS MiB at job {item['to_jobs']}, {done}",
+            f"{item['rss_last_mib']:.1f}",
+            f"{item['rss_first_mib']:.1f} (job {item['from_jobs']})",
             item["rss_last_mib"] / item["rss_first_mib"], "flat (<= 1.1)",
             item["rss_last_mib"] / item["rss_first_mib"] <= 1.1,
             f"slope {item['rss_slope_mib_per_1000_jobs']:+.2f} MiB/1000 jobs; open fds "
