@@ -167,7 +167,7 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from recording_storage.workers.options import check_environment
+    from recording_storage.workers.options import check_environment, effective_knobs
 
     try:
         settings = _load(args)
@@ -186,12 +186,16 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     for warning in (*settings.warnings, *env_warnings):
         _print(f"warning: {warning}", err=True)
     values = settings.redacted()
+    knobs = effective_knobs(settings, os.environ)  # validated above
     if args.json:
         _emit({
             "values": values,
             "topics": settings.topics,
             "queue_url": settings.queue_url,
             "origins": settings.origins if args.origins else None,
+            "knobs": {name: value for name, (value, _) in knobs.items()},
+            "knob_origins": {name: origin for name, (_, origin) in knobs.items()}
+            if args.origins else None,
         })  # fmt: skip
     else:  # fmt: skip
         _print(f"# {settings.conf_path or '(no app.conf)'}")
@@ -201,6 +205,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         _print(f"# topics: {settings.topics_path or '(none)'}")
         for key, url in settings.topics.items():
             _print(f"#   {key}: {url}")
+        _print("# supervision knobs (environment only; recording-storage config keys)")
+        for name, (value, where) in knobs.items():
+            _print(f"# {name} = {value}" + (f"    # {where}" if args.origins else ""))
     print("configuration OK", file=sys.stderr)
     return EXIT_OK
 
@@ -208,14 +215,16 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 def cmd_config_keys(args: argparse.Namespace) -> int:
     """Every declared setting (``config.schema``); reads no configuration file."""
     from recording_storage.config import docgen
+    from recording_storage.config.schema import ENTRYPOINT
 
     if args.json:
         _emit([
-            {"name": spec.key, "kind": "key" if spec in KEYS else "knob",
+            {"name": spec.key, "kind": kind,
              "default": spec.default, "default_from": spec.default_from or None,
              "accepts": spec.describe(), "environment": spec.env_var,
              "secret": spec.secret, "help": spec.help}
-            for spec in (*KEYS, *KNOBS)
+            for kind, specs in (("key", KEYS), ("knob", KNOBS), ("entrypoint", ENTRYPOINT))
+            for spec in specs
         ])  # fmt: skip
     else:
         print(docgen.listing())

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from recording_storage.config.kinds import Size
-from recording_storage.config.schema import KEYS, KEYS_BY_NAME, KNOBS, Setting
+from recording_storage.config.schema import ENTRYPOINT, KEYS, KEYS_BY_NAME, KNOBS, Setting
 
 COMMAND = "python -m recording_storage.config.docgen"
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]+\)")
@@ -72,9 +72,22 @@ def knobs_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def entrypoint_table() -> str:
+    """docs/configuration.md's table of entrypoint.sh's ``RECORDING_STORAGE_CONFIG_*``."""
+    lines = ["| Variable | Default | Accepts | Meaning |", "|---|---|---|---|"]
+    for variable in ENTRYPOINT:
+        default = f"`{variable.default}`" if variable.default else "unset"
+        lines.append(
+            f"| `{variable.env_var}` | {default} | {_cell(variable.describe())} | "
+            f"{_cell(variable.help)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 # (file below the project root, section name, renderer)
 TABLES: tuple[tuple[str, str, Callable[[], str]], ...] = (
     ("docs/configuration.md", "keys", keys_table),
+    ("docs/configuration.md", "entrypoint", entrypoint_table),
     ("docs/operations.md", "knobs", knobs_table),
 )
 
@@ -109,7 +122,8 @@ def stale(root: Path, write: bool) -> list[str]:
         text = path.read_text(encoding="utf-8")
         new = rewritten(text, name, render(), source=relative)
         if new != text:
-            differing.append(relative)
+            if relative not in differing:
+                differing.append(relative)
             if write:
                 path.write_text(new, encoding="utf-8")
     return differing
@@ -141,6 +155,9 @@ def listing(width: int = 92) -> str:
             default = f"the value of {KEYS_BY_NAME[knob.default_from].key}"
         why = getattr(knob.kind, "why", "")
         out += entry(knob.env_var, default, f"{knob.describe()} ({why})", knob.help)
+    out += ["# entrypoint.sh (container start), checked by config check", ""]
+    for variable in ENTRYPOINT:
+        out += entry(variable.env_var, variable.default, variable.describe(), variable.help)
     return "\n".join(out)
 
 

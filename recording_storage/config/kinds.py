@@ -282,3 +282,61 @@ class Number(Kind[float]):
 
     def show(self, value: float) -> str:
         return _number(value)
+
+
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+class S3Bucket(Kind[str | None]):
+    """One S3 bucket name in the strict form AWS creates today; empty means "not set"."""
+
+    def parse(self, value: str) -> str | None:
+        if not value:
+            return None
+        if not _S3_BUCKET.fullmatch(value):
+            raise ValueError(
+                "must be an S3 bucket name (3-63 lower-case letters, digits, dots and hyphens)"
+            )
+        return value
+
+    def describe(self) -> str:
+        return "S3 bucket name, or unset"
+
+
+class S3Prefix(Kind[str]):
+    """A key prefix inside a bucket: ``recording-storage/prod``."""
+
+    def parse(self, value: str) -> str:
+        if value.startswith("/") or "//" in value:
+            raise ValueError(
+                "must have no leading or double slash (S3 keys have none); write it as "
+                "recording-storage/prod"
+            )
+        return value
+
+    def describe(self) -> str:
+        return "S3 key prefix (no leading or double `/`)"
+
+
+class RelativeFiles(Kind[tuple[str, ...]]):
+    """Space-separated paths below a prefix; a trailing ``?`` marks a file as optional."""
+
+    def parse(self, value: str) -> tuple[str, ...]:
+        names = tuple(value.split())
+        bad = []
+        for name in names:
+            path = name.rstrip("?")
+            if not path or path.startswith("/") or ".." in path.split("/"):
+                bad.append(name)
+        if bad:
+            raise ValueError(
+                "must be relative paths inside the prefix (no leading / and no ..), each with "
+                f"an optional trailing ?, got {', '.join(map(repr, bad))}"
+            )
+        return names
+
+    def describe(self) -> str:
+        return "relative paths separated by spaces, `name?` = optional"
+
+    def show(self, value: tuple[str, ...]) -> str:
+        return " ".join(value)

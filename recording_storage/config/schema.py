@@ -5,7 +5,9 @@ Two families share one declaration type:
 * ``KEYS``: the app.conf keys (the original service's names), each overridable by an
   ``RS_*`` environment variable;
 * ``KNOBS``: the supervision timings of the process model, set only by their
-  ``RECORDING_STORAGE_*`` environment variable (operators know those names).
+  ``RECORDING_STORAGE_*`` environment variable (operators know those names);
+* ``ENTRYPOINT``: the ``RECORDING_STORAGE_CONFIG_*`` variables of entrypoint.sh (the shell
+  script reads them; ``config check`` validates them, a test compares the defaults).
 
 Everything else is derived from these tuples: parsing and validation (``settings.py``,
 ``workers/options.py``), ``recording-storage config check`` and ``config keys``, and the
@@ -29,6 +31,9 @@ from recording_storage.config.kinds import (
     Number,
     OptionalInteger,
     Region,
+    RelativeFiles,
+    S3Bucket,
+    S3Prefix,
     Size,
     Text,
     Url,
@@ -80,6 +85,10 @@ def _key(
     key: str, kind: Kind[Any], default: str, help: str, *, secret: bool = False, note: str = ""
 ) -> Setting[Any]:
     return Setting(key, kind, default, help, env_var_for(key), secret=secret, note=note)
+
+
+def _variable(name: str, kind: Kind[Any], default: str, help: str) -> Setting[Any]:
+    return Setting(name, kind, default, help, KNOB_ENV_PREFIX + name.upper())
 
 
 def _knob(
@@ -379,3 +388,19 @@ KNOBS: tuple[Setting[float], ...] = (
 )  # fmt: skip
 
 KNOBS_BY_NAME: dict[str, Setting[float]] = {knob.key: knob for knob in KNOBS}
+
+ENTRYPOINT: tuple[Setting[Any], ...] = (
+    _variable("config_bucket", S3Bucket(), "",
+              "Bucket that holds the configuration. Unset: nothing is downloaded, and the files "
+              "already in the config directory are used (a mounted volume or Kubernetes "
+              "Secret, or local runs)."),
+    _variable("config_prefix", S3Prefix(), "",
+              "Key prefix in that bucket: `recording-storage/prod` means "
+              "`s3://bucket/recording-storage/prod/app.conf`."),
+    _variable("config_dir", Text(), "conf",
+              "Where the files go (the image sets `/app/conf`). `--config` points at "
+              "`$DIR/app.conf`, and topics.yml is then found at `$DIR/pubsub/sqs/topics.yml`."),
+    _variable("config_files", RelativeFiles(), "app.conf pubsub/sqs/topics.yml instances.yaml?",
+              "Files to fetch, relative to the prefix and separated by spaces. A trailing `?` "
+              "marks a file as optional: it is skipped when the object does not exist."),
+)  # fmt: skip

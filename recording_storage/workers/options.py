@@ -12,14 +12,13 @@ Operators rarely need them, tests need short ones. docs/operations.md lists them
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from recording_storage.config import Settings
 from recording_storage.config.kinds import Number
-from recording_storage.config.schema import KNOB_ENV_PREFIX, KNOBS, KNOBS_BY_NAME
+from recording_storage.config.schema import ENTRYPOINT, KNOB_ENV_PREFIX, KNOBS, KNOBS_BY_NAME
 
 ENV_PREFIX = KNOB_ENV_PREFIX
 
@@ -32,15 +31,9 @@ class OptionsError(ValueError):
         super().__init__("invalid environment:\n  " + "\n  ".join(self.problems))
 
 
-# Variables of entrypoint.sh (not read by the Python service, but by the same deployment).
-ENTRYPOINT_ENV = {
-    "RECORDING_STORAGE_CONFIG_BUCKET",
-    "RECORDING_STORAGE_CONFIG_PREFIX",
-    "RECORDING_STORAGE_CONFIG_DIR",
-    "RECORDING_STORAGE_CONFIG_FILES",
-}
+# entrypoint.sh's variables: the shell script reads them, `config check` validates them here.
+ENTRYPOINT_ENV = frozenset(variable.env_var for variable in ENTRYPOINT)
 _WHOLE = {knob.key: knob.kind.whole for knob in KNOBS if isinstance(knob.kind, Number)}
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def env_name(field_name: str) -> str:
@@ -175,15 +168,36 @@ class SupervisionOptions:
         return problems
 
 
+def effective_knobs(
+    settings: Settings | None, env: Mapping[str, str] | None = None
+) -> dict[str, tuple[str, str]]:
+    """Each knob's variable -> (its effective value as text, where that value comes from), in
+    declaration order, for ``config check``. Raises :class:`OptionsError` as ``from_settings``.
+    """
+    env = os.environ if env is None else env
+    options = SupervisionOptions.from_settings(settings, env)
+    out: dict[str, tuple[str, str]] = {}
+    for knob in KNOBS:
+        raw = env.get(knob.env_var)
+        if raw is not None and raw.strip():
+            origin = f"environment {knob.env_var}"
+        elif knob.default_from and settings is not None:
+            origin = f"{knob.default_from} ({settings.origins[knob.default_from]})"
+        else:
+            origin = "default"
+        out[knob.env_var] = (knob.kind.show(float(getattr(options, knob.key))), origin)
+    return out
+
+
 def check_environment(
     env: Mapping[str, str] | None = None, settings: Settings | None = None
 ) -> tuple[list[str], list[str]]:
     """``(problems, warnings)`` for every ``RECORDING_STORAGE_*`` variable in ``env``.
 
     Covers the supervision knobs (each alone, and in combination on top of the defaults or of
-    ``settings``' keys) and
-    entrypoint.sh's ``RECORDING_STORAGE_CONFIG_*``; a variable that matches nothing is a
-    warning (a typo would otherwise be ignored silently). Used by ``config check``; ``serve``
+    ``settings``' keys) and entrypoint.sh's ``RECORDING_STORAGE_CONFIG_*`` (both declared in
+    ``config.schema``); a variable that matches nothing is a warning (a typo would otherwise
+    be ignored silently). Used by ``config check``; ``serve``
     refuses to start on the same problems.
     """
     env = os.environ if env is None else env
@@ -197,23 +211,12 @@ def check_environment(
     for name in sorted(env):
         if name.startswith(ENV_PREFIX) and name not in known:
             warnings.append(f"environment variable {name} matches no option and is ignored")
-    bucket = env.get("RECORDING_STORAGE_CONFIG_BUCKET", "")
-    if bucket and not _BUCKET.fullmatch(bucket):
-        problems.append(
-            f"RECORDING_STORAGE_CONFIG_BUCKET={bucket!r}: must be an S3 bucket name "
-            "(3-63 lower-case letters, digits, dots and hyphens)"
-        )
-    prefix = env.get("RECORDING_STORAGE_CONFIG_PREFIX", "")
-    if prefix.startswith("/") or "//" in prefix:
-        problems.append(
-            f"RECORDING_STORAGE_CONFIG_PREFIX={prefix!r}: S3 keys have no leading or double "
-            "slash; write it as recording-storage/prod"
-        )
-    for name in env.get("RECORDING_STORAGE_CONFIG_FILES", "").split():
-        path = name.rstrip("?")
-        if not path or path.startswith("/") or ".." in path.split("/"):
-            problems.append(
-                f"RECORDING_STORAGE_CONFIG_FILES: {name!r} must be a relative path inside the "
-                "prefix (no leading / and no ..), with an optional trailing ?"
-            )
+    for variable in ENTRYPOINT:
+        raw = env.get(variable.env_var)
+        if raw is None:
+            continue
+        try:
+            variable.parse(raw)
+        except ValueError as exc:
+            problems.append(f"{variable.env_var}={raw!r}: {exc}")
     return problems, warnings

@@ -111,7 +111,8 @@ def test_config_keys_lists_every_declared_setting_without_reading_a_config(tmp_p
 
     assert cli.main(["config", "keys", "--json"]) == 0
     listed = {entry["name"]: entry for entry in json.loads(capsys.readouterr().out)}
-    assert len(listed) == len(KEYS) + len(KNOBS)
+    assert len(listed) == len(KEYS) + len(KNOBS) + 4  # + entrypoint.sh's CONFIG_* variables
+    assert listed["config_files"]["environment"] == "RECORDING_STORAGE_CONFIG_FILES"
     assert listed["dracoon.password"]["secret"] is True
     assert listed["graceful_timeout"]["default_from"] == "workers.shutdownGraceSeconds"
     assert listed["graceful_timeout"]["environment"] == "RECORDING_STORAGE_GRACEFUL_TIMEOUT"

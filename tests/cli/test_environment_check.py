@@ -122,3 +122,22 @@ def test_serve_refuses_to_start_on_the_same_problems(conf):
     assert result.returncode == 78
     assert "Traceback" not in result.stderr + result.stdout
     assert "RECORDING_STORAGE_TICK='0': must be between 0.01 and 5" in result.stderr
+
+
+def test_config_check_prints_every_knob_with_where_its_value_comes_from(conf):
+    conf.write_text(conf.read_text() + "workers.shutdownGraceSeconds = 30\n")
+    result = run_cli(conf, "config", "check", "--json", "--origins",
+                     RECORDING_STORAGE_TICK="0.2")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = __import__("json").loads(result.stdout)
+    assert list(out["knobs"]) == [knob.env_var for knob in KNOBS]
+    assert out["knobs"]["RECORDING_STORAGE_TICK"] == "0.2"
+    assert out["knob_origins"]["RECORDING_STORAGE_TICK"] == "environment RECORDING_STORAGE_TICK"
+    assert out["knobs"]["RECORDING_STORAGE_GRACEFUL_TIMEOUT"] == "30"
+    assert out["knob_origins"]["RECORDING_STORAGE_GRACEFUL_TIMEOUT"] == (
+        f"workers.shutdownGraceSeconds ({conf}:3)"
+    )
+    assert out["knobs"]["RECORDING_STORAGE_MAX_JOBS"] == "0"
+    assert out["knob_origins"]["RECORDING_STORAGE_HEARTBEAT_INTERVAL"] == "default"
+    text = run_cli(conf, "config", "check").stdout
+    assert "\n# RECORDING_STORAGE_CIRCUIT_FAILURES = 5\n" in text  # commented: not app.conf

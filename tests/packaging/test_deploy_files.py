@@ -296,3 +296,17 @@ def test_compose_setup_script_prepares_moto_for_entrypoint(moto_server, tmp_path
             )["ContentLength"]
         ),
     )
+
+
+def test_entrypoint_reads_the_declared_variables_with_the_declared_defaults():
+    """entrypoint.sh is shell and cannot import the declarations (config.schema.ENTRYPOINT):
+    every RECORDING_STORAGE_* it reads is declared, with the default it uses."""
+    from recording_storage.config.schema import ENTRYPOINT
+
+    script = (PROJECT_ROOT / "entrypoint.sh").read_text()
+    read = set(re.findall(r"\$\{?(RECORDING_STORAGE_[A-Z_]+)", script))
+    assert read == {variable.env_var for variable in ENTRYPOINT}
+    for variable in ENTRYPOINT:
+        defaults = set(re.findall(r"\$\{" + variable.env_var + r":-([^}]*)\}", script))
+        assert defaults <= {variable.default}, (variable.env_var, defaults)
+        variable.parse(variable.default)  # the declared default passes its own check
