@@ -7,9 +7,11 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from recording_storage.config.kinds import Number
-from recording_storage.config.schema import KNOBS
+from recording_storage.config.schema import ENTRYPOINT, KNOBS
 from recording_storage.workers.options import (
     ENTRYPOINT_ENV,
     OptionsError,
@@ -141,3 +143,12 @@ def test_config_check_prints_every_knob_with_where_its_value_comes_from(conf):
     assert out["knob_origins"]["RECORDING_STORAGE_HEARTBEAT_INTERVAL"] == "default"
     text = run_cli(conf, "config", "check").stdout
     assert "\n# RECORDING_STORAGE_CIRCUIT_FAILURES = 5\n" in text  # commented: not app.conf
+
+
+@given(st.sampled_from([*KNOBS, *ENTRYPOINT]), st.text(max_size=30))
+def test_any_value_of_any_variable_is_accepted_or_refused_by_name(variable, value):
+    """Every declared RECORDING_STORAGE_* variable: a value is taken, or refused in one line
+    that names the variable (a combination rule names both); never another exception."""
+    problems, warnings = check_environment({variable.env_var: value})
+    assert warnings == []
+    assert all(variable.env_var in problem for problem in problems), problems

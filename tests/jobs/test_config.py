@@ -1,10 +1,11 @@
 import contextlib
+import dataclasses
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recording_storage.config import KEYS, REDACTED, ConfigError, env_var_for, load_settings
+from recording_storage.config import KEYS, REDACTED, ConfigError, env_var_for, kinds, load_settings
 from recording_storage.config.appconf import AppConfSyntaxError, parse_app_conf
 from recording_storage.config.topics import TopicsError, parse_topics
 from tests.support.paths import PROJECT_ROOT
@@ -184,3 +185,38 @@ def test_every_key_and_env_var_is_documented():
     for spec in KEYS:
         assert f"`{spec.key}`" in doc, spec.key
         assert f"`{spec.env_var}`" in doc, spec.env_var
+
+
+def _another_value(spec):
+    """A valid value of ``spec`` other than its default, or None when there is none."""
+    kind = spec.kind
+    candidates = {
+        kinds.Integer: lambda: [str(kind.minimum), str(kind.maximum)],
+        kinds.Size: lambda: [str(kind.minimum), str(kind.maximum)],
+        kinds.OptionalInteger: lambda: ["7"],
+        kinds.Boolean: lambda: ["true", "false"],
+        kinds.Choice: lambda: list(kind.allowed),
+        kinds.Text: lambda: ["something else"],
+        kinds.Url: lambda: ["https://elsewhere.example/api"],
+        kinds.Region: lambda: ["us-east-2"],
+        kinds.BucketNames: lambda: ["another-bucket"],
+        kinds.Address: lambda: ["127.0.0.1:1"],
+    }[type(kind)]()
+    default = spec.default_value
+    return next((c for c in candidates if spec.parse(c) != default), None)
+
+
+@pytest.mark.parametrize("spec", KEYS, ids=lambda spec: spec.key)
+def test_every_key_reaches_the_typed_settings(spec):
+    """The builder maps every declared key onto Settings (only a key with a single allowed
+    value, such as source.type, has nothing to carry)."""
+    value = _another_value(spec)
+    if value is None:
+        assert isinstance(spec.kind, kinds.Choice) and len(spec.kind.allowed) == 1
+        return
+    default = load_settings(None, env={})
+    changed = load_settings(None, env={spec.env_var: value})
+    assert changed.values[spec.key] == spec.parse(value)
+    assert dataclasses.replace(changed, values={}, origins={}) != dataclasses.replace(
+        default, values={}, origins={}
+    ), f"{spec.key} is declared but never reaches Settings"
