@@ -76,7 +76,7 @@ def attach_boto3_progress(client: Any) -> None:
     ``after-call`` event sees each parsed answer once, after botocore's own retries)."""
     service_id = client.meta.service_model.service_id.hyphenize()
 
-    def after_call(http_response=None, **_: Any) -> None:
+    def after_call(http_response: Any = None, **_: Any) -> None:
         status = getattr(http_response, "status_code", 0) or 0
         if 0 < status < 500:
             advance()

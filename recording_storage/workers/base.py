@@ -70,7 +70,7 @@ class StopFlag:
         self.poll = poll
 
     def is_set(self) -> bool:
-        return self.event.is_set()
+        return bool(self.event.is_set())
 
     def wait(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -28,7 +28,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from recording_storage.aws.session import make_sqs_client
@@ -50,10 +50,10 @@ from recording_storage.ops.circuit import (
 )
 from recording_storage.workers.base import KIND_FILE_TRANSFERER, Worker, WorkerChannel
 from recording_storage.workers.options import SupervisionOptions
+from recording_storage.workers.protocols import JobOutcome, JobRunner, RunnerFactory
 
 log = logging.getLogger(__name__)
 
-RunnerFactory = Callable[[Any], Any]
 SqsClientFactory = Callable[[Any], Any]
 CircuitProbeFactory = Callable[[Any, float], Callable[[str], None]]
 
@@ -173,7 +173,7 @@ class FileTransferer(Worker):
         self.send({"type": "recycling", "jobs": jobs_done})
 
     def _receive_loop(
-        self, consumer: SqsConsumer, runner: Any, hold: MessageHold, recycle_after: int
+        self, consumer: SqsConsumer, runner: JobRunner, hold: MessageHold, recycle_after: int
     ) -> None:
         jobs_done = 0
         while not self.channel.stop.is_set():
@@ -262,13 +262,13 @@ class FileTransferer(Worker):
     def _circuit_changed(self, scope: str, is_open: bool) -> None:
         self.metrics.circuit_open.labels(scope=scope).set(1 if is_open else 0)
 
-    def handle(self, consumer: SqsConsumer, runner: Any, message: SqsMessage) -> str:
+    def handle(self, consumer: SqsConsumer, runner: JobRunner, message: SqsMessage) -> str:
         """Run one job and settle its message; returns the outcome."""
         job_id = message.message_id
         self.state, self.job_id = "busy", job_id
         self.advance()
         self.send(self.heartbeat_record())  # tell the master now
-        fields = {"job": job_id, "worker": self.channel.name}
+        fields: dict[str, Any] = {"job": job_id, "worker": self.channel.name}
         self.metrics.jobs_received.inc()
         if message.receive_count > 1:
             self.metrics.jobs_redelivered.inc()
@@ -289,7 +289,7 @@ class FileTransferer(Worker):
         )
         started = time.monotonic()
         error: BaseException | None = None
-        result = None
+        result: JobOutcome | None = None
         with self.metrics.transfers_in_flight.track_inprogress():
             extender = consumer.keep_invisible(message, job_id=job_id)
             with extender, job_outcome_reported():
@@ -314,14 +314,20 @@ class FileTransferer(Worker):
             self.state, self.job_id = "idle", None
 
     def _succeeded(
-        self, consumer: SqsConsumer, message: SqsMessage, result: Any, seconds: float, fields
+        self,
+        consumer: SqsConsumer,
+        message: SqsMessage,
+        result: JobOutcome | None,
+        seconds: float,
+        fields: dict[str, Any],
     ) -> str:
         consumer.delete(message)
-        transferred = int(getattr(result, "bytes_transferred", 0) or 0)
-        files = getattr(result, "files", None) or []
+        # A runner that returns nothing (a test double) moved nothing the worker can report.
+        transferred = int(result.bytes_transferred or 0) if result is not None else 0
+        files: Sequence[object] = (result.files or []) if result is not None else []
         self.metrics.jobs_succeeded.inc()
         job = _parsed(message.body)
-        instance = getattr(result, "instance", None) or (job.instance_domain if job else None)
+        instance = job.instance_domain if job else None
         m.record_success(instance)
         worked = [SCOPE_S3, SCOPE_CONFIGURATOR]
         if instance:
@@ -331,7 +337,7 @@ class FileTransferer(Worker):
         self.metrics.transfer_duration.observe(seconds)
         # What an operator searches a success by: where from, where to, how much, how long.
         keys = list(job.keys) if job else sorted({getattr(f, "key", "") for f in files} - {""})
-        what = {
+        what: dict[str, Any] = {
             "instance": instance,
             "bucket": job.bucket if job else None,
             "key": keys[0] if len(keys) == 1 else None,
@@ -350,7 +356,7 @@ class FileTransferer(Worker):
                 **fields,
                 **what,
                 files=len(files),
-                s3_deleted=bool(getattr(result, "s3_deleted", False)),
+                s3_deleted=bool(result is not None and result.s3_deleted),
             )
         log_event(
             log,
@@ -370,7 +376,7 @@ class FileTransferer(Worker):
         message: SqsMessage,
         error: BaseException,
         seconds: float,
-        fields,
+        fields: dict[str, Any],
     ) -> str:
         reason = classify_failure(error, self.channel.cancel.is_set())
         self.metrics.jobs_failed.labels(reason=reason).inc()

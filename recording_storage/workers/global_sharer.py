@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
 from typing import Any
 
 from recording_storage.configurator import ConfiguratorError
@@ -18,10 +17,9 @@ from recording_storage.logcodes import LogCode, log_event
 from recording_storage.ops import metrics as m
 from recording_storage.workers.base import KIND_GLOBAL_SHARER, Worker, WorkerChannel
 from recording_storage.workers.options import SupervisionOptions
+from recording_storage.workers.protocols import SharerFactory, SharerPass
 
 log = logging.getLogger(__name__)
-
-SharerFactory = Callable[[Any], Any]
 
 
 def _count(value: Any) -> int:
@@ -65,7 +63,7 @@ class GlobalSharerWorker(Worker):
             with self.interruptible():
                 self.stop_flag.wait(self.delay)
 
-    def run_once(self, sharer: Any) -> None:
+    def run_once(self, sharer: SharerPass) -> None:
         started = time.monotonic()
         try:
             report = sharer.run_once()

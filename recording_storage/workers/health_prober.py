@@ -14,14 +14,16 @@ or a slow DRACOON they take long, and must not delay the dependency probes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from recording_storage.ops.health import CredentialCheck, CredentialChecks, HealthProbes
 from recording_storage.workers.base import KIND_HEALTH_PROBER, Worker, WorkerChannel
 from recording_storage.workers.options import SupervisionOptions
-
-ProbesFactory = Callable[[Any, float], Any]
+from recording_storage.workers.protocols import (
+    CredentialCheckSet,
+    CredentialsFactory,
+    ProbesFactory,
+)
 
 
 def default_probes(settings: Any, timeout: float) -> HealthProbes:
@@ -41,7 +43,7 @@ class HealthProber(Worker):
         settings: Any,
         options: SupervisionOptions,
         probes_factory: ProbesFactory = default_probes,
-        credentials_factory: ProbesFactory | None = default_credentials,
+        credentials_factory: CredentialsFactory | None = default_credentials,
     ) -> None:
         super().__init__(channel, options.heartbeat_interval)
         self.settings = settings
@@ -54,7 +56,7 @@ class HealthProber(Worker):
     def run(self) -> None:
         probes = self.probes_factory(self.settings, self.options.probe_timeout)
         # A probes object may bring its own credential checks (test doubles do).
-        checks = getattr(probes, "credential_checks", None)
+        checks: CredentialCheckSet | None = getattr(probes, "credential_checks", None)
         if checks is not None or self.credentials_factory is not None:
             threading.Thread(
                 target=self._check_credentials, args=(checks,), name="credential-checks",
@@ -77,8 +79,10 @@ class HealthProber(Worker):
             with self.interruptible():
                 self.stop_flag.wait(self.options.probe_interval)
 
-    def _check_credentials(self, checks: Any) -> None:
+    def _check_credentials(self, checks: CredentialCheckSet | None) -> None:
         if checks is None:
+            if self.credentials_factory is None:
+                return
             try:
                 checks = self.credentials_factory(self.settings, self.options.probe_timeout)
             except Exception:  # unusable settings: the other probes say what is wrong

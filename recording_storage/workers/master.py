@@ -32,7 +32,7 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,10 +51,17 @@ from recording_storage.workers.base import (
     WorkerChannel,
     run_child,
 )
-from recording_storage.workers.file_transferer import FileTransferer, RunnerFactory
-from recording_storage.workers.global_sharer import GlobalSharerWorker, SharerFactory
-from recording_storage.workers.health_prober import HealthProber, ProbesFactory, default_probes
+from recording_storage.workers.file_transferer import FileTransferer
+from recording_storage.workers.global_sharer import GlobalSharerWorker
+from recording_storage.workers.health_prober import HealthProber, default_probes
 from recording_storage.workers.options import SupervisionOptions
+from recording_storage.workers.protocols import (
+    JobRunner,
+    ProbesFactory,
+    RunnerFactory,
+    SharerFactory,
+    SharerPass,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,18 +69,18 @@ STATUS_DRAIN_LIMIT = 200  # records per child per tick, so one chatty child cann
 STACK_DUMP_LIMIT = 64 * 1024  # characters of a hung child's stack dump that are logged
 
 
-def default_runner_factory(settings: Any) -> Any:
+def default_runner_factory(settings: Any) -> JobRunner:
     """The real job runner; its DRACOON and S3 clients feed the metrics."""
     from recording_storage.aws.session import make_s3_client
-    from recording_storage.jobs.runner import JobRunner
+    from recording_storage.jobs.runner import JobRunner as RealJobRunner
 
     s3 = make_s3_client(settings)
     m.attach_boto3_metrics(s3, "s3")
     attach_boto3_progress(s3)
-    return JobRunner(settings, s3_client=s3, events=ProgressEvents(m.DracoonMetricsEvents()))
+    return RealJobRunner(settings, s3_client=s3, events=ProgressEvents(m.DracoonMetricsEvents()))
 
 
-def default_sharer_factory(settings: Any) -> Any:
+def default_sharer_factory(settings: Any) -> SharerPass:
     """The real sharer; its DRACOON clients feed the metrics."""
     from recording_storage.jobs.sharer import GlobalSharer
 
@@ -335,11 +342,14 @@ class Arbiter:
 
     def _make_worker(self, kind: str, channel: WorkerChannel) -> Worker:
         if kind == KIND_FILE_TRANSFERER:
-            extra = {}
-            if self.sqs_client_factory is not None:
-                extra["sqs_client_factory"] = self.sqs_client_factory
+            if self.sqs_client_factory is None:
+                return FileTransferer(channel, self.settings, self.options, self.runner_factory)
             return FileTransferer(
-                channel, self.settings, self.options, self.runner_factory, **extra
+                channel,
+                self.settings,
+                self.options,
+                self.runner_factory,
+                sqs_client_factory=self.sqs_client_factory,
             )
         if kind == KIND_GLOBAL_SHARER:
             return GlobalSharerWorker(channel, self.settings, self.options, self.sharer_factory)
@@ -351,6 +361,8 @@ class Arbiter:
                 self._drain_one(slot)
 
     def _drain_one(self, slot: Slot) -> None:
+        if slot.channel is None:
+            return
         for _ in range(STATUS_DRAIN_LIMIT):
             try:
                 record = slot.channel.status.get_nowait()
@@ -539,7 +551,8 @@ class Arbiter:
 
     def _shutdown(self) -> None:
         for slot in self._running():
-            slot.channel.stop.set()
+            if slot.channel is not None:
+                slot.channel.stop.set()
             with contextlib.suppress(ProcessLookupError):
                 os.kill(slot.process.pid, signal.SIGTERM)
         self._wait_children(self.options.graceful_timeout, stop_early=lambda: self._cancel_now)
@@ -552,7 +565,8 @@ class Arbiter:
                 pid=self.pid,
             )
             for slot in self._running():
-                slot.channel.cancel.set()
+                if slot.channel is not None:
+                    slot.channel.cancel.set()
             self._wait_children(self.options.cancel_timeout)
         for slot in self._running():
             log_event(
@@ -570,7 +584,9 @@ class Arbiter:
     def _running(self) -> list[Slot]:
         return [slot for slot in self.slots if slot.process is not None]
 
-    def _wait_children(self, timeout: float, stop_early: Callable[[], bool] = lambda: False):
+    def _wait_children(
+        self, timeout: float, stop_early: Callable[[], bool] = lambda: False
+    ) -> None:
         deadline = time.monotonic() + timeout
         while self._running() and time.monotonic() < deadline and not stop_early():
             self._tick(restart=False)
@@ -602,7 +618,7 @@ class Arbiter:
             circuits=circuits,
         )
 
-    def health(self, query: dict | None = None) -> tuple[int, dict[str, Any]]:
+    def health(self, query: Mapping[str, list[str]] | None = None) -> tuple[int, dict[str, Any]]:
         """``/healthcheck``: the original contract; ``?detail=1`` adds the detail."""
         snapshot, now = self.snapshot, time.monotonic()
         kinds_ok: dict[str, bool] = {}
@@ -638,21 +654,25 @@ class Arbiter:
             loop_age=max(0.0, now - snapshot.published_at),
         )
 
-    def livez(self, query: dict) -> tuple[int, dict[str, Any]]:
+    def livez(self, query: Mapping[str, list[str]]) -> tuple[int, dict[str, Any]]:
         """Alive while the loop turns: a tick is at most ``tick`` plus the work of one turn."""
         return h.liveness(self.health_state(), max(10.0, 20 * self.options.tick))
 
-    def startupz(self, query: dict) -> tuple[int, dict[str, Any]]:
+    def startupz(self, query: Mapping[str, list[str]]) -> tuple[int, dict[str, Any]]:
         return h.startup(self.health_state())
 
-    def readyz(self, query: dict) -> tuple[int, dict[str, Any]]:
+    def readyz(self, query: Mapping[str, list[str]]) -> tuple[int, dict[str, Any]]:
         return h.readiness(
             self.health_state(),
             heartbeat_timeout=self.options.heartbeat_timeout,
             max_age=self.options.probe_max_age,
         )
 
-    def status(self):
+    def status(
+        self,
+    ) -> tuple[dict[str, tuple[bool, float]], dict[str, tuple[bool, float]]]:
+        """What the metrics' StatusCollector gauges: (up, heartbeat age) per worker slot,
+        (ok, age) per probe."""
         snapshot, now, wall = self.snapshot, time.monotonic(), time.time()
         workers = {
             name: (alive, max(0.0, now - last)) for name, _kind, alive, last in snapshot.slots
