@@ -313,7 +313,8 @@ def _message(raw: dict) -> SqsMessage:
     return SqsMessage(
         message_id=raw["MessageId"],
         body=raw.get("Body", ""),
-        receive_count=int(attributes.get("ApproximateReceiveCount", 1)),
+        # 0 when SQS did not say: unknown is never taken for a first delivery (jobs.transfer)
+        receive_count=int(attributes.get("ApproximateReceiveCount", 0) or 0),
         receipt_handle=raw["ReceiptHandle"],
     )
 

@@ -66,6 +66,22 @@ def copy_problem(node: Any, *, size: int, encrypted: bool | None = None) -> str 
     return None
 
 
+def holds_requested_name(
+    node: Any, requested: str, *, size: int, encrypted: bool | None = None
+) -> bool:
+    """Whether a run may skip the duplicate listing after its own completed upload ``node``.
+
+    True when DRACOON kept the ``requested`` name (``autorename`` renamed nothing) and the
+    completion's node is a correct copy by size and encryption. Then no other file named
+    ``requested`` existed at our completion, so every copy of the recording that completes
+    after ours is renamed and its run lists the room, sees ours (older) and removes its own.
+    Only call it for a node that this run's upload returned on its first attempt: an
+    interrupted attempt may have left a file of its own. The argument, and the one case it
+    does not cover, are in docs/reliability.md ("Duplicate protection at the floor").
+    """
+    return node.name == requested and copy_problem(node, size=size, encrypted=encrypted) is None
+
+
 def complete_copies(
     client: Any,
     room_id: int,

@@ -114,8 +114,13 @@ class JobRunner:
         job_id: str,
         cancel: threading.Event | None = None,
         progress: Callable[[int, int], None] | None = None,
+        delivery: int | None = None,
     ) -> JobResult:
-        """Run one job. Raises InvalidMessageError (never retry) or JobError(retryable)."""
+        """Run one job. Raises InvalidMessageError (never retry) or JobError(retryable).
+
+        ``delivery``: the SQS message's receive count (None: not from SQS, e.g. the CLI). On
+        the first delivery the transfer skips the listing of earlier uploads (jobs.transfer).
+        """
         started = time.monotonic()
         now = self._clock()
         message: JobMessage | None = None
@@ -137,8 +142,9 @@ class JobRunner:
             with deadlines.job_budget(budget):
                 try:
                     return self._run(
-                        message, job_id, started, now, budget, self._budgeted(budget, progress)
-                    )
+                        message, job_id, started, now, budget, self._budgeted(budget, progress),
+                        first_delivery=delivery == 1,
+                    )  # fmt: skip
                 except Exception as exc:
                     if budget.expired and not budget.cancelled:
                         raise self._past_deadline(job_id, domain, budget, exc) from None
@@ -185,6 +191,8 @@ class JobRunner:
         now: datetime,
         cancel: threading.Event | None,
         progress: Callable[[int, int], None] | None,
+        *,
+        first_delivery: bool = False,
     ) -> JobResult:
         domain = message.instance_domain
         instance = self._instance(domain, job_id)
@@ -219,6 +227,7 @@ class JobRunner:
                 progress=progress,
                 report_files=level in ("file", "chunk"),
                 open_source=self._open_source,
+                first_delivery=first_delivery,
             )
             outcome = transfer.run()
         return JobResult(

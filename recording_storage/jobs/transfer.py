@@ -6,6 +6,8 @@ Order of events, and why:
 2. Resolve (create) each target room under the instance's parent room.
 3. List the files already in each room and recognise our own earlier uploads by the marker
    in their notes (see below); those are verified and, when correct, not uploaded again.
+   Skipped on a first SQS delivery with ``s3.removeAfterTransferring``: the check after the
+   upload finds any copy (docs/reliability.md, "Duplicate protection at the floor").
 4. For every key and target: stream the object with ranged GETs into ``client.upload``
    (encrypted when the room is), with the target's expiration and the marker as notes; verify
    the new file; then hand the file key to every room reader.
@@ -84,6 +86,7 @@ from recording_storage.dracoon.client import (
 from recording_storage.jobs.dedup import (
     complete_copies,
     copy_problem,
+    holds_requested_name,
     keep_oldest_copy,
     remove_broken_copies,
 )
@@ -194,6 +197,7 @@ class Transfer:
         open_source: SourceOpener | None = None,
         read_once: bool = True,
         s3_deadline: float | None = None,
+        first_delivery: bool = False,
     ):
         self.job_id = job_id
         self.instance = instance
@@ -216,6 +220,10 @@ class Transfer:
         # s3.rangeDeadlineSeconds: the total wait for one ranged GET, HeadObject or DeleteObject
         self.s3_deadline = s3_deadline
         self.outcome = TransferOutcome()
+        # The first SQS delivery of a message whose objects go once transferred skips the
+        # listing of earlier uploads: the check after the upload finds any copy (dedup.py).
+        self.list_before_upload = not (first_delivery and remove_after)
+        self._interrupted: set[tuple[str, str]] = set()  # (key, room) uploads that broke off
         self._verifiers: dict[str, CopyVerifier] = {}  # per key: content checks of copies
         self._orphans: dict[int, str | None] = {}  # file id -> problem, S3 object gone
         self._done_before = 0
@@ -390,6 +398,8 @@ class Transfer:
             node = self.client.resolve_room_path(
                 self.parent_room_id, list(target.room_path), create=create
             )
+            if create and not self.list_before_upload:
+                return node, {}
             try:
                 return node, self._index_existing(node)
             except DracoonApiError as exc:
@@ -438,7 +448,11 @@ class Transfer:
             return
         self._report(self._done_before)
         self.outcome.bytes_transferred += info.size
-        node = self._keep_one(info, room, node)
+        if (info.key, target) in self._interrupted or not holds_requested_name(
+            node, sanitize_name(file_name_of(info.key)), size=info.size,
+            encrypted=room.node.is_encrypted,
+        ):  # fmt: skip
+            node = self._keep_one(info, room, node)
         if node is None:
             return
         room.existing.setdefault(wanted.source, []).append((wanted, node))
@@ -473,6 +487,7 @@ class Transfer:
                         info, room, source, lambda done: self._report(done_before + done)
                     )
             except (DracoonError, S3Error, OSError) as exc:
+                self._interrupted.add((info.key, room.target.display_path))
                 if isinstance(exc, UploadCancelledError) or self.cancel.is_set():
                     self._fail(info.key, room.target, exc)
                     raise JobError(f"job {self.job_id} cancelled: {exc}", retryable=True) from None

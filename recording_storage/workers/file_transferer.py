@@ -299,6 +299,7 @@ class FileTransferer(Worker):
                         job_id=job_id,
                         cancel=self.channel.cancel,
                         progress=progress,
+                        delivery=message.receive_count,
                     )
                 except Exception as failure:
                     error = failure

@@ -36,24 +36,30 @@ def per_job(run: scenarios.SmallRun, service: str) -> dict[str, float]:
     }
 
 
-def test_a_warm_job_costs_the_floor_plus_the_duplicate_checks(world):
-    run = scenarios.many_small(world, JOBS, 256 * 1024, workers=1)
+FLOOR = ("POST /nodes/files/uploads", "POST /uploads/***", "PUT /uploads/***",
+         "GET /nodes/missingFileKeys", "POST /nodes/files/keys")  # fmt: skip
+REMOVE_AFTER = ("s3.removeAfterTransferring = true",)  # the default; the bench keeps objects
+
+
+def test_a_warm_first_delivery_costs_the_floor(world):
+    run = scenarios.many_small(world, JOBS, 256 * 1024, workers=1, extra_conf=REMOVE_AFTER)
 
     assert run.failed == 0
     dracoon = per_job(run, "DRACOON")
-    # The protocol floor of one key into one encrypted room ...
-    for kind in ("POST /nodes/files/uploads", "POST /uploads/***", "PUT /uploads/***",
-                 "GET /nodes/missingFileKeys", "POST /nodes/files/keys"):  # fmt: skip
+    # The protocol floor of one key into one encrypted room, and nothing else: a first
+    # delivery skips the listing of earlier uploads, and DRACOON kept every name, so no
+    # listing after the completion either (docs/reliability.md, "Duplicate protection at the
+    # floor"); no room lookups, logins or key-pair fetches on a warm worker.
+    for kind in FLOOR:
         assert dracoon.pop(kind) == 1.0, kind
-    # ... plus the two name-filtered listings of the duplicate protection (earlier deliveries
-    # before the upload, concurrent runs after it); no room lookups, logins or key-pair
-    # fetches on a warm worker.
-    assert dracoon == {"GET /nodes": 2.0}
+    assert dracoon == {}
     # Connections live across jobs: none new for SQS and the configurator, and S3 opens one
     # now and then (~1 per 12 jobs here: a pooled connection urllib3 did not take back).
     s3 = per_job(run, "S3")
     assert s3.pop("(new TCP connections)", 0) <= 0.25
-    assert s3 == {"HeadObject": 1.0, "GetObject": 1.0}
+    # HeadObject twice: before DRACOON is touched, and right before the conditional delete
+    # (aws/s3.py delete_object: stores that ignore If-Match on DELETE).
+    assert s3 == {"HeadObject": 2.0, "GetObject": 1.0, "DeleteObject": 1.0}
     sqs = per_job(run, "SQS")
     assert sqs.pop("DeleteMessage") == 1.0
     # One receive per job plus the odd empty long poll; the long poll that returns the first
@@ -62,6 +68,19 @@ def test_a_warm_job_costs_the_floor_plus_the_duplicate_checks(world):
     assert sqs.pop("(new TCP connections)", 0) <= 0.25
     assert sqs == {}  # no visibility changes for jobs shorter than a third of the timeout
     assert per_job(run, "configurator") == {}  # cached for configurator.cacheTtlSeconds
+
+
+def test_objects_kept_after_the_transfer_keep_the_listing_before_the_upload(world):
+    """Without s3.removeAfterTransferring a copy from a finished earlier message can be
+    anywhere in the room's past, so even a first delivery lists before it uploads."""
+    run = scenarios.many_small(world, JOBS, 256 * 1024, workers=1)
+
+    assert run.failed == 0
+    dracoon = per_job(run, "DRACOON")
+    for kind in FLOOR:
+        assert dracoon.pop(kind) == 1.0, kind
+    assert dracoon == {"GET /nodes": 1.0}  # before the upload; none after it (name kept)
+    assert "DeleteObject" not in per_job(run, "S3")
 
 
 def test_receive_batch_takes_sqs_to_a_fraction_of_a_request_per_job(world):

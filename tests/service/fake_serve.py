@@ -33,7 +33,7 @@ class FakeRunner:
         for sub in ("started", "done", "cancelled"):
             (workdir / sub).mkdir(exist_ok=True)
 
-    def run(self, body, *, job_id, cancel=None, progress=None):
+    def run(self, body, *, job_id, cancel=None, progress=None, delivery=None):
         job = json.loads(body)
         started = self.workdir / "started" / job_id
         redelivered = started.exists()

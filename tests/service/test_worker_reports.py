@@ -42,7 +42,7 @@ class FakeRunner:
     def __init__(self, error=None):
         self.error = error
 
-    def run(self, body, *, job_id, cancel=None, progress=None):
+    def run(self, body, *, job_id, cancel=None, progress=None, delivery=None):
         if self.error is not None:
             raise self.error
         progress(0, 10)

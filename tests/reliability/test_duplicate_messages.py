@@ -1,0 +1,108 @@
+"""One recording sent as two different SQS messages (a producer that sends twice), each on
+its first delivery: the transfer skips the listing of earlier uploads then, and the check
+after the upload must still leave exactly one correct file per room, with the S3 object
+deleted only once a correct copy is in the room (docs/reliability.md, "Duplicate protection
+at the floor")."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.jobs.conftest import CHUNK
+from tests.reliability.conftest import in_thread
+from tests.support.fault_proxy import ProxyRule
+
+SLOW_COMPLETION = {"method": "PUT", "path": r"^/api/v4/uploads/[^/]+$", "latency_ms": 800}
+
+
+def _watch_s3_delete(world, key: str, data: bytes) -> list[list[dict]]:
+    """The room's files at the moment each DeleteObject of ``key`` reaches S3; every one of
+    those moments must already hold a correct copy."""
+    seen: list[list[dict]] = []
+
+    def record() -> None:
+        files = world.files()
+        seen.append(files)
+        assert any(world.download_as("alice", f["id"]) == data for f in files), files
+
+    world.proxy.add(ProxyRule("delay", method="DELETE", path=rf"/{key}$", before=record))
+    return seen
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_second_message_after_a_run_that_kept_the_object_leaves_one_file(world):
+    """The first message uploads but cannot delete the object (S3 refuses); the second
+    message, first delivery, lists nothing before it uploads: DRACOON renames its copy, so
+    it looks after the completion, keeps the first copy and deletes its own and the object."""
+    data = os.urandom(1000)
+    world.bucket.put("rec/twice.mp4", data)
+    body = world.message("rec/twice.mp4")
+    world.proxy.add(ProxyRule("error", method="DELETE", path=r"/rec/twice\.mp4$", status=500,
+                              code="InternalError", count=20))  # fmt: skip
+    with pytest.raises(Exception, match="deleting it failed"):
+        world.runner().run(body, job_id="message-1", delivery=1)
+    [first] = world.files()
+    assert world.bucket.exists("rec/twice.mp4")
+    world.proxy.clear()
+    seen = _watch_s3_delete(world, r"rec/twice\.mp4", data)
+
+    result = world.runner().run(body, job_id="message-2", delivery=1)
+
+    kept = world.assert_one_correct_file(data)
+    assert kept["id"] == first["id"] and kept["name"] == "twice.mp4"
+    assert [f.file_id for f in result.files] == [first["id"]]
+    assert result.s3_deleted and not world.bucket.exists("rec/twice.mp4")
+    assert len(seen) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_two_messages_for_one_recording_at_the_same_time_leave_one_file(world):
+    """Both first deliveries skip the listing before the upload and complete at about the
+    same time: the one that got the name lists nothing, the renamed one sees it and removes
+    its own copy."""
+    data = os.urandom(CHUNK - 100)
+    world.bucket.put("rec/pair.mp4", data)
+    body = world.message("rec/pair.mp4")
+    seen = _watch_s3_delete(world, r"rec/pair\.mp4", data)
+    world.faults(SLOW_COMPLETION)  # both uploads are in flight at the same time
+    runners = [world.runner(), world.runner()]
+    threads = [
+        in_thread(lambda r=r, n=n: r.run(body, job_id=f"message-{n}", delivery=1))
+        for n, r in enumerate(runners)
+    ]
+    for thread, _ in threads:
+        thread.join(60)
+    world.faults()
+
+    results = [outcome[0] for _, outcome in threads]
+    assert not any(isinstance(r, BaseException) for r in results), results
+    kept = world.assert_one_correct_file(data)
+    assert kept["name"] == "pair.mp4"
+    assert {f.file_id for r in results for f in r.files} == {kept["id"]}
+    assert not world.bucket.exists("rec/pair.mp4")
+    assert 1 <= len(seen) <= 2  # the second delete may find the object gone already
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_redelivery_still_reuses_the_copy_of_an_earlier_delivery(world):
+    """Delivery 2 lists before the upload: a copy from delivery 1 (which failed after the
+    upload) is reused, not uploaded again."""
+    data = os.urandom(1000)
+    world.bucket.put("rec/again.mp4", data)
+    body = world.message("rec/again.mp4")
+    world.proxy.add(ProxyRule("error", method="DELETE", path=r"/rec/again\.mp4$", status=500,
+                              code="InternalError", count=20))  # fmt: skip
+    with pytest.raises(Exception, match="deleting it failed"):
+        world.runner().run(body, job_id="job", delivery=1)
+    world.proxy.clear()
+
+    result = world.runner().run(body, job_id="job", delivery=2)
+
+    kept = world.assert_one_correct_file(data)
+    assert [(f.file_id, f.reused) for f in result.files] == [(kept["id"], True)]
+    assert result.bytes_transferred == 0 and result.s3_deleted
