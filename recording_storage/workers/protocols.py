@@ -44,6 +44,7 @@ class JobRunner(Protocol):
         job_id: str,
         cancel: threading.Event | None = None,
         progress: Callable[[int, int], None] | None = None,
+        delivery: int | None = None,
     ) -> JobOutcome: ...
 
 
