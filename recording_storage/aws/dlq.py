@@ -104,7 +104,8 @@ def _queue_url_from_arn(client: Any, arn: str) -> str:
         raise DeadLetterError(f"the redrive policy names {arn!r}, which is not an SQS queue ARN")
     account, name = parts[4], parts[5]
     try:
-        return client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        answer = client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
+        return str(answer["QueueUrl"])
     except (ClientError, BotoCoreError) as error:
         raise DeadLetterError(
             f"the dead-letter queue {arn} from the redrive policy cannot be found "
@@ -270,7 +271,8 @@ class DeadLetterQueue:
 
     def _call(self, what: str, method: Any, **params: Any) -> dict[str, Any]:
         try:
-            return method(**params)
+            answer: dict[str, Any] = method(**params)
+            return answer
         except (ClientError, BotoCoreError) as error:
             raise DeadLetterError(
                 f"cannot {what} the dead-letter queue {self.dlq_url} ({error_code(error)}: "

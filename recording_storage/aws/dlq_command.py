@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from recording_storage.aws.dlq import (
@@ -40,7 +41,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> argparse.Argum
         help="visibility timeout while messages are held by this command "
         f"(default {DEFAULT_HOLD_SECONDS})",
     )
-    dlq = commands.add_parser(
+    dlq: argparse.ArgumentParser = commands.add_parser(
         "dlq",
         parents=[common],
         help="list, replay or purge the dead-letter queue",
@@ -121,9 +122,10 @@ def run(args: argparse.Namespace, settings: Any, client: Any, decode: JobDecoder
         dlq = DeadLetterQueue.discover(
             client, queue_url, args.dlq_url, hold_seconds=args.hold_seconds
         )
-        if args.dlq_action is _list:  # the one sub-command that shows jobs decoded
+        action: Callable[..., int] = args.dlq_action
+        if action is _list:  # the one sub-command that shows jobs decoded
             return _list(args, dlq, decode)
-        return args.dlq_action(args, dlq)
+        return action(args, dlq)
     except DeadLetterError as error:
         print(f"dlq: {error}", file=sys.stderr)
         return EXIT_RETRYABLE if error.retryable else EXIT_NEEDS_FIX

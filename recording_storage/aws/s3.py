@@ -1,16 +1,11 @@
-"""S3 access for transfers: HeadObject, ranged-GET streaming with read-ahead, delete.
+"""S3 access for transfers: HeadObject, ranged-GET streaming, delete.
 
 ``RangedObjectReader`` is a read-only file object over one S3 object. It fetches the object
-in ranges of ``chunk_size`` bytes (``s3.chunkSize``), in one of two ways:
-
-- ``read_ahead=True``: while the caller consumes one range, the next one is fetched in a
-  background thread - at most one range ahead, so memory stays at about two chunks
-  whatever the object size. For callers that read in small pieces.
-- ``read_ahead=False``: streaming. ``readinto`` reads the GET response body straight into
-  the caller's buffer (in pieces of at most ``STREAM_PIECE`` bytes), so the reader holds no
-  chunk of its own. Transfers use this: the upload pipeline already reads ahead into its
-  own reused buffers (``dracoon.client.upload``), and a second copy would only cost memory
-  and a memcpy per byte.
+in ranges of ``chunk_size`` bytes (``s3.chunkSize``) and streams: ``readinto`` reads the GET
+response body straight into the caller's buffer (in pieces of at most ``STREAM_PIECE``
+bytes), so the reader holds no chunk of its own. It does not read ahead: the upload
+pipeline already does, into its own reused buffers (``dracoon.client.upload``), and a
+second copy would only cost memory and a memcpy per byte.
 
 Every range is requested with ``If-Match: <etag>`` from HeadObject, so an object replaced
 mid-transfer fails loudly instead of producing a file made of two versions. A range that
@@ -39,7 +34,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -130,7 +124,7 @@ def call_within(deadline: float | None, what: str, call: Callable[..., Any], **k
     return outcome["value"]
 
 
-def head_object(client, bucket: str, key: str, *, deadline: float | None = None) -> ObjectInfo:
+def head_object(client: Any, bucket: str, key: str, *, deadline: float | None = None) -> ObjectInfo:
     """Size and ETag of ``s3://bucket/key``; S3ObjectMissingError when it does not exist.
 
     ``deadline`` bounds the whole call (``call_within``)."""
@@ -153,7 +147,7 @@ def head_object(client, bucket: str, key: str, *, deadline: float | None = None)
     )
 
 
-def delete_object(client, info: ObjectInfo, *, deadline: float | None = None) -> None:
+def delete_object(client: Any, info: ObjectInfo, *, deadline: float | None = None) -> None:
     """Delete exactly the object that HeadObject described, never a newer one.
 
     - Versioned bucket (``info.pinned_version``): delete that version (``VersionId``). This
@@ -200,19 +194,18 @@ def delete_object(client, info: ObjectInfo, *, deadline: float | None = None) ->
 
 
 class RangedObjectReader(io.RawIOBase):
-    """Read one S3 object sequentially through ranged GETs with bounded read-ahead."""
+    """Read one S3 object sequentially, streaming it through ranged GETs."""
 
     def __init__(
         self,
-        client,
+        client: Any,
         info: ObjectInfo,
         chunk_size: int,
         *,
-        read_ahead: bool = True,
         attempts: int = 3,
         retry_delay: float = 0.5,
         deadline: float | None = None,
-    ):
+    ) -> None:
         super().__init__()
         if chunk_size <= 0:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
@@ -224,39 +217,23 @@ class RangedObjectReader(io.RawIOBase):
         self._deadline = DEFAULT_RANGE_DEADLINE if deadline is None else deadline
         self._watchdog = _Watchdog()
         self._spent = 0.0  # seconds this GET has kept us waiting for S3 so far
-        self._next_start = 0  # first byte of the next range to request
-        self._buffer = memoryview(b"")
         self._position = 0
-        self._pending: Future[bytes] | None = None
-        self._executor = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-read-ahead")
-            if read_ahead and info.size > chunk_size
-            else None
-        )
         self._closed_event = threading.Event()
         self.ranges_fetched = 0
-        self._body = None  # streaming: the open GET body of the current range
+        self._body: Any = None  # the open GET body (botocore StreamingBody) of the range
         self._body_end = 0  # streaming: first byte after the current range
         self._range_attempt = 0
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Any) -> int:
         if self.closed:
             raise ValueError(f"reader of {self.info.location} is closed")
         target = memoryview(buffer).cast("B")
         if not target.nbytes or self._position >= self.info.size:
             return 0
-        if self._executor is None:
-            return self._stream_into(target)
-        if not self._buffer.nbytes:
-            self._buffer = memoryview(self._next_range())
-        count = min(target.nbytes, self._buffer.nbytes)
-        target[:count] = self._buffer[:count]
-        self._buffer = self._buffer[count:]
-        self._position += count
-        return count
+        return self._stream_into(target)
 
     def tell(self) -> int:
         return self._position
@@ -264,15 +241,9 @@ class RangedObjectReader(io.RawIOBase):
     def close(self) -> None:
         if not self.closed:
             self._closed_event.set()
-            if self._executor is not None:
-                self._executor.shutdown(wait=False, cancel_futures=True)
-            self._pending = None
-            self._buffer = memoryview(b"")
             self._drop_body()
             self._watchdog.stop()
         super().close()
-
-    # -- streaming (no read-ahead) ----------------------------------------------------------
 
     def _stream_into(self, target: memoryview) -> int:
         """Fill ``target`` from the object (up to its end) straight from the GET bodies."""
@@ -365,57 +336,6 @@ class RangedObjectReader(io.RawIOBase):
             except Exception:  # closing a broken connection must not hide the real error
                 log.debug("closing a GetObject body failed", exc_info=True)
 
-    def _next_range(self) -> bytes:
-        if self._pending is not None:
-            future, self._pending = self._pending, None
-            data = future.result()
-        else:
-            data = self._fetch(self._next_start)
-        self._next_start += len(data)
-        if self._executor is not None and self._next_start < self.info.size:
-            self._pending = self._executor.submit(self._fetch, self._next_start)
-        return data
-
-    def _fetch(self, start: int) -> bytes:
-        end = min(start + self.chunk_size, self.info.size) - 1
-        expected = end - start + 1
-        where = f"GetObject {self.info.location} bytes {start}-{end}"
-        last_problem = ""
-        for attempt in range(1, self._attempts + 1):
-            if self._closed_event.is_set():
-                raise S3Error(f"{where}: reader closed")
-            try:
-                response = self._client.get_object(
-                    Bucket=self.info.bucket,
-                    Key=self.info.key,
-                    Range=f"bytes={start}-{end}",
-                    **({"IfMatch": f'"{self.info.etag}"'} if self.info.etag else {}),
-                )
-                body = response["Body"]
-                self._watchdog.arm(body, self._deadline)
-                try:
-                    data = body.read()
-                finally:
-                    self._watchdog.disarm()
-                    body.close()
-                if self._watchdog.fired:
-                    raise OSError(self._deadline_problem())
-            except ClientError as exc:
-                raise _classify(exc, where) from None
-            except (BotoCoreError, OSError) as exc:  # connection reset, timeout, short read
-                last_problem = f"{type(exc).__name__}: {exc}"
-                if self._watchdog.fired:
-                    last_problem = self._deadline_problem()
-            else:
-                if len(data) == expected:
-                    self.ranges_fetched += 1
-                    return data
-                last_problem = f"got {len(data)} bytes instead of {expected}"
-            if attempt < self._attempts:
-                log.warning("%s: %s; retry %d/%d", where, last_problem, attempt, self._attempts)
-                time.sleep(self._retry_delay * attempt)
-        raise S3Error(f"{where} failed after {self._attempts} attempts: {last_problem}")
-
 
 def _classify(exc: ClientError, what: str) -> S3Error:
     error = exc.response.get("Error", {}) if hasattr(exc, "response") else {}
@@ -455,7 +375,7 @@ class _Watchdog:
         self._stopped = False
         self._thread: threading.Thread | None = None
 
-    def arm(self, body, seconds: float) -> None:
+    def arm(self, body: Any, seconds: float) -> None:
         with self._cond:
             self.fired = False
             self._body, self._until = body, time.monotonic() + max(0.0, seconds)
@@ -491,7 +411,7 @@ class _Watchdog:
                 _shut_down(body)
 
 
-def _shut_down(body) -> None:
+def _shut_down(body: Any) -> None:
     sock = _socket_of(body)
     if sock is not None:
         with contextlib.suppress(OSError):
@@ -501,7 +421,7 @@ def _shut_down(body) -> None:
             body.close()
 
 
-def _socket_of(body) -> socket.socket | None:
+def _socket_of(body: Any) -> socket.socket | None:
     """The socket under a botocore StreamingBody (urllib3 response), if it can be found."""
     raw = getattr(body, "_raw_stream", None)
     connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)

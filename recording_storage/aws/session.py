@@ -9,6 +9,8 @@ Credentials come from boto3's usual chain (environment, profile, instance role).
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 from botocore.config import Config
 
@@ -22,7 +24,7 @@ def make_session(settings: Settings) -> boto3.session.Session:
     return boto3.session.Session(region_name=settings.aws.region)
 
 
-def make_s3_client(settings: Settings, session: boto3.session.Session | None = None):
+def make_s3_client(settings: Settings, session: boto3.session.Session | None = None) -> Any:
     """An S3 client honouring aws.region, aws.endpointUrl, s3.endpointUrl and the S3 timeouts.
 
     The connect and read timeouts bound every S3 call, one socket wait at a time; with
@@ -44,7 +46,7 @@ def make_s3_client(settings: Settings, session: boto3.session.Session | None = N
     return session.client("s3", endpoint_url=endpoint, config=config)
 
 
-def make_sqs_client(settings: Settings, session: boto3.session.Session | None = None):
+def make_sqs_client(settings: Settings, session: boto3.session.Session | None = None) -> Any:
     """An SQS client honouring aws.region, aws.endpointUrl and sqs.endpointUrl.
 
     The read timeout leaves room for a 20 s long poll.

@@ -30,6 +30,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -247,7 +248,13 @@ class SqsConsumer:
         if self._current is not None and self._current.message_id == message.message_id:
             self._current = None
 
-    def _batch(self, operation: str, method, messages: list[SqsMessage], extra: dict) -> bool:
+    def _batch(
+        self,
+        operation: str,
+        method: Callable[..., Any],
+        messages: list[SqsMessage],
+        extra: dict[str, Any],
+    ) -> bool:
         ok = True
         for first in range(0, len(messages), SQS_BATCH_LIMIT):
             part = messages[first : first + SQS_BATCH_LIMIT]
@@ -278,7 +285,9 @@ class SqsConsumer:
             VisibilityTimeout=_visibility(seconds),
         )
 
-    def _call(self, operation: str, message: SqsMessage, method, **params) -> bool:
+    def _call(
+        self, operation: str, message: SqsMessage, method: Callable[..., Any], **params: Any
+    ) -> bool:
         try:
             method(**params)
         except (ClientError, BotoCoreError) as error:
@@ -299,7 +308,9 @@ class SqsConsumer:
             error_code=code,
         )
 
-    def keep_invisible(self, message: SqsMessage, *, job_id: str | None = None):
+    def keep_invisible(
+        self, message: SqsMessage, *, job_id: str | None = None
+    ) -> VisibilityExtender:
         """A context manager that extends ``message``'s visibility until it exits."""
         return VisibilityExtender(self, message, job_id=job_id)
 
@@ -308,7 +319,7 @@ def _visibility(seconds: int) -> int:
     return max(0, min(int(seconds), MAX_VISIBILITY_SECONDS))
 
 
-def _message(raw: dict) -> SqsMessage:
+def _message(raw: dict[str, Any]) -> SqsMessage:
     attributes = raw.get("Attributes") or {}
     return SqsMessage(
         message_id=raw["MessageId"],

@@ -47,7 +47,7 @@ class SharedSource:
     ) -> None:
         self.info = info
         self.chunk_size = max(1, chunk_size)
-        self._reader = RangedObjectReader(s3, info, chunk_size, read_ahead=False, deadline=deadline)
+        self._reader = RangedObjectReader(s3, info, chunk_size, deadline=deadline)
         self._buffer = bytearray(max(1, min(self.chunk_size, info.size)))
         self._start = 0  # object offset of the window's first byte
         self._length = 0  # valid bytes in the window
@@ -205,7 +205,7 @@ class _Branch(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: Any) -> int:
         if self.closed:
             raise ValueError(f"branch {self._index} of {self._shared.info.location} is closed")
         target = memoryview(buffer).cast("B")

@@ -801,9 +801,7 @@ class Transfer:
 
     def _open_ranged(self, info: ObjectInfo) -> BinaryIO:
         # Streaming straight into the upload's buffers: the upload pipeline reads ahead.
-        reader = RangedObjectReader(
-            self.s3, info, self.chunk_size, read_ahead=False, deadline=self.s3_deadline
-        )
+        reader = RangedObjectReader(self.s3, info, self.chunk_size, deadline=self.s3_deadline)
         return reader  # type: ignore[return-value]
 
     def _record(self, info: ObjectInfo, room: _Room, node: Any, *, reused: bool) -> None:

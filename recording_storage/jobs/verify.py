@@ -102,7 +102,7 @@ class CopyVerifier:
         buffer = memoryview(bytearray(min(READ_BUFFER, max(self.info.size, 1))))
         try:
             with RangedObjectReader(
-                self.s3, self.info, self.range_size, read_ahead=False, deadline=self.deadline
+                self.s3, self.info, self.range_size, deadline=self.deadline
             ) as reader:
                 while count := reader.readinto(buffer):
                     digest.update(buffer[:count])

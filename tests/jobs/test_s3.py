@@ -2,7 +2,6 @@
 
 import hashlib
 import os
-import time
 
 import pytest
 
@@ -42,12 +41,11 @@ def test_head_object(s3, s3_bucket):
 
 
 @pytest.mark.parametrize("size", [0, 1, 65536, 65537, 3 * 65536 + 5])
-@pytest.mark.parametrize("read_ahead", [True, False])
-def test_ranged_reader_returns_exact_bytes(s3, s3_bucket, size, read_ahead):
+def test_ranged_reader_returns_exact_bytes(s3, s3_bucket, size):
     data = os.urandom(size)
     s3_bucket.put("k", data)
     info = head_object(s3, s3_bucket.name, "k")
-    with RangedObjectReader(s3, info, 65536, read_ahead=read_ahead) as reader:
+    with RangedObjectReader(s3, info, 65536) as reader:
         out = bytearray()
         while chunk := reader.read(10_000):
             out += chunk
@@ -67,7 +65,7 @@ def test_readinto_large_buffers_and_read_all(s3, s3_bucket):
 def test_object_replaced_mid_read_fails_loudly(s3, s3_bucket):
     s3_bucket.put("k", b"a" * 200_000)
     info = head_object(s3, s3_bucket.name, "k")
-    with RangedObjectReader(s3, info, 65536, read_ahead=False) as reader:
+    with RangedObjectReader(s3, info, 65536) as reader:
         reader.read(65536)
         s3_bucket.put("k", b"b" * 200_000)
         with pytest.raises(S3Error, match="changed"):
@@ -82,28 +80,3 @@ def test_object_deleted_between_head_and_get(s3, s3_bucket):
     delete_object(s3, info)  # idempotent
     with RangedObjectReader(s3, info, 65536) as reader, pytest.raises(S3ObjectMissingError):
         reader.read(10)
-
-
-class CountingClient:
-    """Wraps the S3 client and counts GETs, to show the read-ahead stays one range ahead."""
-
-    def __init__(self, client):
-        self.client = client
-        self.gets = 0
-
-    def get_object(self, **kwargs):
-        self.gets += 1
-        return self.client.get_object(**kwargs)
-
-
-def test_read_ahead_is_bounded_to_one_range(s3, s3_bucket):
-    chunk = 65536
-    s3_bucket.put("big", os.urandom(10 * chunk))
-    info = head_object(s3, s3_bucket.name, "big")
-    counting = CountingClient(s3)
-    with RangedObjectReader(counting, info, chunk) as reader:
-        for consumed in range(1, 11):
-            assert len(reader.read(chunk)) == chunk
-            time.sleep(0.05)  # give the read-ahead thread every chance to run further
-            assert counting.gets <= consumed + 1
-    assert counting.gets == 10

@@ -67,8 +67,9 @@ def test_one_trickling_answer_is_retried_and_the_file_is_complete(world):
     assert result.s3_deleted and not world.bucket.exists(KEY)
 
 
-def test_read_ahead_reader_has_the_same_deadline(world, moto_server):
-    """The read-ahead path (whole range in one ``read``) is bounded too."""
+def test_a_whole_object_read_has_the_same_deadline(world, moto_server):
+    """A caller that reads the whole range in one ``read`` is bounded too (this tested the
+    reader's read-ahead path until that unused mode was removed; the bound stays)."""
     data = os.urandom(CHUNK)
     world.bucket.put(KEY, data)
     client = boto3.session.Session().client(
