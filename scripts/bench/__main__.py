@@ -142,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
                 run = scenarios.many_small(
                     world, jobs, job_size, workers,
-                    extra_conf=(f"sqs.receiveBatch = {options.receive_batch}",),
+                    extra_conf=(f"sqs.receiveBatch = {options.receive_batch}",
+                                # the service's default: first deliveries at the floor
+                                "s3.removeAfterTransferring = true"),
                 )  # fmt: skip
                 if options.no_baseline:
                     rows += scenarios.small_rows(run, job_size, single and scenarios.mib_s(single))

@@ -116,6 +116,9 @@ class CountingProxy(_CountingServer):
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.operation = operation
         self.local = threading.local()
+        # Cleared: ReceiveMessage waits here (the driver stages redeliveries meanwhile).
+        self.receiving = threading.Event()
+        self.receiving.set()
         super().__init__(_ProxyHandler)
 
     def connection(self) -> http.client.HTTPConnection:
@@ -131,7 +134,10 @@ class _ProxyHandler(_Quiet):
 
     def do_POST(self) -> None:
         body = self._body()
-        self.server.count(self.server.operation(self.headers, body))
+        operation = self.server.operation(self.headers, body)
+        self.server.count(operation)
+        if operation == "ReceiveMessage":
+            self.server.receiving.wait(timeout=120)
         headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
         for attempt in range(2):  # a keep-alive connection moto closed: reconnect once
             conn = self.server.connection()

@@ -273,6 +273,34 @@ def send_jobs(sqs, queue_url: str, keys: list[str], room: str, first_id: int = 0
         sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
 
 
+def stage_redeliveries(world, sqs, queue_url: str, keys: list[str], room: str) -> None:
+    """Send the jobs and receive each once (not deleted), so the service gets each on its
+    second delivery (``ApproximateReceiveCount`` 2). The service's receives wait in the
+    counting proxy meanwhile; its long poll in flight (``sqs.waitTimeSeconds = 1``) ends
+    empty before anything is sent."""
+    proxy = world._sqs_proxy
+    proxy.receiving.clear()
+    try:
+        time.sleep(1.5)
+        send_jobs(sqs, queue_url, keys, room)
+        handles: dict[str, str] = {}
+        deadline = time.monotonic() + 60
+        while len(handles) < len(keys) and time.monotonic() < deadline:
+            answer = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                         VisibilityTimeout=120, WaitTimeSeconds=1)  # fmt: skip
+            handles.update({m["MessageId"]: m["ReceiptHandle"] for m in answer.get("Messages", [])})
+        if len(handles) < len(keys):
+            raise RuntimeError(f"staging redeliveries: received {len(handles)} of {len(keys)}")
+        items = list(handles.values())
+        for first in range(0, len(items), 10):
+            sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                for i, h in enumerate(items[first:first + 10])
+            ])  # fmt: skip
+    finally:
+        proxy.receiving.set()
+
+
 def wait_drained(world, sqs, queue_url, service, log_path, uploads_before, jobs, deadline):
     """Until ``jobs`` more uploads completed and the queue is empty (every message deleted)."""
     while True:
@@ -295,10 +323,20 @@ def wait_drained(world, sqs, queue_url, service, log_path, uploads_before, jobs,
 
 
 def many_small(
-    world: World, jobs: int, size: int, workers: int, *, extra_conf: tuple[str, ...] = ()
+    world: World,
+    jobs: int,
+    size: int,
+    workers: int,
+    *,
+    extra_conf: tuple[str, ...] = (),
+    redelivered: bool = False,
 ) -> SmallRun:
     """``jobs`` recordings of ``size`` bytes through SQS into ``recording-storage serve`` with
-    ``workers`` FileTransferers, measured after 2 warm-up jobs per worker (a warm service)."""
+    ``workers`` FileTransferers, measured after 2 warm-up jobs per worker (a warm service).
+
+    ``redelivered``: every measured message reaches the service on its second delivery (the
+    driver receives each once while the service's receives are held), as after a crash; the
+    time then includes that staging."""
     from scripts.bench.counting import RequestTable, dracoon_kind
 
     world.fresh_emulator("classic")  # the same empty emulator for ours and the baseline
@@ -332,7 +370,10 @@ def many_small(
         pids = session_pids(service.pid)
         cpu_before, others_before = proc_cpu_seconds(pids), stand_in_cpu(world)
         started = time.perf_counter()
-        send_jobs(moto, queue_url, keys, room)
+        if redelivered:
+            stage_redeliveries(world, moto, queue_url, keys, room)
+        else:
+            send_jobs(moto, queue_url, keys, room)
         wait_drained(world, moto, queue_url, service, log_path, before[0][COMPLETION], jobs,
                      deadline)  # fmt: skip
         seconds = time.perf_counter() - started

@@ -190,10 +190,11 @@ def fixed_file_keys(owner_public: dict, reader_public: dict) -> tuple[dict, dict
 def requests_only(args: dict) -> dict:
     """The baseline of scenario 4: the requests a warm worker makes for a job, nothing else.
 
-    ``workers`` processes each: ReceiveMessage, HeadObject, the name-filtered listing of earlier
-    uploads, channel, GetObject of the whole (one-chunk) object, the chunk sent as it is,
-    completion with a fixed file key, the listing after it, missingFileKeys, the reader's key
-    (fixed), DeleteMessage -- until ``jobs`` messages are done. No encryption, no threads, no
+    ``workers`` processes each: ReceiveMessage, HeadObject, channel, GetObject of the whole
+    (one-chunk) object, the chunk sent as it is, completion with a fixed file key,
+    missingFileKeys, the reader's key (fixed), HeadObject and the conditional DeleteObject,
+    DeleteMessage -- until ``jobs`` messages are done (a first delivery at the DRACOON
+    floor, docs/performance.md). No encryption, no threads, no
     retries, no logging: what the stand-ins cost for the same traffic, and the floor of a
     minimal client in Python. Returns the seconds and the CPU of these processes."""
     import multiprocessing
@@ -298,10 +299,8 @@ def _requests_worker(args: dict, ready, done, results) -> None:
             s3_part = body["storage"]["extra"]["aws.s3"]
             bucket, key = s3_part["bucket"], s3_part["keys"][0]
             name = key.rpartition("/")[2]
-            size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
-            lookup = {"parent_id": room, "depth_level": 0, "offset": 0, "limit": 500,
-                      "filter": f"type:eq:file|name:cn:{name.rpartition('.')[0]}"}  # fmt: skip
-            call("GET", "/nodes", fields=lookup)
+            head = s3.head_object(Bucket=bucket, Key=key)
+            size = head["ContentLength"]
             channel = call("POST", "/nodes/files/uploads",
                            {"parentId": room, "name": name, "size": size})  # fmt: skip
             data = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{size - 1}")["Body"].read()
@@ -317,13 +316,14 @@ def _requests_worker(args: dict, ready, done, results) -> None:
             if completed.status >= 300:
                 raise RuntimeError(f"completion: HTTP {completed.status} {completed.data[:200]!r}")
             file_id = json.loads(completed.data)["id"]
-            call("GET", "/nodes", fields=lookup)
             missing = call("GET", "/nodes/missingFileKeys",
                            fields={"file_id": file_id, "offset": 0, "limit": 100})  # fmt: skip
             items = [{"fileId": file_id, "userId": item["userId"], "fileKey": reader_key}
                      for item in missing.get("items") or []]  # fmt: skip
             if items:
                 call("POST", "/nodes/files/keys", {"items": items})
+            s3.head_object(Bucket=bucket, Key=key)
+            s3.delete_object(Bucket=bucket, Key=key, IfMatch=head["ETag"])
             sqs.delete_message(QueueUrl=queue, ReceiptHandle=got[0]["ReceiptHandle"])
             with done.get_lock():
                 done.value += 1

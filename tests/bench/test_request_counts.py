@@ -70,6 +70,20 @@ def test_a_warm_first_delivery_costs_the_floor(world):
     assert per_job(run, "configurator") == {}  # cached for configurator.cacheTtlSeconds
 
 
+def test_a_redelivered_job_still_lists_before_its_upload(world):
+    """The second delivery of a message may find a copy its first delivery left (a crash
+    after the completion): it lists before it uploads (jobs.transfer, docs/reliability.md)."""
+    run = scenarios.many_small(
+        world, JOBS, 256 * 1024, workers=1, extra_conf=REMOVE_AFTER, redelivered=True
+    )
+
+    assert run.failed == 0
+    dracoon = per_job(run, "DRACOON")
+    for kind in FLOOR:
+        assert dracoon.pop(kind) == 1.0, kind
+    assert dracoon == {"GET /nodes": 1.0}  # before the upload; none after it (name kept)
+
+
 def test_objects_kept_after_the_transfer_keep_the_listing_before_the_upload(world):
     """Without s3.removeAfterTransferring a copy from a finished earlier message can be
     anywhere in the room's past, so even a first delivery lists before it uploads."""
