@@ -20,6 +20,7 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -32,7 +33,7 @@ class FetchError(Exception):
     pass
 
 
-def make_client(env: Mapping[str, str]):
+def make_client(env: Mapping[str, str]) -> Any:
     endpoint = (
         env.get("AWS_ENDPOINT_URL_S3")
         or env.get("AWS_ENDPOINT_URL")
@@ -57,7 +58,7 @@ def object_key(prefix: str, name: str) -> str:
     return f"{prefix}/{name}" if prefix else name
 
 
-def fetch(client, bucket: str, prefix: str, dest: Path, names: Sequence[str]) -> list[Path]:
+def fetch(client: Any, bucket: str, prefix: str, dest: Path, names: Sequence[str]) -> list[Path]:
     """Download every name; returns the files written. Raises FetchError on the first failure."""
     written = []
     for raw in names:

@@ -29,14 +29,19 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 
 from recording_storage.logcodes import LogCode, log_event
+
+if TYPE_CHECKING:  # imported when used: the master loads this module, not the configurator
+    from prometheus_client.metrics_core import Metric
+
+    from recording_storage.configurator import Configurator
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +145,9 @@ class HealthProbes:
     def __init__(self, settings: Any, timeout: float = 5.0) -> None:
         self.settings = settings
         self.timeout = timeout
-        self._sqs = None
-        self._s3 = None
-        self._configurator = None
+        self._sqs: Any = None  # boto3 clients (untyped)
+        self._s3: Any = None
+        self._configurator: Configurator | None = None
         self._http = urllib3.PoolManager(timeout=urllib3.Timeout(total=timeout), retries=False)
         self._last_ok: dict[str, bool] = {}
         self.checks: dict[str, Callable[[], None]] = {
@@ -481,7 +486,7 @@ def readiness(
 
 def detail(state: HealthState, *, max_age: float) -> dict[str, Any]:
     """Everything an operator needs to see why: per probe when it was last checked."""
-    probes = {}
+    probes: dict[str, dict[str, Any]] = {}
     for name in PROBES:
         result = state.probes.get(name)
         if result is None:
@@ -529,7 +534,7 @@ class CredentialsCollector:
     def __init__(self, credentials: Callable[[], Mapping[str, CredentialCheck]]) -> None:
         self._credentials = credentials
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         from prometheus_client.core import GaugeMetricFamily
 
         gauge = GaugeMetricFamily(

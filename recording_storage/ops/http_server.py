@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs
 
 from recording_storage.logcodes import LogCode, log_event
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 HealthView = Callable[[], tuple[int, dict[str, str]]]
 MetricsView = Callable[[], tuple[bytes, str]]
 # A route gets the query parameters and answers (status, JSON document).
-JsonView = Callable[[Mapping[str, list[str]]], tuple[int, dict]]
+JsonView = Callable[[Mapping[str, list[str]]], tuple[int, dict[str, Any]]]
 
 NOT_FOUND = b'{"error":"not_found","status":"error"}'
 
@@ -59,7 +60,7 @@ class OpsServer:
     @property
     def address(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"{host}:{port}"
+        return f"{host!s}:{port}"
 
     def start(self) -> OpsServer:
         self._thread.start()
@@ -85,7 +86,7 @@ def _with_query(view: HealthView | JsonView) -> JsonView:
         takes_query = False
     if takes_query:
         return view  # type: ignore[return-value]
-    return lambda query: view()  # type: ignore[call-arg, misc]
+    return lambda query: view()  # type: ignore[call-arg]
 
 
 def _make_handler(

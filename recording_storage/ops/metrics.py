@@ -25,8 +25,9 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -39,6 +40,7 @@ from prometheus_client import (
     values,
 )
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from recording_storage import __version__
@@ -235,7 +237,7 @@ def enable_multiprocess() -> str:
     os.environ[MULTIPROC_ENV] = path
     # The value class is normally chosen once, when prometheus_client is first imported;
     # choose again now that the directory exists, and forget metrics built before.
-    values.ValueClass = values.get_value_class()
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     _metrics = None
     service_metrics()
     return path
@@ -250,7 +252,7 @@ def mark_process_dead(pid: int) -> None:
     """Forget a dead worker's live gauges (its counters keep counting in the totals)."""
     path = os.environ.get(MULTIPROC_ENV)
     if path:
-        multiprocess.mark_process_dead(pid, path)
+        multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
 
 
 class StatusCollector(Collector):
@@ -266,7 +268,7 @@ class StatusCollector(Collector):
     ) -> None:
         self._snapshot = snapshot
 
-    def collect(self):  # type: ignore[override]
+    def collect(self) -> Iterator[Metric]:
         workers, probes = self._snapshot()
         up = GaugeMetricFamily(
             f"{PREFIX}_worker_up", "1 while the worker slot has a live process.", labels=["worker"]
@@ -304,7 +306,7 @@ class StatusCollector(Collector):
 def build_registry(status: StatusCollector | None = None) -> CollectorRegistry:
     """The registry ``/metrics`` serves: every process's files plus the master's status."""
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     if status is not None:
         registry.register(status)
     return registry
@@ -334,7 +336,7 @@ class DracoonMetricsEvents:
         service_metrics().retries.labels(service="dracoon").inc()
 
 
-def attach_boto3_metrics(client, service: str) -> None:
+def attach_boto3_metrics(client: Any, service: str) -> None:
     """Count a boto3 client's failed requests and retries (botocore's own event hooks).
 
     ``after-call`` sees every parsed response, including error responses and the number of
@@ -348,7 +350,9 @@ def attach_boto3_metrics(client, service: str) -> None:
     def operation_of(event_name: str) -> str:
         return event_name.rsplit(".", 1)[-1] if event_name else "unknown"
 
-    def after_call(http_response=None, parsed=None, event_name="", **_):
+    def after_call(
+        http_response: Any = None, parsed: Any = None, event_name: str = "", **_: Any
+    ) -> None:
         metadata = (parsed or {}).get("ResponseMetadata", {})
         attempts = int(metadata.get("RetryAttempts", 0) or 0)
         if attempts:
@@ -359,7 +363,7 @@ def attach_boto3_metrics(client, service: str) -> None:
                 operation=operation_of(event_name), status=str(status)
             ).inc()
 
-    def after_call_error(event_name="", **_):
+    def after_call_error(event_name: str = "", **_: Any) -> None:
         if service == "s3":
             service_metrics().s3_request_errors.labels(
                 operation=operation_of(event_name), status="0"
