@@ -11,25 +11,29 @@
 # "Base image and digest" says why the repository cannot pin one itself).
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# -- install: the package and its dependencies in a virtual environment ------------------------
+# -- install: the service and its dependencies in a virtual environment (no emulator) ----------
 FROM ${PYTHON_IMAGE} AS install
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY setup.cfg setup.py README.md /tmp/src/
 COPY recording_storage /tmp/src/recording_storage
+# The service's wheel never contains the emulator; the find_spec check proves it for the image.
 RUN python -m venv /opt/recording-storage \
     && /opt/recording-storage/bin/pip install /tmp/src \
-    && rm -rf /tmp/src
-
-# -- install-production: the same, without the DRACOON emulator (a development tool) ----------
-# Removed here, before the production stage copies the environment, so no layer of the
-# production image ever holds it: the subpackage, its console script and its entry point.
-FROM install AS install-production
-RUN site=$(/opt/recording-storage/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') \
-    && rm -rf "$site/recording_storage/dracoon/emulator" /opt/recording-storage/bin/dracoon-emulator \
-    && sed -i '/^dracoon-emulator *=/d' "$site"/recording_storage-*.dist-info/entry_points.txt \
-    && /opt/recording-storage/bin/python -c 'import importlib.util as u, sys; sys.exit(u.find_spec("recording_storage.dracoon.emulator") is not None)' \
+    && rm -rf /tmp/src \
+    && /opt/recording-storage/bin/python -c 'import importlib.util as u, sys; sys.exit(u.find_spec("dracoon_emulator") is not None)' \
     && /opt/recording-storage/bin/recording-storage version
+
+# -- install-emulator: the same plus the DRACOON emulator (a development tool) ---------------
+# emulator/ is a distribution of its own (dracoon-emulator); only the emulator target copies
+# this environment, so no layer of the production image ever holds it. It is installed next to
+# recording-storage because seeding users from an encryption password generates their key
+# pairs with recording_storage.dracoon.crypto (docs/emulator.md, "Distribution and dependencies").
+FROM install AS install-emulator
+COPY emulator /tmp/emulator
+RUN /opt/recording-storage/bin/pip install /tmp/emulator \
+    && rm -rf /tmp/emulator \
+    && /opt/recording-storage/bin/dracoon-emulator --help >/dev/null
 
 # -- runtime: what both images share ------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -60,10 +64,10 @@ ENTRYPOINT ["/app/entrypoint.sh"]
 
 # -- emulator: for docker-compose.yml's DRACOON stand-in (`dracoon-emulator`) -------------------
 FROM runtime AS emulator
-COPY --from=install /opt/recording-storage /opt/recording-storage
+COPY --from=install-emulator /opt/recording-storage /opt/recording-storage
 USER 10001:10001
 
 # -- production (the default target: the last stage) -----------------------------------------
 FROM runtime AS production
-COPY --from=install-production /opt/recording-storage /opt/recording-storage
+COPY --from=install /opt/recording-storage /opt/recording-storage
 USER 10001:10001

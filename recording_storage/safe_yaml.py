@@ -6,8 +6,8 @@ shares the aliased node instead of copying it, so loading is cheap; the cost com
 when anything walks the result (validation, ``repr``, JSON encoding) and the process hangs or
 runs out of memory. A recursive alias (``&a [*a]``) makes every walk endless.
 
-So every YAML input of the service (the instances file, topics.yml, the emulator's seed)
-goes through ``load_yaml``/``read_yaml_file``, which refuse, before any value is built:
+So every YAML input of the service (the instances file, topics.yml) goes through
+``load_yaml``/``read_yaml_file``, which refuse, before any value is built:
 
 - a document larger than ``max_bytes`` (a file is never read past that);
 - a node graph that, with every alias expanded, has more than ``max_values`` values;

@@ -3,4 +3,13 @@
 # same run). See docs/performance.md. Example: scripts/bench.sh --quick   (CI smoke run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec "${VENV:-.venv}/bin/python" -m scripts.bench "$@"
+
+# shellcheck source=scripts/lib/venv.sh
+. scripts/lib/venv.sh
+ensure_venv
+if ! project_installed dracoon_emulator; then
+    # The bench's DRACOON is the emulator (emulator/, a distribution of its own).
+    echo "==> installing recording-storage and the DRACOON emulator into $VENV" >&2
+    install_project
+fi
+exec "$VENV/bin/python" -m scripts.bench "$@"

@@ -195,7 +195,7 @@ def main() -> int:
         print(json.dumps(run_ours(json.loads(options.child))))
         return 0
 
-    from recording_storage.dracoon.emulator import EmulatorServer
+    from dracoon_emulator import EmulatorServer
 
     size = 64 * MiB if options.quick else parse_size(options.size)
     chunk = parse_size(options.chunk_size)

@@ -16,8 +16,10 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/venv.sh
 . scripts/lib/venv.sh
 ensure_venv
-if ! project_installed moto || [ ! -x "$VENV/bin/recording-storage" ]; then
-    # The demo extra adds the moto server (the S3 + SQS stand-in) to the base install.
+if ! project_installed moto dracoon_emulator || [ ! -x "$VENV/bin/recording-storage" ] \
+    || [ ! -x "$VENV/bin/dracoon-emulator" ]; then
+    # The demo extra adds the moto server (the S3 + SQS stand-in) to the base install;
+    # install_project adds the DRACOON emulator (emulator/).
     echo "==> installing recording-storage with its demo extra into $VENV"
     install_project demo
 fi

@@ -107,7 +107,7 @@ class Emulator:
     """One in-process DRACOON emulator (classic or S3-direct uploads) with a request counter."""
 
     def __init__(self, mode: str, state_dir: Path) -> None:
-        from recording_storage.dracoon.emulator import EmulatorServer
+        from dracoon_emulator import EmulatorServer
 
         self.mode = mode
         self.server = EmulatorServer(seed(mode == "s3"), state_dir=state_dir).start()
@@ -180,7 +180,7 @@ class World:
         self._temp = tempfile.TemporaryDirectory(prefix="bench-")
         self.dir = Path(self._temp.name)
         self.counter = RequestCounter()
-        emulator_log = logging.getLogger("recording_storage.dracoon.emulator")
+        emulator_log = logging.getLogger("dracoon_emulator")
         emulator_log.setLevel(logging.INFO)
         emulator_log.propagate = False
         emulator_log.addHandler(self.counter)

@@ -23,15 +23,16 @@ TESTS=(
     tests/packaging/test_docs.py tests/packaging/test_minimum_versions.py
 )
 
-# Rebuilt when the minimums or the declared dependencies (setup.cfg) change.
-if [ ! -x "$MIN_VENV/bin/python" ] || ! cat constraints/minimum.txt setup.cfg | cmp -s - "$STAMP"; then
+# Rebuilt when the minimums or the declared dependencies (both setup.cfg files) change.
+if [ ! -x "$MIN_VENV/bin/python" ] \
+    || ! cat constraints/minimum.txt setup.cfg emulator/setup.cfg | cmp -s - "$STAMP"; then
     rm -rf "$MIN_VENV"
     "$PYTHON" -m venv "$MIN_VENV"
-    # The test extra at any version (the test fixtures import all of it); the project's own
-    # dependencies exactly at their minimum.
+    # The test extra at any version (the test fixtures import all of it, the DRACOON
+    # emulator too); the project's own dependencies exactly at their minimum.
     timeout "${MIN_VERSIONS_TIMEOUT:-600}" "$MIN_VENV/bin/python" -m pip install -q \
-        -c constraints/minimum.txt -e '.[test]'
-    cat constraints/minimum.txt setup.cfg > "$STAMP"
+        -c constraints/minimum.txt -e '.[test]' -e emulator/
+    cat constraints/minimum.txt setup.cfg emulator/setup.cfg > "$STAMP"
 fi
 "$MIN_VENV/bin/python" - <<'PY'
 import importlib.metadata as metadata, re

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Shared by scripts/test.sh and scripts/demo.sh (source it from the project root): find a
-# Python 3.11+, create the project's virtual environment and install the project into it.
+# Python 3.11+, create the project's virtual environment and install the project (and the
+# DRACOON emulator, emulator/) into it.
 #
 #   PYTHON   interpreter used to create the venv (default: python3.11 if present, else python3)
 #   VENV     the virtual environment (default: .venv)
@@ -24,12 +25,13 @@ ensure_venv() {
     "$python" -m venv "$VENV"
 }
 
-# pip install -e '.[EXTRAS]' into $VENV (EXTRAS optional, e.g. "test").
+# pip install -e '.[EXTRAS]' into $VENV (EXTRAS optional, e.g. "test"), and the DRACOON
+# emulator (emulator/, a distribution of its own) that tests, demo and bench run.
 install_project() {
     local target=.
     if [ -n "${1:-}" ]; then target=".[$1]"; fi
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e "$target"
+    "$VENV/bin/python" -m pip install -q -e "$target" -e emulator/
 }
 
 # True when $VENV already runs this checkout's code and can import the given modules.

@@ -137,7 +137,7 @@ def test_an_unknown_status_fails_at_once_instead_of_being_waited_out(answer):
 
 @pytest.mark.parametrize("bad", [-1, True, 1.5, "3"])
 def test_the_transfer_polls_knob_is_validated(bad):
-    from recording_storage.dracoon.emulator.seed import SeedError, parse_settings
+    from dracoon_emulator.seed import SeedError, parse_settings
 
     with pytest.raises(SeedError, match="s3_transfer_polls"):
         parse_settings({"s3_transfer_polls": bad})

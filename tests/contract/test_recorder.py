@@ -7,8 +7,8 @@ import json
 import urllib.request
 
 import pytest
+from dracoon_emulator.observe import Exchange
 
-from recording_storage.dracoon.emulator.observe import Exchange
 from tests.support.contract import (
     ALLOW_LIST,
     AllowEntry,

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from dracoon_emulator import EmulatorServer
+from dracoon_emulator.app import EmulatorApp
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
     content_type_conformance,
@@ -30,8 +32,6 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from recording_storage.dracoon.emulator import EmulatorServer
-from recording_storage.dracoon.emulator.app import EmulatorApp
 from tests.support.contract import SESSION, ContractRecorder, description, report, template_for
 from tests.support.emulator_fixtures import default_seed, login_password
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from recording_storage.dracoon.emulator.errors import ApiError
-from recording_storage.dracoon.emulator.multipart import boundary_of, iter_file_part
+from dracoon_emulator.errors import ApiError
+from dracoon_emulator.multipart import boundary_of, iter_file_part
 
 BOUNDARY = "b0und4ry"
 

@@ -5,7 +5,8 @@ client: permissions, error codes, and that the recycle bin and comments survive 
 
 from __future__ import annotations
 
-from recording_storage.dracoon.emulator import EmulatorServer
+from dracoon_emulator import EmulatorServer
+
 from tests.emulator.conftest import Api, token_for
 from tests.support.emulator_fixtures import default_seed
 

@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import yaml
+from dracoon_emulator import EmulatorServer
 
-from recording_storage.dracoon.emulator import EmulatorServer
 from tests.emulator.conftest import Api, token_for
 from tests.support.emulator_fixtures import default_seed
 
@@ -41,7 +41,7 @@ def _write_seed(tmp_path, test_key_pairs, **extra) -> str:
 
 def _start(args):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "recording_storage.dracoon.emulator.cli", *args]
+    command = [sys.executable, "-m", "dracoon_emulator.cli", *args]
     return subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )

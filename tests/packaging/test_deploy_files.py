@@ -13,12 +13,13 @@ import shutil
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 import yaml
+from dracoon_emulator import EmulatorServer
 
 from recording_storage.config import load_settings
-from recording_storage.dracoon.emulator import EmulatorServer
 from tests.support.paths import PROJECT_ROOT
 
 DEPLOY = PROJECT_ROOT / "deploy"
@@ -84,24 +85,26 @@ def test_dockerfile_production_is_the_default_target_non_root_without_the_emulat
         assert stage[0] == ("FROM", "runtime")
         user = [arg for kind, arg in stage if kind == "USER"]
         assert user and not user[-1].startswith(("root", "0"))
+    # production copies the service's environment, which never had the emulator; only the
+    # emulator target copies the one with emulator/ installed on top.
     copies = [arg for kind, arg in production if kind == "COPY"]
-    assert copies == ["--from=install-production /opt/recording-storage /opt/recording-storage"]
+    assert copies == ["--from=install /opt/recording-storage /opt/recording-storage"]
     assert [arg for kind, arg in emulator if kind == "COPY"] == [
-        "--from=install /opt/recording-storage /opt/recording-storage"
+        "--from=install-emulator /opt/recording-storage /opt/recording-storage"
     ]
-    cleanup = " ".join(arg for kind, arg in stages["install-production"] if kind == "RUN")
-    for removed in (
-        '"$site/recording_storage/dracoon/emulator"',
-        "/opt/recording-storage/bin/dracoon-emulator",
-        "/^dracoon-emulator *=/d",
-    ):
-        assert removed in cleanup
-    assert 'find_spec("recording_storage.dracoon.emulator") is not None' in cleanup
-    assert stages["install-production"][0] == ("FROM", "install")
-    # The emulator's console script is the one removed; the service's stays.
-    scripts = configparser_entry_points()
-    assert set(scripts) == {"recording-storage", "dracoon-emulator"}
-    assert scripts["dracoon-emulator"].startswith("recording_storage.dracoon.emulator.")
+    install = stages["install"]
+    assert not any("emulator" in arg for kind, arg in install if kind == "COPY")
+    install_runs = " ".join(arg for kind, arg in install if kind == "RUN")
+    assert 'find_spec("dracoon_emulator") is not None' in install_runs
+    with_emulator = stages["install-emulator"]
+    assert with_emulator[0] == ("FROM", "install")
+    assert ("COPY", "emulator /tmp/emulator") in with_emulator
+    assert any(kind == "RUN" and "pip install /tmp/emulator" in arg for kind, arg in with_emulator)
+    # The service declares only its own console script; the emulator's is the emulator's.
+    assert set(entry_points(PROJECT_ROOT / "setup.cfg")) == {"recording-storage"}
+    assert entry_points(PROJECT_ROOT / "emulator" / "setup.cfg") == {
+        "dracoon-emulator": "dracoon_emulator.cli:main"
+    }
     runtime = stages["runtime"]
     (healthcheck,) = [arg for kind, arg in runtime if kind == "HEALTHCHECK"]
     assert "/livez" in healthcheck and '"python"' in healthcheck and "curl" not in healthcheck
@@ -109,26 +112,26 @@ def test_dockerfile_production_is_the_default_target_non_root_without_the_emulat
     assert any(kind == "RUN" and "pip install /tmp/src" in arg for kind, arg in stages["install"])
 
 
-def configparser_entry_points() -> dict[str, str]:
+def entry_points(setup_cfg: Path) -> dict[str, str]:
     import configparser
 
     parser = configparser.ConfigParser()
-    parser.read(PROJECT_ROOT / "setup.cfg")
+    parser.read(setup_cfg)
     lines = parser["options.entry_points"]["console_scripts"].strip().splitlines()
     return dict(tuple(part.strip() for part in line.split("=", 1)) for line in lines)
 
 
 def test_the_package_works_without_the_emulator(tmp_path):
-    """What the production stage leaves: every other module imports, the CLI answers."""
+    """The production image has no dracoon_emulator: every module imports, the CLI answers."""
     copy = tmp_path / "site"
     shutil.copytree(
         PROJECT_ROOT / "recording_storage",
         copy / "recording_storage",
         ignore=shutil.ignore_patterns("__pycache__"),
     )
-    shutil.rmtree(copy / "recording_storage" / "dracoon" / "emulator")
     program = """
 import importlib, pkgutil, sys
+sys.modules["dracoon_emulator"] = None  # installed in the test venv: make any import fail
 import recording_storage
 assert recording_storage.__file__.startswith(sys.argv[1]), recording_storage.__file__
 names = [m.name for m in pkgutil.walk_packages(recording_storage.__path__, "recording_storage.")]

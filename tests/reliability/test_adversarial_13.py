@@ -14,11 +14,11 @@ import json
 import os
 
 import pytest
+from dracoon_emulator import auth as emulator_auth
+from dracoon_emulator.handlers import uploads as emulator_uploads
 
 from recording_storage.aws.s3 import head_object
 from recording_storage.dracoon.crypto import UserKeyPair, UserKeyPairContainer
-from recording_storage.dracoon.emulator import auth as emulator_auth
-from recording_storage.dracoon.emulator.handlers import uploads as emulator_uploads
 from recording_storage.jobs.runner import JobError
 from recording_storage.jobs.transfer import marker_for
 from tests.jobs.conftest import CHUNK, DOMAIN, readme_message

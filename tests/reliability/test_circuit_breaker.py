@@ -11,8 +11,8 @@ import time
 import uuid
 
 import pytest
+from dracoon_emulator.server import EmulatorServer
 
-from recording_storage.dracoon.emulator.server import EmulatorServer
 from tests.jobs.conftest import DOMAIN
 from tests.reliability.conftest import Deployment, make_world
 from tests.service.support import queue_counts, wait_for

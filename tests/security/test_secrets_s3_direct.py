@@ -11,11 +11,11 @@ import os
 import secrets
 
 import pytest
+from dracoon_emulator import auth as emulator_auth
+from dracoon_emulator.handlers import s3 as emulator_s3
+from dracoon_emulator.handlers import uploads as emulator_uploads
 
 from recording_storage.dracoon.crypto import UserKeyPair, UserKeyPairContainer
-from recording_storage.dracoon.emulator import auth as emulator_auth
-from recording_storage.dracoon.emulator.handlers import s3 as emulator_s3
-from recording_storage.dracoon.emulator.handlers import uploads as emulator_uploads
 from tests.jobs.conftest import readme_message
 from tests.security.test_secrets import assert_no_secret, issued_secrets
 from tests.support.emulator_fixtures import default_seed, encryption_password, login_password

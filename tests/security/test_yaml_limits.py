@@ -9,12 +9,12 @@ import sys
 
 import pytest
 import yaml
+from dracoon_emulator.seed import SeedError, load_seed
 
 from recording_storage.config import ConfigError, load_settings
 from recording_storage.config.topics import MAX_TOPICS_BYTES, TopicsError, read_topics
 from recording_storage.configurator.base import ConfiguratorUnavailableError
 from recording_storage.configurator.file import FileConfigurator
-from recording_storage.dracoon.emulator.seed import SeedError, load_seed
 from recording_storage.safe_yaml import UnsafeYamlError, load_yaml
 
 # Nine levels of ten aliases each: 10^9 values when expanded, 1 KiB of text.

@@ -59,7 +59,7 @@ def emitted() -> dict[int, set[str]]:
     uses: dict[int, set[str]] = {}
     for path in PACKAGE.rglob("*.py"):
         module = path.relative_to(PACKAGE).as_posix()
-        if module in NOT_EMITTERS or module.startswith("dracoon/emulator/"):
+        if module in NOT_EMITTERS:
             continue
         for name in re.findall(r"LogCode\.([A-Z_]+)", path.read_text()):
             uses.setdefault(int(LogCode[name]), set()).add(module)

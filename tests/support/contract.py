@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from dracoon_emulator.observe import Exchange
 from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from recording_storage.dracoon.emulator.observe import Exchange
 from tests.support.paths import PROJECT_ROOT
 
 DESCRIPTION = PROJECT_ROOT / "tests" / "data" / "dracoon-openapi-4.26.7.reduced.json"

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from dracoon_emulator import EmulatorServer
+from dracoon_emulator.model import PERMISSIONS
 
-from recording_storage.dracoon.emulator import EmulatorServer
-from recording_storage.dracoon.emulator.model import PERMISSIONS
 from tests.support.committed_key_pairs import committed_key_pair
 from tests.support.contract import SESSION, ContractRecorder, report
 

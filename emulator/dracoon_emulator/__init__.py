@@ -1,7 +1,7 @@
 """A DRACOON API v4 emulator: a real HTTP server that DRACOON's official SDKs and our own
 client talk to unchanged, for local development, CI and tests (docs/emulator.md).
 
-    from recording_storage.dracoon.emulator import EmulatorServer
+    from dracoon_emulator import EmulatorServer
     with EmulatorServer(seed) as server:
         ...  # server.base_url, server.api_url
 """

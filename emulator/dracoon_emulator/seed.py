@@ -13,9 +13,8 @@ from typing import Any
 
 import yaml
 
-from recording_storage.safe_yaml import load_yaml
-
 from .errors import ApiError
+from .keygen import KeyGenerationUnavailable, generate_key_pair
 from .model import (
     KEY_PAIR_VERSIONS,
     PERMISSIONS,
@@ -28,8 +27,8 @@ from .model import (
 from .names import check_name
 from .state import State
 
-MAX_SEED_BYTES = 64 * 1024 * 1024  # safe_yaml limits: a seed is test data, never this big
-MAX_SEED_VALUES = 2_000_000
+MAX_SEED_BYTES = 64 * 1024 * 1024  # a seed is test data, never this big
+MAX_SEED_VALUES = 2_000_000  # with every YAML alias expanded
 
 DEFAULT_CLIENT_ID = "dracoon_legacy_scripting"
 
@@ -99,17 +98,17 @@ def load_seed(seed: dict | str | Path | None) -> dict:
         return seed
     path = Path(seed)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_SEED_BYTES + 1)
     except OSError as exc:
         raise SeedError(f"cannot read seed file {path}: {exc.strerror}") from None
+    if len(raw) > MAX_SEED_BYTES:
+        raise SeedError(f"seed file {path}: refused, larger than {MAX_SEED_BYTES} bytes")
     try:
-        data = (
-            json.loads(text)
-            if path.suffix == ".json"
-            else load_yaml(
-                text, source=str(path), max_bytes=MAX_SEED_BYTES, max_values=MAX_SEED_VALUES
-            )
-        )
+        text = raw.decode("utf-8")
+        data = json.loads(text) if path.suffix == ".json" else _load_yaml(text, path)
+    except SeedError:
+        raise
     except (ValueError, yaml.YAMLError) as exc:
         raise SeedError(f"seed file {path} is not valid YAML/JSON: {exc}") from None
     if data is None:
@@ -117,6 +116,52 @@ def load_seed(seed: dict | str | Path | None) -> dict:
     if not isinstance(data, dict):
         raise SeedError(f"seed file {path} must contain a mapping at the top level")
     return data
+
+
+class _SeedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a document whose aliases expand to too many values.
+
+    Nine lines of nested aliases can stand for 10^9 values ("billion laughs"): loading is
+    cheap, but whatever walks the result afterwards hangs. The service guards its own inputs
+    with ``recording_storage.safe_yaml``; the emulator does not depend on the service, so it
+    counts here, while composing: every node knows how many values it stands for with its
+    aliases expanded, and an alias costs what its anchor does. PyYAML's own ``safe_dump``
+    writes aliases for shared values, so aliases as such stay allowed.
+    """
+
+    def __init__(self, text: str, path: Path) -> None:
+        super().__init__(text)
+        self.path = path
+        self._values: dict[int, int] = {}  # id(node) -> values with aliases expanded
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        alias = self.check_event(yaml.AliasEvent)
+        node = super().compose_node(parent, index)
+        if alias:
+            if id(node) not in self._values:  # its anchor is still open: &a [*a]
+                raise SeedError(f"seed file {self.path}: refused, an alias refers to itself")
+            return node
+        children = node.value if isinstance(node, yaml.SequenceNode) else []
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        values = 1 + sum(self._values[id(child)] for child in children)
+        if values > MAX_SEED_VALUES:
+            raise SeedError(
+                f"seed file {self.path}: refused, its aliases expand to more than "
+                f"{MAX_SEED_VALUES} values (an alias bomb?)"
+            )
+        self._values[id(node)] = values
+        return node
+
+
+def _load_yaml(text: str, path: Path) -> Any:
+    loader = _SeedLoader(text, path)
+    try:
+        return loader.get_single_data()
+    except RecursionError:  # "[[[[..." exhausts the composer's stack
+        raise SeedError(f"seed file {path}: refused, nested too deeply") from None
+    finally:
+        loader.dispose()
 
 
 def parse_settings(seed: dict) -> Settings:
@@ -244,9 +289,11 @@ def _seed_key_pairs(spec: dict, where: str, login: str) -> dict[str, dict]:
         return {}
     if not isinstance(password, str) or not password:
         raise SeedError(f"{where} ({login}): encryption_password must be a non-empty string")
-    from recording_storage.dracoon.crypto import generate_user_key_pair  # slow; only on demand
-
-    return {version: _stamp(generate_user_key_pair(version, password).to_json())}
+    try:
+        pair = generate_key_pair(version, password)
+    except KeyGenerationUnavailable as exc:
+        raise SeedError(f"{where} ({login}): {exc}") from None
+    return {version: _stamp(pair)}
 
 
 def _stamp(container: dict) -> dict:

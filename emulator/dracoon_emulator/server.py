@@ -23,7 +23,7 @@ from .errors import ApiError
 from .messages import BodyReader, FileSlice, Request, Response
 from .observe import CAPTURE_LIMIT, Exchange, Observer
 
-log = logging.getLogger("recording_storage.dracoon.emulator")
+log = logging.getLogger("dracoon_emulator")
 
 _DRAIN_LIMIT = 8 * 1024 * 1024  # an unread body larger than this closes the connection
 _JSON = "application/json;charset=UTF-8"

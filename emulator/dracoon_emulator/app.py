@@ -33,6 +33,7 @@ from .handlers import (
     uploads,
     versions,
 )
+from .keygen import KeyGenerationUnavailable, generate_key_pair
 from .messages import Request, Response
 from .model import KEY_PAIR_VERSIONS
 from .routing import Router
@@ -40,7 +41,7 @@ from .seed import SeedError, apply_seed, load_seed, parse_settings
 from .state import State
 from .storage import ContentStore
 
-log = logging.getLogger("recording_storage.dracoon.emulator")
+log = logging.getLogger("dracoon_emulator")
 
 _READ_ONLY = {"GET", "HEAD"}
 
@@ -112,11 +113,11 @@ class EmulatorApp:
             and spec["encryption_password"]
             and spec.get("key_pair_version", "RSA-4096") in KEY_PAIR_VERSIONS
         ):
-            from recording_storage.dracoon.crypto import generate_user_key_pair
-
             version = spec.get("key_pair_version", "RSA-4096")
-            pair = generate_user_key_pair(version, spec["encryption_password"])
-            spec["key_pair"] = pair.to_json()
+            try:
+                spec["key_pair"] = generate_key_pair(version, spec["encryption_password"])
+            except KeyGenerationUnavailable as exc:
+                raise SeedError(f"user {spec.get('login')!r}: {exc}") from None
         return spec
 
     def _fail_interrupted_s3_uploads(self) -> None:

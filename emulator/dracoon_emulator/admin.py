@@ -28,9 +28,8 @@ def _seed_error(exc: Exception) -> ApiError:
 
 
 def add_user_handler(app: EmulatorApp, req: Request) -> Response:
-    spec = app.materialise_key_pairs_for(req.json())
     try:
-        user = add_user(app.state, spec)
+        user = add_user(app.state, app.materialise_key_pairs_for(req.json()))
     except SeedError as exc:
         raise _seed_error(exc) from None
     return Response(201, {"id": user.id, "login": user.login})
