@@ -23,14 +23,18 @@ import logging
 import os
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from recording_storage import __version__
 from recording_storage.config import KEYS, KNOBS, ConfigError, Settings, load_settings
 from recording_storage.logcodes import LogCode, log_event
 from recording_storage.redact import redact
+
+if TYPE_CHECKING:  # imported when a transfer shows progress
+    from recording_storage.progress import ProgressDisplay
 
 log = logging.getLogger("recording_storage.cli")
 
@@ -53,7 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return 2
-    return args.handler(args)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_common(parser: argparse.ArgumentParser, default) -> None:
+def _add_common(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument(
         "--config",
         metavar="PATH",
@@ -352,7 +357,7 @@ def _start(args: argparse.Namespace) -> Settings | None:
     return settings
 
 
-def _progress_display(mode: str):
+def _progress_display(mode: str) -> ProgressDisplay | None:
     """The transfer's progress on stderr (stdout carries the JSON summary), or None."""
     if mode == "off":
         return None

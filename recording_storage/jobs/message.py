@@ -29,7 +29,11 @@ _S3_EXTRA = 'storage.extra["aws.s3"]'
 
 
 class InvalidMessageError(ValueError):
-    """The message can never succeed: do not retry it. ``field`` names the bad field."""
+    """The message can never succeed: do not retry it. ``field`` names the bad field;
+    ``instance`` is the job's instance domain once known (the runner sets it), so the
+    worker's failure log can name it."""
+
+    instance: str | None = None
 
     def __init__(self, field: str, problem: str):
         self.field = field

@@ -44,6 +44,7 @@ from recording_storage.jobs.limits import (
 )
 from recording_storage.jobs.message import JobMessage, parse_message
 from recording_storage.jobs.targets import (
+    ResolvedTarget,
     TargetRulesError,
     parse_target_rules,
     resolve_targets,
@@ -209,11 +210,13 @@ class JobRunner:
                 instance=domain,
             )
             return JobResult(seconds=time.monotonic() - started)
+        parent_room_id = instance.parent_room_id
+        assert parent_room_id is not None  # require_dracoon (in _instance) checked it
         with self._client(instance, job_id) as client:  # leased: eviction waits for us
             transfer = Transfer(
                 job_id=job_id,
                 instance=domain,
-                parent_room_id=instance.parent_room_id,
+                parent_room_id=parent_room_id,
                 bucket=message.bucket,
                 keys=message.keys,
                 targets=targets,
@@ -264,7 +267,9 @@ class JobRunner:
             log_event(log, code, f"job {job_id}: {exc}", job=job_id, instance=domain)
             raise JobError(str(exc), retryable=exc.retryable) from None
 
-    def _targets(self, message: JobMessage, instance: InstanceConfig, job_id: str):
+    def _targets(
+        self, message: JobMessage, instance: InstanceConfig, job_id: str
+    ) -> list[ResolvedTarget]:
         domain = instance.domain
         try:
             rules = [] if message.targets else parse_target_rules(instance.targets)
