@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from recording_storage.jobs.errors import JobError
@@ -80,6 +81,22 @@ def holds_requested_name(
     does not cover, are in docs/reliability.md ("Duplicate protection at the floor").
     """
     return node.name == requested and copy_problem(node, size=size, encrypted=encrypted) is None
+
+
+FRESH_OBJECT_SECONDS = 900
+
+
+def recently_written(last_modified: datetime | None, now: datetime) -> bool:
+    """Whether an S3 object was written less than ``FRESH_OBJECT_SECONDS`` before ``now``.
+
+    A first delivery skips the listing before its upload only for such objects: a copy left
+    by an earlier run of the job is then at most that old, which bounds the one case the
+    check after the completion does not cover (docs/reliability.md). Unknown: False.
+    """
+    if last_modified is None:
+        return False
+    age = (now - last_modified).total_seconds()
+    return -FRESH_OBJECT_SECONDS < age < FRESH_OBJECT_SECONDS  # S3's clock may run ahead
 
 
 def complete_copies(

@@ -6,8 +6,9 @@ Order of events, and why:
 2. Resolve (create) each target room under the instance's parent room.
 3. List the files already in each room and recognise our own earlier uploads by the marker
    in their notes (see below); those are verified and, when correct, not uploaded again.
-   Skipped on a first SQS delivery with ``s3.removeAfterTransferring``: the check after the
-   upload finds any copy (docs/reliability.md, "Duplicate protection at the floor").
+   Skipped on a first SQS delivery of objects written in the last 15 minutes with
+   ``s3.removeAfterTransferring``: the check after the upload finds any copy
+   (docs/reliability.md, "Duplicate protection at the floor").
 4. For every key and target: stream the object with ranged GETs into ``client.upload``
    (encrypted when the room is), with the target's expiration and the marker as notes; verify
    the new file; then hand the file key to every room reader.
@@ -88,6 +89,7 @@ from recording_storage.jobs.dedup import (
     copy_problem,
     holds_requested_name,
     keep_oldest_copy,
+    recently_written,
     remove_broken_copies,
 )
 
@@ -233,6 +235,8 @@ class Transfer:
 
     def run(self) -> TransferOutcome:
         infos, missing = self._head_all()
+        if not all(recently_written(info.last_modified, self.now) for info in infos):
+            self.list_before_upload = True  # an earlier copy could be of any age
         if missing:
             self._check_already_done(missing)  # raises unless earlier runs finished them
         rooms = self._resolve_rooms(create=True)

@@ -7,9 +7,11 @@ at the floor")."""
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from recording_storage.jobs.runner import JobRunner
 from tests.jobs.conftest import CHUNK
 from tests.reliability.conftest import in_thread
 from tests.support.fault_proxy import ProxyRule
@@ -102,6 +104,30 @@ def test_a_redelivery_still_reuses_the_copy_of_an_earlier_delivery(world):
     world.proxy.clear()
 
     result = world.runner().run(body, job_id="job", delivery=2)
+
+    kept = world.assert_one_correct_file(data)
+    assert [(f.file_id, f.reused) for f in result.files] == [(kept["id"], True)]
+    assert result.bytes_transferred == 0 and result.s3_deleted
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_first_delivery_of_an_old_object_still_lists_before_its_upload(world):
+    """An object written long before the message (a dead letter replayed as a new message, a
+    job sent again by hand) may have a copy of any age in the room: even its first delivery
+    lists, finds the copy and uploads nothing."""
+    data = os.urandom(1000)
+    world.bucket.put("rec/old.mp4", data)
+    body = world.message("rec/old.mp4")
+    world.proxy.add(ProxyRule("error", method="DELETE", path=r"/rec/old\.mp4$", status=500,
+                              code="InternalError", count=20))  # fmt: skip
+    with pytest.raises(Exception, match="deleting it failed"):
+        world.runner().run(body, job_id="message-1", delivery=1)
+    world.proxy.clear()
+    a_day_later = JobRunner(world.settings(), clock=lambda: datetime.now(UTC) + timedelta(days=1))
+    world.runners.append(a_day_later)
+
+    result = a_day_later.run(body, job_id="replayed", delivery=1)
 
     kept = world.assert_one_correct_file(data)
     assert [(f.file_id, f.reused) for f in result.files] == [(kept["id"], True)]
