@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 
 from recording_storage.dracoon.client.chunk_budget import DEFAULT_CAPACITY as DEFAULT_UPLOAD_MEMORY
 from scripts.bench.world import BUCKET, ROOT, MiB, World, message
+from scripts.local_world.aws import boto3_client
+from scripts.local_world.service import start_serve
 
 WARMUP_KEY = "warmup.bin"
 
@@ -77,7 +78,7 @@ def our_transfer(
 
 def check_stored(world: World, mode: str, result: dict, size: int) -> bool:
     """Every file the job reported exists in the emulator with the right size."""
-    nodes = {n["id"]: n for n in world.emulators[mode].admin("GET", "/emulator/nodes")}
+    nodes = {n["id"]: n for n in world.emulators[mode].admin.nodes()}
     files = [f for job in result["jobs"] for f in job["files"]]
     return bool(files) and all(nodes.get(f[2], {}).get("size") == size for f in files)
 
@@ -94,7 +95,7 @@ def s3_servers(world: World, size: int) -> list[Row]:
     size = min(size, 256 * MiB)
     key = f"probe-{size}"
     path = world.put_object(key, size)
-    moto = world.boto3_client("s3", world.moto())
+    moto = boto3_client("s3", world.moto())
     import contextlib
 
     with contextlib.suppress(moto.exceptions.BucketAlreadyOwnedByYou):
@@ -103,7 +104,7 @@ def s3_servers(world: World, size: int) -> list[Row]:
         )
     with open(path, "rb") as source:
         moto.upload_fileobj(source, BUCKET, key)
-    fast = world.boto3_client("s3", world.s3_url)
+    fast = boto3_client("s3", world.s3_url)
 
     def speed(client) -> float:
         started = time.perf_counter()
@@ -256,11 +257,11 @@ def stand_in_cpu(world: World) -> dict:
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    moto = world._moto.process.pid if world._moto is not None else None
+    moto = world._moto.pid if world._moto is not None else None
     return {
         "emulator+proxies": usage.ru_utime + usage.ru_stime,
         "moto": proc_cpu_seconds([moto] if moto else []),
-        "S3 server": proc_cpu_seconds([world.s3.process.pid]),
+        "S3 server": proc_cpu_seconds([world.s3.pid]),
     }
 
 
@@ -313,10 +314,11 @@ def wait_drained(world, sqs, queue_url, service, log_path, uploads_before, jobs,
             )["Attributes"]  # fmt: skip
             if not any(int(value) for value in attributes.values()):
                 return
-        if service.poll() is not None or time.monotonic() > deadline:
+        if service.popen.poll() is not None or time.monotonic() > deadline:
             tail = log_path.read_text(errors="replace")[-3000:]
             raise RuntimeError(
-                f"service (exit {service.poll()}) did not finish {jobs} jobs ({done} uploads):"
+                f"service (exit {service.popen.poll()}) did not finish {jobs} jobs "
+                f"({done} uploads):"
                 f"\n{tail}"
             )
         time.sleep(0.05)
@@ -340,7 +342,7 @@ def many_small(
     from scripts.bench.counting import RequestTable, dracoon_kind
 
     world.fresh_emulator("classic")  # the same empty emulator for ours and the baseline
-    moto = world.boto3_client("sqs", world.moto())  # the driver's sends are not counted
+    moto = boto3_client("sqs", world.moto())  # the driver's sends are not counted
     queue_url = moto.create_queue(QueueName=f"bench-{os.getpid()}-{time.time_ns()}")["QueueUrl"]
     run = f"{workers}w-{time.time_ns()}"  # each run its own keys and room
     warmup = [f"small/{run}/warm-{index:04d}.mp4" for index in range(2 * workers)]
@@ -354,12 +356,7 @@ def many_small(
         configurator=configurator, extra=extra_conf,
     )  # fmt: skip
     log_path = conf.parent / "service.log"
-    with open(log_path, "wb") as log:
-        service = subprocess.Popen(
-            [sys.executable, "-m", "recording_storage.cli", "--config", str(conf), "serve"],
-            cwd=ROOT, env=world.child_env(), stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+    service = start_serve(world.processes, conf, log_path, world.child_env())
     try:
         deadline = time.monotonic() + max(180, jobs * 2)
         uploads = world.counter.snapshot()[COMPLETION]
@@ -382,12 +379,7 @@ def many_small(
         after = (world.counter.snapshot(), world.s3_counts(), world.sqs_counts(),
                  configurator.snapshot())  # fmt: skip
     finally:
-        os.killpg(service.pid, signal.SIGTERM)
-        try:
-            service.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(service.pid, signal.SIGKILL)
-            service.wait()
+        world.processes.stop(service, timeout=60)
     table = RequestTable()
     dracoon = [c for c in (before[0], after[0])]
     for counts in dracoon:
@@ -411,7 +403,7 @@ def requests_only(world: World, jobs: int, size: int, workers: int) -> SmallRun:
     from scripts.bench_upload import PASSWORD, USER, key_pair
 
     world.fresh_emulator("classic")
-    moto = world.boto3_client("sqs", world.moto())
+    moto = boto3_client("sqs", world.moto())
     queue_url = moto.create_queue(QueueName=f"base-{os.getpid()}-{time.time_ns()}")["QueueUrl"]
     run = f"base-{workers}w-{time.time_ns()}"
     keys = [f"small/{run}/{index:05d}.mp4" for index in range(jobs)]
@@ -552,7 +544,7 @@ def soak(world: World, jobs: int, size: int, workers: int, every: int,
     from scripts.bench_upload import PASSWORD, USER
 
     started = time.monotonic()
-    moto = world.boto3_client("sqs", world.moto())
+    moto = boto3_client("sqs", world.moto())
     queue_url = moto.create_queue(QueueName=f"soak-{os.getpid()}-{time.time_ns()}")["QueueUrl"]
     run = f"soak-{time.time_ns()}"
     keys = [f"small/{run}/{index:05d}.mp4" for index in range(every)]
@@ -562,18 +554,13 @@ def soak(world: World, jobs: int, size: int, workers: int, every: int,
         "classic", run, workers=workers, queue_url=queue_url, configurator=world.configurator(),
         extra=("workers.DracoonGlobalSharer.count = 1",),
     )  # fmt: skip
-    conf.write_text(conf.read_text().replace("workers.DracoonGlobalSharer.count = 0\n", ""))
     http = next(line.split("=", 1)[1].strip() for line in conf.read_text().splitlines()
                 if line.startswith("http.address"))  # fmt: skip
     log_path = conf.parent / "service.log"
     env = {**world.child_env(), "RECORDING_STORAGE_SHARER_DELAY_SECONDS": str(sharer_seconds)}
     emulator = world.emulators["classic"]
     admin = DracoonClient(emulator.base_url, USER, PASSWORD)  # deletes finished rounds' rooms
-    with open(log_path, "wb") as log:
-        service = subprocess.Popen(
-            [sys.executable, "-m", "recording_storage.cli", "--config", str(conf), "serve"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+    service = start_serve(world.processes, conf, log_path, env)
     samples: dict[str, list] = {}
     done = 0
     try:
@@ -606,12 +593,7 @@ def soak(world: World, jobs: int, size: int, workers: int, every: int,
         sharer = metric_total(http, "recording_storage_sharer_runs_total")
     finally:
         admin.close()
-        os.killpg(service.pid, signal.SIGTERM)
-        try:
-            service.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(service.pid, signal.SIGKILL)
-            service.wait()
+        world.processes.stop(service, timeout=60)
     failed = sum(1 for line in log_path.read_text(errors="replace").splitlines()
                  if '"15013"' in line)  # fmt: skip
     return SoakResult(done, int(sharer), samples, failed, time.monotonic() - started, jobs)

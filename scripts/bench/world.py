@@ -13,39 +13,24 @@ import collections
 import json
 import logging
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
 from scripts.bench_upload import ENCRYPTION_PASSWORD, PASSWORD, USER, key_pair
+from scripts.local_world.aws import clean_env, start_moto
+from scripts.local_world.dracoon import EmulatorAdmin
+from scripts.local_world.processes import Process, ProcessGroup, free_port
+from scripts.local_world.service import instance, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
 BUCKET = "bench-recordings"
 DOMAIN = "bench.example"
-REGION = "eu-central-1"
 READER = "reader"
 READER_KEYPAIR_CACHE = ROOT / ".cache" / "bench-keypair-reader-rsa4096.json"
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def reader_key_pair() -> dict:
@@ -111,9 +96,8 @@ class Emulator:
 
         self.mode = mode
         self.server = EmulatorServer(seed(mode == "s3"), state_dir=state_dir).start()
-        self.rooms = {
-            n["name"]: n["id"] for n in self.admin("GET", "/emulator/nodes") if n["type"] == "room"
-        }
+        self.admin = EmulatorAdmin(self.server.base_url)
+        self.rooms = {n["name"]: n["id"] for n in self.admin.nodes() if n["type"] == "room"}
 
     @property
     def api_url(self) -> str:
@@ -123,53 +107,11 @@ class Emulator:
     def base_url(self) -> str:
         return self.server.base_url
 
-    def admin(self, method: str, path: str, body: dict | None = None):
-        request = urllib.request.Request(  # noqa: S310 - our own 127.0.0.1 URL
-            self.server.base_url + path,
-            data=json.dumps(body).encode() if body is not None else None,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310
-            data = answer.read()
-        return json.loads(data) if data else None
-
     def files(self, name: str) -> list[dict]:
-        return [n for n in self.admin("GET", "/emulator/nodes") if n["name"] == name]
+        return [n for n in self.admin.nodes() if n["name"] == name]
 
     def stop(self) -> None:
         self.server.stop()
-
-
-class Subprocess:
-    """A server subprocess that prints ``listening on URL`` (S3 server) or is polled (moto)."""
-
-    def __init__(self, argv: list[str], log_path: Path, env: dict | None = None) -> None:
-        self.log_path = log_path
-        with open(log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env or os.environ
-            )
-
-    def wait_for_line(self, prefix: str, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.log_path.read_text(errors="replace").splitlines():
-                if line.startswith(prefix):
-                    return line[len(prefix) :].strip()
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.log_path.name}: no {prefix!r} line; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 class World:
@@ -187,12 +129,16 @@ class World:
         self.emulators = {mode: Emulator(mode, self.dir / f"emulator-{mode}") for mode in modes}
         self.s3_root = self.dir / "s3"
         (self.s3_root / BUCKET).mkdir(parents=True)
-        self.s3 = Subprocess(
+        # moto, the S3 server and the services the scenarios start; close() stops them all.
+        self.processes = ProcessGroup()
+        self.s3 = self.processes.start(
+            "the bench S3 server",
             [sys.executable, "-m", "scripts.bench.s3_server", "--root", str(self.s3_root)],
             self.dir / "s3-server.log",
+            self.child_env(),
         )
-        self.s3_url = self.s3.wait_for_line("listening on ")
-        self._moto: Subprocess | None = None
+        self.s3_url = self.s3.wait_for_line("listening on ", timeout=30)
+        self._moto: Process | None = None
         self.moto_url = ""
         self._sqs_proxy = None
         self._configurators: list = []
@@ -241,35 +187,8 @@ class World:
 
     def moto(self) -> str:
         if self._moto is None:
-            port = free_port()
-            self._moto = Subprocess(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                self.dir / "moto.log",
-                env={**os.environ, **AWS_ENV},
-            )
-            self.moto_url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(self.moto_url + "/moto-api/", timeout=2).close()  # noqa: S310
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or self._moto.process.poll() is not None:
-                        raise RuntimeError(
-                            f"moto did not start; see {self._moto.log_path}"
-                        ) from None
-                    time.sleep(0.1)
+            self.moto_url, self._moto = start_moto(self.dir / "moto.log", self.processes)
         return self.moto_url
-
-    def boto3_client(self, service: str, endpoint: str):
-        import boto3
-        from botocore.config import Config
-
-        return boto3.session.Session(
-            aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-            region_name=REGION,
-        ).client(service, endpoint_url=endpoint, config=Config(s3={"addressing_style": "path"}))
 
     # -- service configuration ------------------------------------------------------------
 
@@ -288,50 +207,39 @@ class World:
         ``configurator``: a ``counting.ConfiguratorServer`` to serve the instance over HTTP
         (counted) instead of the ``file://`` instances.yaml; ``extra``: more app.conf lines.
         """
-        import yaml
-
         emulator = self.emulators[mode]
         directory = self.dir / f"conf-{name}"
-        (directory / "pubsub" / "sqs").mkdir(parents=True, exist_ok=True)
-        instances = {
-            DOMAIN: {
-                "recordings.storage": "dracoon",
-                "recordings.dracoon.base-url": emulator.api_url,
-                "recordings.dracoon.parent-room-id": emulator.rooms["BenchEncrypted"],
-                "recordings.dracoon.login": USER,
-                "recordings.dracoon.password": PASSWORD,
-                "recordings.dracoon.encryption-password": ENCRYPTION_PASSWORD,
-            }
-        }
-        (directory / "instances.yaml").write_text(yaml.safe_dump(instances))
+        account = instance(emulator.api_url, emulator.rooms["BenchEncrypted"], USER, PASSWORD,
+                           ENCRYPTION_PASSWORD)  # fmt: skip
         if configurator is not None:
-            configurator.instances.update({k.lower(): v for k, v in instances.items()})
-        (directory / "pubsub" / "sqs" / "topics.yml").write_text(
-            f"recordings: {queue_url or 'http://127.0.0.1:9/unused'}\n"
-        )
-        lines = [
-            "logger.level = WARNING",
-            "logger.format = json",
-            "configurator.url = "
-            + (configurator.url if configurator else f"file://{directory / 'instances.yaml'}"),
-            f"s3.chunkSize = {self.chunk_size}",
-            "s3.removeAfterTransferring = false",
-            f"s3.endpointUrl = {self.s3_url}",
-            f"s3.allowedBuckets = {BUCKET}",
-            f"workers.FileTransferer.count = {workers}",
-            "workers.FileTransferer.queue = recordings",
-            "workers.FileTransferer.reportLevel = job",
-            "workers.DracoonGlobalSharer.count = 0",
-            f"dracoon.baseUrl = {emulator.api_url}",
-            f"http.address = 127.0.0.1:{free_port()}",
-        ]
-        lines.extend(extra)
+            configurator.instances[DOMAIN.lower()] = account
+        settings: dict[str, object] = {
+            "logger.level": "WARNING",
+            "logger.format": "json",
+            "configurator.url": (
+                configurator.url if configurator else f"file://{directory / 'instances.yaml'}"
+            ),
+            "s3.chunkSize": self.chunk_size,
+            "s3.removeAfterTransferring": "false",
+            "s3.endpointUrl": self.s3_url,
+            "s3.allowedBuckets": BUCKET,
+            "workers.FileTransferer.count": workers,
+            "workers.FileTransferer.queue": "recordings",
+            "workers.FileTransferer.reportLevel": "job",
+            "workers.DracoonGlobalSharer.count": 0,
+            "dracoon.baseUrl": emulator.api_url,
+            "http.address": f"127.0.0.1:{free_port()}",
+        }
+        settings.update(line.split(" = ", 1) for line in extra)
         if queue_url:
-            lines.append(f"sqs.endpointUrl = {self.sqs_url()}")
-            lines.append("sqs.waitTimeSeconds = 1")
-        conf = directory / "app.conf"
-        conf.write_text("\n".join(lines) + "\n")
-        return conf
+            settings["sqs.endpointUrl"] = self.sqs_url()
+            settings["sqs.waitTimeSeconds"] = 1
+        return write_config(
+            directory,
+            settings,
+            instances={DOMAIN: account},
+            topics={"recordings": queue_url or "http://127.0.0.1:9/unused"},
+        )
 
     def configurator(self):
         """A counting HTTP configurator (``counting.ConfiguratorServer``), stopped by close()."""
@@ -342,21 +250,16 @@ class World:
         return server
 
     def child_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("RS_", "AWS_"))}
-        env.update(AWS_ENV)
-        env["PYTHONPATH"] = str(ROOT)
-        return env
+        return clean_env(PYTHONPATH=str(ROOT))
 
     def close(self) -> None:
         for emulator in self.emulators.values():
             emulator.stop()
-        self.s3.stop()
         if self._sqs_proxy is not None:
             self._sqs_proxy.stop()
         for server in self._configurators:
             server.stop()
-        if self._moto is not None:
-            self._moto.stop()
+        self.processes.stop_all()
         self._temp.cleanup()
 
 

@@ -1,5 +1,7 @@
 """End-to-end helpers for the jobs tests: a DRACOON emulator, the moto S3 server, a file
-configurator and an app.conf wired together; the ``recording-storage`` CLI as a subprocess."""
+configurator and an app.conf wired together; the ``recording-storage`` CLI as a subprocess.
+The configuration files and the emulator's admin API are the demo's and the benchmark's too
+(``scripts/local_world``)."""
 
 from __future__ import annotations
 
@@ -8,13 +10,14 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
 
+from scripts.local_world.dracoon import EmulatorAdmin
+from scripts.local_world.service import instance, write_config
 from tests.support.emulator_fixtures import encryption_password, login_password
 from tests.support.paths import PROJECT_ROOT
 
@@ -54,28 +57,22 @@ class Service:
     # -- DRACOON side ---------------------------------------------------------------------
 
     def nodes(self) -> list[dict]:
-        with urllib.request.urlopen(f"{self.emulator.base_url}/emulator/nodes") as response:
-            return json.load(response)
+        return EmulatorAdmin(self.emulator.base_url).nodes()
 
     def node(self, path: str) -> dict:
-        matches = [n for n in self.nodes() if n["path"] == path]
-        assert matches, f"no node {path}; have {[n['path'] for n in self.nodes()]}"
-        return matches[0]
+        found = EmulatorAdmin(self.emulator.base_url).node(path)
+        assert found, f"no node {path}; have {[n['path'] for n in self.nodes()]}"
+        return found
 
     def files_in(self, room_path: str) -> list[dict]:
         room = self.node(room_path)
         return [n for n in self.nodes() if n["parentId"] == room["id"] and n["type"] == "file"]
 
     def admin(self, method: str, path: str, body: dict | None = None) -> object:
-        request = urllib.request.Request(
-            f"{self.emulator.base_url}{path}",
-            data=json.dumps(body).encode() if body is not None else None,
-            method=method,
-            headers={"Content-Type": "application/json"},
+        """``path`` as the emulator serves it (``/emulator/...``)."""
+        return EmulatorAdmin(self.emulator.base_url).admin(
+            method, path.removeprefix("/emulator"), body
         )
-        with urllib.request.urlopen(request) as response:
-            data = response.read()
-        return json.loads(data) if data else None
 
     def client_as(self, login: str):
         from recording_storage.dracoon.client import DracoonClient
@@ -141,33 +138,32 @@ def service(emulator, moto_server, tmp_path) -> Service:
     moto server, a file configurator with instance 24slocal.new.com whose parent room is
     Recordings, and an app.conf with a 64 KiB chunk size."""
     instances_path = tmp_path / "instances.yaml"
-    conf = tmp_path / "app.conf"
-    conf.write_text(
-        "logger.level = INFO\n"
-        "logger.format = json\n"
-        f"configurator.url = file://{instances_path}\n"
-        f"s3.chunkSize = {CHUNK}\n"
-        "s3.removeAfterTransferring = true\n"
-        "workers.FileTransferer.reportLevel = file\n"
-        "dracoon.baseUrl = http://127.0.0.1:9/api/v4\n"
+    conf = write_config(
+        tmp_path,
+        {
+            "logger.level": "INFO",
+            "logger.format": "json",
+            "configurator.url": f"file://{instances_path}",
+            "s3.chunkSize": CHUNK,
+            "s3.removeAfterTransferring": "true",
+            "workers.FileTransferer.reportLevel": "file",
+            "dracoon.baseUrl": "http://127.0.0.1:9/api/v4",
+        },
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RS_", "AWS_"))}
     env.update(moto_server.env)
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     svc = Service(emulator, tmp_path, env, conf, instances_path)
     recordings = svc.node("/Recordings")
+    account = instance(emulator.api_url, recordings["id"], "service", login_password("service"),
+                       encryption_password("service"))  # fmt: skip
     svc.set_instance(
+        **account,
         **{
-            "recordings.storage": "dracoon",
-            "recordings.dracoon.base-url": emulator.api_url,
-            "recordings.dracoon.parent-room-id": recordings["id"],
-            "recordings.dracoon.login": "service",
-            "recordings.dracoon.password": login_password("service"),
-            "recordings.dracoon.encryption-password": encryption_password("service"),
             "recordings.dracoon.targets": json.dumps(
                 [{"meetingTypeId": "*any*", "copyTo": [{"path": "all/$meetingType"}]}]
             ),
-        }
+        },
     )
     return svc
 

@@ -17,17 +17,11 @@ from collections.abc import Callable
 import pytest
 
 from recording_storage.jobs.runner import JobError, JobResult, JobRunner
+from scripts.local_world.service import instance, write_config
 from tests.jobs.conftest import CHUNK, DOMAIN, Service, readme_message
 from tests.service.support import FAST_OPTIONS, ServiceProcess, free_port
 from tests.support.emulator_fixtures import default_seed, encryption_password, login_password
 from tests.support.fault_proxy import FaultProxy
-
-INSTANCE_KEYS = {
-    "recordings.storage": "dracoon",
-    "recordings.dracoon.login": "service",
-    "recordings.dracoon.password": login_password("service"),
-    "recordings.dracoon.encryption-password": encryption_password("service"),
-}
 
 
 class World(Service):
@@ -115,8 +109,7 @@ class World(Service):
 
 def make_world(emulator, moto_server, bucket, tmp_path, proxy: FaultProxy, **conf) -> World:
     instances_path = tmp_path / "instances.yaml"
-    conf_path = tmp_path / "app.conf"
-    lines = {
+    settings = {
         "logger.level": "INFO",
         "logger.format": "json",
         "configurator.url": f"file://{instances_path}",
@@ -128,20 +121,18 @@ def make_world(emulator, moto_server, bucket, tmp_path, proxy: FaultProxy, **con
         "dracoon.baseUrl": emulator.api_url,
         **conf,
     }
-    conf_path.write_text("".join(f"{key} = {value}\n" for key, value in lines.items()))
+    conf_path = write_config(tmp_path, settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RS_", "AWS_"))}
     env.update(moto_server.env)
     world = World(emulator, tmp_path, env, conf_path, instances_path)
     world.proxy, world.bucket, world.runners = proxy, bucket, []
     recordings = world.node("/Recordings")
+    service = "service"
     world.set_instance(
         DOMAIN,
-        **INSTANCE_KEYS,
-        **{
-            "recordings.dracoon.base-url": emulator.api_url,
-            "recordings.dracoon.parent-room-id": recordings["id"],
-        },
-    )
+        **instance(emulator.api_url, recordings["id"], service, login_password(service),
+                   encryption_password(service)),
+    )  # fmt: skip
     return world
 
 

@@ -1,24 +1,24 @@
 """Helpers of the service tests: run the service as a subprocess and look at it from outside
-(HTTP, its JSON log lines, its processes, the SQS queue)."""
+(HTTP, its JSON log lines, its processes, the SQS queue).
+
+Starting and stopping the process, reading its JSON log and parsing ``/metrics`` are the
+demo's and the benchmark's too (``scripts/local_world``); this module adds what tests ask.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
+from scripts.local_world.http import http_get
+from scripts.local_world.processes import Process, WorldError, free_port, wait_until
+from scripts.local_world.service import JsonLog, metric_samples
 
-from tests.support.paths import PROJECT_ROOT
+__all__ = ["AWS_ENV", "FAST_OPTIONS", "ServiceProcess", "free_port", "wait_for"]
 
 FAST_OPTIONS = {
     "RECORDING_STORAGE_HEARTBEAT_INTERVAL": "0.2",
@@ -40,22 +40,12 @@ AWS_ENV = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval=0.1):
-    """Poll ``predicate`` until it returns something truthy; fail with ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+    """Poll ``predicate`` until it returns something truthy; fail the test naming ``what``."""
+    try:
+        return wait_until(predicate, timeout, what, interval=interval)
+    except WorldError as error:
+        raise AssertionError(str(error)) from None
 
 
 class ServiceProcess:
@@ -66,19 +56,12 @@ class ServiceProcess:
         self.env = {**os.environ, **AWS_ENV, **env}
         self.log_path = log_path
         self.http = http
-        self.proc: subprocess.Popen | None = None
+        self.process: Process | None = None
+        self.proc = None  # its Popen once started
 
     def start(self) -> ServiceProcess:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            self.argv,
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        self.process = Process("the service", self.argv, self.log_path, self.env)
+        self.proc = self.process.popen
         return self
 
     @property
@@ -86,11 +69,7 @@ class ServiceProcess:
         return self.proc.pid
 
     def get(self, path: str) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(f"http://{self.http}{path}", timeout=5) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
+        return http_get(f"http://{self.http}{path}")
 
     def wait_listening(self, timeout: float = 30) -> None:
         def up():
@@ -112,11 +91,7 @@ class ServiceProcess:
         """Every sample as {(name, sorted label items): value}."""
         status, body = self.get("/metrics")
         assert status == 200
-        samples = {}
-        for family in text_string_to_metric_families(body.decode()):
-            for sample in family.samples:
-                samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-        return samples
+        return metric_samples(body.decode())
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples named ``name`` whose labels include ``labels`` (0 if none)."""
@@ -130,13 +105,7 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace")
 
     def log_records(self) -> list[dict]:
-        records = []
-        for line in self.log_text().splitlines():
-            with contextlib.suppress(ValueError):
-                record = json.loads(line)
-                if isinstance(record, dict):
-                    records.append(record)
-        return records
+        return JsonLog(self.log_path).records()
 
     def worker_pids(self, worker: str) -> list[int]:
         """Pids the master started for slot ``worker``, oldest first (from its log)."""
@@ -160,17 +129,8 @@ class ServiceProcess:
 
     def stop(self) -> None:
         """Teardown: SIGTERM, then SIGKILL the whole session if it lingers."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=30)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
+        if self.process is not None:
+            self.process.stop(timeout=30)
 
 
 def python_module(module: str, *args: str) -> list[str]:

@@ -5,15 +5,13 @@
 subprocess such as the CLI) needs: fake credentials, the region, and ``RS_AWS_ENDPOINTURL``
 for recording-storage. ``aws_env`` (function scope) applies that environment to this process.
 ``s3_bucket`` creates a fresh bucket per test. Engineer E uses the same server for SQS.
+The server is started the way the demo and the benchmark start theirs
+(``scripts.local_world.aws.start_moto``).
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -23,6 +21,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from scripts.local_world.aws import start_moto
+from scripts.local_world.processes import Process
 from tests.support.paths import CACHE_DIR
 
 REGION = "eu-central-1"
@@ -36,7 +36,7 @@ FAKE_CREDENTIALS = {
 @dataclass
 class MotoServer:
     url: str
-    process: subprocess.Popen = field(repr=False)
+    process: Process = field(repr=False)
 
     @property
     def env(self) -> dict[str, str]:
@@ -70,46 +70,16 @@ class MotoServer:
         urllib.request.urlopen(request, timeout=10).close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
-    port = _free_port()
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = CACHE_DIR / f"moto-server-{port}.log"
+    log_path = CACHE_DIR / f"moto-server-{os.getpid()}.log"
     env = {**os.environ, **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": REGION}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    server = MotoServer(f"http://127.0.0.1:{port}", process)
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"moto server exited early; see {log_path}")
-        try:
-            urllib.request.urlopen(f"{server.url}/moto-api/", timeout=2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"moto server did not start in 60 s; see {log_path}") from None
-            time.sleep(0.1)
+    url, process = start_moto(log_path, env=env)
     try:
-        yield server
+        yield MotoServer(url, process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        process.stop(timeout=10)
         log_path.unlink(missing_ok=True)
 
 
