@@ -17,11 +17,9 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import boto3
 import pytest
-from botocore.config import Config
 
-from scripts.local_world.aws import start_moto
+from scripts.local_world.aws import boto3_client, start_moto
 from scripts.local_world.processes import Process
 from tests.support.paths import CACHE_DIR
 
@@ -54,15 +52,7 @@ class MotoServer:
 
     def client(self, service: str):
         """A boto3 client for ``service`` on this server (fake credentials, no env needed)."""
-        return boto3.session.Session(
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name=REGION,
-        ).client(
-            service,
-            endpoint_url=self.url,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
-        )
+        return boto3_client(service, self.url, retries={"max_attempts": 2})
 
     def reset(self) -> None:
         """Forget every bucket, object and queue (moto's reset API)."""
