@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import socket
 import threading
 import time
@@ -40,6 +41,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .call_threads import CallThreads
+
 log = logging.getLogger(__name__)
 
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
@@ -47,6 +50,7 @@ _DENIED = {"403", "AccessDenied", "Forbidden", "AllAccessDisabled"}
 _CHANGED = {"412", "PreconditionFailed"}
 STREAM_PIECE = 1024 * 1024  # urllib3 reads via a temporary of this size: keep it small
 DEFAULT_RANGE_DEADLINE = 300.0  # seconds for one ranged GET (s3.rangeDeadlineSeconds)
+CALL_THREADS = CallThreads("s3-call")  # the process's threads for call_within
 
 
 class S3Error(Exception):
@@ -99,6 +103,7 @@ def call_within(deadline: float | None, what: str, call: Callable[..., Any], **k
     trickle in never trips them. The call runs in a daemon thread so a stuck one can neither
     wedge the job nor keep the process from exiting; past the deadline a retryable
     ``S3Error`` is raised (the job keeps its object and is retried). ``None`` calls directly.
+    The threads are kept for the next call (``CALL_THREADS``): a warm worker starts none.
     """
     if deadline is None:
         return call(**kwargs)
@@ -106,6 +111,7 @@ def call_within(deadline: float | None, what: str, call: Callable[..., Any], **k
     outcome: dict[str, Any] = {}
 
     def run() -> None:
+        threading.current_thread().name = f"s3-call {what}"  # names the call in stack dumps
         try:
             outcome["value"] = call(**kwargs)
         except BaseException as exc:  # handed to the waiting caller below
@@ -113,7 +119,7 @@ def call_within(deadline: float | None, what: str, call: Callable[..., Any], **k
         finally:
             done.set()
 
-    threading.Thread(target=run, name=f"s3-call {what}", daemon=True).start()
+    CALL_THREADS.run(run)
     if not done.wait(deadline):
         raise S3Error(
             f"{what}: no complete answer from S3 within s3.rangeDeadlineSeconds "
@@ -363,52 +369,71 @@ class _Watchdog:
     after), so a consumer that is slow to ask for the next bytes - an upload waiting for
     DRACOON - does not use up S3's deadline. A reader blocked in ``recv`` on a trickling body
     wakes up with an error or an early end of the body; ``fired`` tells it that the
-    deadline, not the network, ended the read. One daemon thread per reader, started on
-    first use and ended by ``stop``.
+    deadline, not the network, ended the read. Every reader's watchdog is served by the
+    process's one ``_WatchdogClock`` thread, so a job starts no thread for it.
     """
 
     def __init__(self) -> None:
         self.fired = False
-        self._cond = threading.Condition()
-        self._body = None
+        self._body: Any = None
         self._until: float | None = None
-        self._stopped = False
-        self._thread: threading.Thread | None = None
 
     def arm(self, body: Any, seconds: float) -> None:
-        with self._cond:
+        with _CLOCK.cond:
             self.fired = False
             self._body, self._until = body, time.monotonic() + max(0.0, seconds)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="s3-read-deadline", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify()
+            _CLOCK.watch(self)
 
     def disarm(self) -> None:
-        with self._cond:
+        with _CLOCK.cond:
             self._body, self._until = None, None
+            _CLOCK.armed.discard(self)
 
     def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._body, self._until = None, None
-            self._cond.notify()
+        self.disarm()
+
+
+class _WatchdogClock:
+    """The thread that fires every armed ``_Watchdog`` of this process when its time is up.
+
+    Started on first use; it then waits on its condition, costing nothing while no read is
+    armed. A forked child starts with no thread and starts its own (``_reset``)."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.cond = threading.Condition()
+        self.armed: set[_Watchdog] = set()
+        self._started = False
+
+    def watch(self, dog: _Watchdog) -> None:
+        """With ``cond`` held: ``dog`` was armed; wake the thread for its deadline."""
+        self.armed.add(dog)
+        if not self._started:
+            self._started = True
+            threading.Thread(target=self._run, name="s3-read-deadline", daemon=True).start()
+        self.cond.notify()
 
     def _run(self) -> None:
-        with self._cond:
-            while not self._stopped:
-                if self._until is None:
-                    self._cond.wait()
-                    continue
-                remaining = self._until - time.monotonic()
-                if remaining > 0:
-                    self._cond.wait(remaining)
-                    continue
-                self.fired = True
-                body, self._body, self._until = self._body, None, None
-                _shut_down(body)
+        with self.cond:
+            while True:
+                now = time.monotonic()
+                nearest: float | None = None
+                for dog in list(self.armed):
+                    assert dog._until is not None
+                    if dog._until <= now:
+                        dog.fired = True
+                        body, dog._body, dog._until = dog._body, None, None
+                        self.armed.discard(dog)
+                        _shut_down(body)
+                    elif nearest is None or dog._until < nearest:
+                        nearest = dog._until
+                self.cond.wait(None if nearest is None else nearest - now)
+
+
+_CLOCK = _WatchdogClock()
+os.register_at_fork(after_in_child=_CLOCK._reset)
 
 
 def _shut_down(body: Any) -> None:

@@ -153,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
                         f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
                     base = scenarios.requests_only(world, jobs, job_size, workers)
                     rows += scenarios.versus_rows(run, base, job_size)
+                for row in rows[-2:]:  # each run's result at once: a long run may be cut short
+                    say(f"  {row.measure}: {row.ours} vs {row.baseline}"
+                        + (f" = {row.ratio:.2f}x" if row.ratio is not None else "")
+                        + f", load {os.getloadavg()[0]:.1f}; {row.note}")  # fmt: skip
                 details.append(run.requests.markdown(
                     run.jobs, workers, f"4 ({jobs} jobs, {workers} worker(s))"))  # fmt: skip
         if "soak" in chosen:
