@@ -344,7 +344,6 @@ class VisibilityExtender:
         self.message = message
         self.job_id = job_id
         self.interval = max(1.0, consumer.visibility_seconds / 3)
-        self.extensions = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"visibility-{message.message_id}", daemon=True
@@ -382,7 +381,6 @@ class VisibilityExtender:
                 )
                 continue
             if extended:
-                self.extensions += 1
                 log.debug(
                     "visibility extended",
                     extra={

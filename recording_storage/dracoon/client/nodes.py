@@ -48,7 +48,6 @@ class NodeService:
         # Only while some thread resolves that name (see _name_lock): a service whose room
         # templates name a new room every day must not keep a lock per room ever used.
         self._name_locks: dict[tuple[int, str], _NameLock] = {}
-        self.rooms_created = 0
 
     def get_node(self, node_id: int) -> Node:
         try:
@@ -144,7 +143,6 @@ class NodeService:
                 method="POST",
                 endpoint="/v4/nodes/rooms",
             )
-            self.rooms_created += 1
             log.info("created room %r in %s (id %s)", name, where, node.id)
             return node
         except DracoonApiError as exc:
