@@ -1,6 +1,6 @@
 """The DRACOON side of a local world: the emulator, its admin API, key pairs, reading back.
 
-The emulator runs as its console script ``dracoon-emulator`` (docs/emulator.md) seeded with
+The emulator (``dracoon-emulator``, docs/emulator.md) runs as a subprocess seeded with
 users and rooms. Its admin API (``/emulator/...``) shows what the service did from outside;
 ``read_back`` downloads and decrypts a file as a room member, which proves the file keys
 were shared. Generating an RSA-4096 key pair takes seconds, so ``with_cached_key_pairs``
@@ -13,6 +13,7 @@ import copy
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -22,7 +23,7 @@ from typing import Any
 
 from scripts.local_world.aws import clean_env
 from scripts.local_world.http import http_json
-from scripts.local_world.processes import Process, ProcessGroup, console_script
+from scripts.local_world.processes import Process, ProcessGroup
 
 KEY_PAIR_VERSION = "RSA-4096"
 
@@ -30,10 +31,15 @@ KEY_PAIR_VERSION = "RSA-4096"
 def start_emulator(
     group: ProcessGroup, seed: dict[str, Any], run_dir: Path, logs: Path
 ) -> tuple[str, Process]:
-    """Start ``dracoon-emulator`` on a free port with ``seed``; returns (base URL, process)."""
+    """Start the emulator (``dracoon-emulator``) on a free port with ``seed``; returns (base
+    URL, process)."""
     seed_path = run_dir / "dracoon-seed.json"
     seed_path.write_text(json.dumps(seed, indent=1))
-    argv = [console_script("dracoon-emulator"), "--addr", "127.0.0.1:0", "--seed", str(seed_path)]
+    # ``-m`` rather than the ``dracoon-emulator`` script: the interpreter that runs the world
+    # has the emulator whether or not an upgraded venv kept the script (a pip upgrade that
+    # moved the script from one distribution to another removed it).
+    argv = [sys.executable, "-m", "dracoon_emulator.cli", "--addr", "127.0.0.1:0"]
+    argv += ["--seed", str(seed_path)]
     log, out = logs / "dracoon-emulator.log", logs / "dracoon-emulator.out"
     process = group.start("the DRACOON emulator", argv, log, clean_env(), stdout=out)
     return process.wait_for_line("listening on "), process
