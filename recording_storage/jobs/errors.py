@@ -121,9 +121,8 @@ def dependency_in_chain(error: BaseException) -> str | None:
     (``raise ... from None`` keeps ``__context__``) is searched for an S3, configurator or
     DRACOON error.
     """
-    dependency = getattr(error, "dependency", None)
-    if isinstance(dependency, str):
-        return dependency
+    if isinstance(error, JobError) and error.dependency is not None:
+        return error.dependency
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:

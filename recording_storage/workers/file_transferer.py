@@ -33,7 +33,7 @@ from typing import Any
 
 from recording_storage.aws.session import make_sqs_client
 from recording_storage.aws.sqs import SqsConsumer, SqsMessage
-from recording_storage.jobs.errors import classify_failure
+from recording_storage.jobs.errors import InvalidMessageError, JobError, classify_failure
 from recording_storage.logcodes import LogCode, log_event
 from recording_storage.logs import job_outcome_reported
 from recording_storage.ops import metrics as m
@@ -307,7 +307,8 @@ class FileTransferer(Worker):
         try:
             if error is None:
                 return self._succeeded(consumer, message, result, seconds, fields)
-            instance = getattr(error, "instance", None)  # set by the runner once it is known
+            # Set by the runner once it is known; any other exception is a bug and has none.
+            instance = error.instance if isinstance(error, JobError | InvalidMessageError) else None
             if instance:
                 fields = {**fields, "instance": instance}
             return self._failed(consumer, message, error, seconds, fields)
