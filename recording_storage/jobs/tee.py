@@ -190,8 +190,11 @@ class SharedSource:
 
     def _raise_failure(self) -> None:
         if self._error is not None:
-            retryable = getattr(self._error, "retryable", True)
-            raise S3Error(str(self._error), retryable=retryable)
+            # The reader raises S3Error (which knows); anything else broke the read itself
+            # (a reset, a closed reader): worth another delivery.
+            error = self._error
+            retryable = error.retryable if isinstance(error, S3Error) else True
+            raise S3Error(str(error), retryable=retryable)
 
 
 class _Branch(io.RawIOBase):
