@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import uuid
 
-import boto3
 import pytest
 
 from tests.service.support import (
-    AWS_ENV,
     FAST_OPTIONS,
     ServiceProcess,
     free_port,
@@ -24,14 +22,8 @@ def moto_endpoint(moto_server):
 
 
 @pytest.fixture
-def sqs(moto_endpoint):
-    return boto3.client(
-        "sqs",
-        endpoint_url=moto_endpoint,
-        region_name="eu-central-1",
-        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-    )
+def sqs(moto_server):
+    return moto_server.client("sqs")
 
 
 @pytest.fixture
