@@ -6,18 +6,14 @@ It is deliberately apart from ``/api``: nothing a DRACOON client calls ever land
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .auth import expire_all_tokens
+from .backend import Backend
 from .errors import ApiError, room_not_found
 from .messages import Request, Response, no_content
 from .model import KEY_PAIR_VERSIONS, ROOM, User
 from .routing import Router
 from .seed import SeedError, add_room, add_user, parse_permissions
 from .views import node_json
-
-if TYPE_CHECKING:
-    from .app import EmulatorApp
 
 PREFIX = "/emulator"
 _OBSERVER = User(id=0, login="emulator-admin", password="")  # sees nodes without grants
@@ -27,16 +23,16 @@ def _seed_error(exc: Exception) -> ApiError:
     return ApiError(400, -80000, str(exc))
 
 
-def add_user_handler(app: EmulatorApp, req: Request) -> Response:
+def add_user_handler(backend: Backend, req: Request) -> Response:
     try:
-        user = add_user(app.state, app.materialise_key_pairs_for(req.json()))
+        user = add_user(backend.state, backend.materialise_key_pairs_for(req.json()))
     except SeedError as exc:
         raise _seed_error(exc) from None
     return Response(201, {"id": user.id, "login": user.login})
 
 
-def list_users(app: EmulatorApp, req: Request) -> Response:
-    with app.state.lock:
+def list_users(backend: Backend, req: Request) -> Response:
+    with backend.state.lock:
         users = [
             {
                 "id": u.id,
@@ -44,23 +40,23 @@ def list_users(app: EmulatorApp, req: Request) -> Response:
                 "roles": u.roles,
                 "keyPairVersions": [v for v in KEY_PAIR_VERSIONS if v in u.key_pairs],
             }
-            for u in app.state.users.values()
+            for u in backend.state.users.values()
         ]
     return Response(body=users)
 
 
-def add_room_handler(app: EmulatorApp, req: Request) -> Response:
+def add_room_handler(backend: Backend, req: Request) -> Response:
     try:
-        room = add_room(app.state, req.json())
+        room = add_room(backend.state, req.json())
     except SeedError as exc:
         raise _seed_error(exc) from None
-    with app.state.lock:
-        return Response(201, node_json(app.state, room, _OBSERVER))
+    with backend.state.lock:
+        return Response(201, node_json(backend.state, room, _OBSERVER))
 
 
-def set_member(app: EmulatorApp, req: Request) -> Response:
+def set_member(backend: Backend, req: Request) -> Response:
     body = req.json()
-    state = app.state
+    state = backend.state
     with state.lock:
         room = state.nodes.get(req.path_params["room_id"])
         if room is None or room.type != ROOM:
@@ -80,8 +76,8 @@ def set_member(app: EmulatorApp, req: Request) -> Response:
     return no_content()
 
 
-def list_nodes(app: EmulatorApp, req: Request) -> Response:
-    state = app.state
+def list_nodes(backend: Backend, req: Request) -> Response:
+    state = backend.state
     with state.lock:
         items = [
             {
@@ -102,13 +98,13 @@ def list_nodes(app: EmulatorApp, req: Request) -> Response:
     return Response(body=items)
 
 
-def list_uploads(app: EmulatorApp, req: Request) -> Response:
+def list_uploads(backend: Backend, req: Request) -> Response:
     """Upload channels and their state (``transfer`` = still open), so a test can prove that
     none was left open.
 
     Tokens are left out: they are credentials for the chunk URLs.
     """
-    state = app.state
+    state = backend.state
     with state.lock:
         items = [
             {
@@ -125,36 +121,36 @@ def list_uploads(app: EmulatorApp, req: Request) -> Response:
     return Response(body=items)
 
 
-def set_faults(app: EmulatorApp, req: Request) -> Response:
+def set_faults(backend: Backend, req: Request) -> Response:
     rules = req.json().get("rules")
     if not isinstance(rules, list):
         raise ApiError(400, -80000, 'Body must be {"rules": [...]}')
     try:
-        app.faults.add(rules)
+        backend.faults.add(rules)
     except ValueError as exc:
         raise _seed_error(exc) from None
-    return Response(201, {"rules": app.faults.rules()})
+    return Response(201, {"rules": backend.faults.rules()})
 
 
-def get_faults(app: EmulatorApp, req: Request) -> Response:
-    return Response(body={"rules": app.faults.rules()})
+def get_faults(backend: Backend, req: Request) -> Response:
+    return Response(body={"rules": backend.faults.rules()})
 
 
-def clear_faults(app: EmulatorApp, req: Request) -> Response:
-    app.faults.clear()
+def clear_faults(backend: Backend, req: Request) -> Response:
+    backend.faults.clear()
     return no_content()
 
 
-def expire_tokens(app: EmulatorApp, req: Request) -> Response:
-    return Response(body={"expired": expire_all_tokens(app)})
+def expire_tokens(backend: Backend, req: Request) -> Response:
+    return Response(body={"expired": expire_all_tokens(backend)})
 
 
-def reset(app: EmulatorApp, req: Request) -> Response:
-    app.reset()
+def reset(backend: Backend, req: Request) -> Response:
+    backend.reset()
     return no_content()
 
 
-def health(app: EmulatorApp, req: Request) -> Response:
+def health(backend: Backend, req: Request) -> Response:
     return Response(body={"status": "ok"})
 
 

@@ -1,12 +1,13 @@
-"""The emulator application: seed, state, storage, faults and the route table, plus the one
-place where a request becomes a response (faults, authentication, errors, persistence).
+"""The emulator's wire layer: the route table and the one place where a request becomes a
+response (fault injection, authentication, errors, persistence after a change).
+
+State and rules live in the ``Backend`` (backend.py); handlers get the backend, never this
+object, so handlers import ``backend`` and only this module imports ``handlers``.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
-import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -14,8 +15,8 @@ from pathlib import Path
 
 from . import admin
 from .auth import authenticate, revoke, token
+from .backend import Backend
 from .errors import ApiError, OAuthError
-from .faults import FaultInjector
 from .handlers import (
     account,
     account_update,
@@ -33,11 +34,9 @@ from .handlers import (
     uploads,
     versions,
 )
-from .keygen import KeyGenerationUnavailable, generate_key_pair
 from .messages import Request, Response
-from .model import KEY_PAIR_VERSIONS
 from .routing import Router
-from .seed import SeedError, apply_seed, load_seed, parse_settings
+from .seed import Settings
 from .state import State
 from .storage import ContentStore
 
@@ -57,26 +56,26 @@ class Outcome:
 
 class EmulatorApp:
     def __init__(self, seed: dict | str | Path | None, data_dir: Path, *, persist: bool) -> None:
-        self.seed = load_seed(seed)
-        self.settings = parse_settings(self.seed)
-        self.state = State(data_dir / "state.json" if persist else None)
-        self.store = ContentStore(data_dir / "content", self.settings.storage)
-        try:
-            self.faults = FaultInjector(self.settings.faults)
-        except ValueError as exc:
-            raise SeedError(str(exc)) from None
+        self.backend = Backend(seed, data_dir, persist=persist)
         self.router = Router()
         self._register_routes()
-        self._upload_locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
-        self._seed_ready: dict | None = None
-        if self.state.load_saved():
-            self._fail_interrupted_s3_uploads()
-        else:
-            apply_seed(self.state, self._materialised_seed())
-            self.save_state()
 
-    # set-up ------------------------------------------------------------------------------
+    # What tests and the server read: the backend's parts.
+    @property
+    def state(self) -> State:
+        return self.backend.state
+
+    @property
+    def store(self) -> ContentStore:
+        return self.backend.store
+
+    @property
+    def settings(self) -> Settings:
+        return self.backend.settings
+
+    def save_state(self) -> None:
+        self.backend.save_state()
+
     def _register_routes(self) -> None:
         self.router.add("POST", "/oauth/token", token, auth=False)
         self.router.add("POST", "/oauth/revoke", revoke, auth=False)
@@ -94,66 +93,13 @@ class EmulatorApp:
         ):
             family.register(self.router)
 
-    def _materialised_seed(self) -> dict:
-        """The seed with key pairs generated once, so a reset does not generate them again."""
-        if self._seed_ready is None:
-            seed = copy.deepcopy(self.seed)
-            for user in seed.get("users") or []:
-                if isinstance(user, dict):
-                    self.materialise_key_pairs_for(user)
-            self._seed_ready = seed
-        return self._seed_ready
-
-    def materialise_key_pairs_for(self, spec: dict) -> dict:
-        """Generate the key pair of a user spec with ``encryption_password`` (in place)."""
-        if (
-            isinstance(spec, dict)
-            and spec.get("key_pair") is None
-            and isinstance(spec.get("encryption_password"), str)
-            and spec["encryption_password"]
-            and spec.get("key_pair_version", "RSA-4096") in KEY_PAIR_VERSIONS
-        ):
-            version = spec.get("key_pair_version", "RSA-4096")
-            try:
-                spec["key_pair"] = generate_key_pair(version, spec["encryption_password"])
-            except KeyGenerationUnavailable as exc:
-                raise SeedError(f"user {spec.get('login')!r}: {exc}") from None
-        return spec
-
-    def _fail_interrupted_s3_uploads(self) -> None:
-        """An S3 completion cut short by a restart would poll as "finishing" forever."""
-        for upload in self.state.uploads.values():
-            if upload.status == "finishing":
-                upload.status = "error"
-                upload.error = ApiError(
-                    500, None, "The emulator restarted while finishing this upload; upload again"
-                ).body()
-
-    def reset(self) -> None:
-        with self.state.lock:
-            self.state.clear()
-            self.store.wipe()
-            apply_seed(self.state, self._materialised_seed())
-            self.faults.replace(self.settings.faults)
-            self.save_state()
-
-    def upload_lock(self, upload_id: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._upload_locks.setdefault(upload_id, threading.Lock())
-
-    def save_state(self) -> None:
-        try:
-            self.state.save()
-        except OSError as exc:
-            log.error("could not persist emulator state: %s", exc)
-
     # requests ------------------------------------------------------------------------------
     def handle(self, req: Request) -> Outcome:
         log_path = req.path
         injected = routed = False
         try:
             if not req.path.startswith(admin.PREFIX + "/") or req.path.startswith(s3.S3_PREFIX):
-                fault = self.faults.check(req.method, req.path)
+                fault = self.backend.faults.check(req.method, req.path)
                 if fault is not None:
                     if fault.latency_seconds:
                         time.sleep(fault.latency_seconds)
@@ -168,10 +114,10 @@ class EmulatorApp:
             log_path = route.redacted(params, req.path)
             req.path_params = params
             if route.auth:
-                req.user = authenticate(self, req)
-            response = route.handler(self, req)
+                req.user = authenticate(self.backend, req)
+            response = route.handler(self.backend, req)
             if req.method not in _READ_ONLY and response.status < 400:
-                self.save_state()
+                self.backend.save_state()
         except ApiError as exc:
             response = Response(exc.status, exc.body(), dict(exc.headers))
         except OAuthError as exc:

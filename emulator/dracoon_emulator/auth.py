@@ -10,15 +10,12 @@ import base64
 import binascii
 import secrets
 import time
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
+from .backend import Backend
 from .errors import ApiError, OAuthError
 from .messages import Request, Response
 from .model import Token, User
-
-if TYPE_CHECKING:
-    from .app import EmulatorApp
 
 
 def _form(req: Request) -> dict[str, str]:
@@ -42,19 +39,19 @@ def _client_credentials(req: Request, form: dict[str, str]) -> tuple[str | None,
     return form.get("client_id"), form.get("client_secret", "")
 
 
-def _check_client(app: EmulatorApp, req: Request, form: dict[str, str]) -> str:
+def _check_client(backend: Backend, req: Request, form: dict[str, str]) -> str:
     client_id, secret = _client_credentials(req, form)
-    expected = app.settings.oauth_clients.get(client_id or "")
+    expected = backend.settings.oauth_clients.get(client_id or "")
     if client_id is None or expected is None or not secrets.compare_digest(expected, secret):
         raise OAuthError(401, "invalid_client", "Client authentication failed")
     return client_id
 
 
-def token(app: EmulatorApp, req: Request) -> Response:
+def token(backend: Backend, req: Request) -> Response:
     form = _form(req)
-    client_id = _check_client(app, req, form)
+    client_id = _check_client(backend, req, form)
     grant = form.get("grant_type")
-    state = app.state
+    state = backend.state
     now = time.time()
     with state.lock:
         if grant == "password":
@@ -68,7 +65,7 @@ def token(app: EmulatorApp, req: Request) -> Response:
                 secrets.token_urlsafe(32),
                 user.id,
                 client_id,
-                now + app.settings.refresh_token_lifetime_seconds,
+                now + backend.settings.refresh_token_lifetime_seconds,
             )
             state.refresh_tokens[refresh.value] = refresh
         elif grant == "refresh_token":
@@ -78,47 +75,50 @@ def token(app: EmulatorApp, req: Request) -> Response:
             user = state.users.get(refresh.user_id)
             if user is None:
                 raise OAuthError(400, "invalid_grant", "Invalid refresh token")
-            refresh.expires_at = now + app.settings.refresh_token_lifetime_seconds
+            refresh.expires_at = now + backend.settings.refresh_token_lifetime_seconds
         elif not grant:
             raise OAuthError(400, "invalid_request", "grant_type is required")
         else:
             raise OAuthError(400, "unsupported_grant_type", f"grant_type {grant!r} not supported")
         access = Token(
-            secrets.token_urlsafe(32), user.id, client_id, now + app.settings.token_lifetime_seconds
+            secrets.token_urlsafe(32),
+            user.id,
+            client_id,
+            now + backend.settings.token_lifetime_seconds,
         )
         state.access_tokens[access.value] = access
-        _forget_expired(app, now)
+        _forget_expired(backend, now)
     body = {
         "access_token": access.value,
         "token_type": "bearer",
         "refresh_token": refresh.value,
-        "expires_in": int(app.settings.token_lifetime_seconds),
-        "expires_in_inactive": int(app.settings.refresh_token_lifetime_seconds),
+        "expires_in": int(backend.settings.token_lifetime_seconds),
+        "expires_in_inactive": int(backend.settings.refresh_token_lifetime_seconds),
         "scope": "all",
     }
     return Response(200, body, headers={"Cache-Control": "no-store"})
 
 
-def revoke(app: EmulatorApp, req: Request) -> Response:
+def revoke(backend: Backend, req: Request) -> Response:
     form = _form(req)
-    _check_client(app, req, form)
+    _check_client(backend, req, form)
     value = form.get("token")
     if not value:
         raise OAuthError(400, "invalid_request", "token is required")
-    with app.state.lock:
-        app.state.access_tokens.pop(value, None)
-        app.state.refresh_tokens.pop(value, None)
+    with backend.state.lock:
+        backend.state.access_tokens.pop(value, None)
+        backend.state.refresh_tokens.pop(value, None)
     return Response(200, b"")
 
 
-def _forget_expired(app: EmulatorApp, now: float) -> None:
-    state = app.state
+def _forget_expired(backend: Backend, now: float) -> None:
+    state = backend.state
     for table in (state.access_tokens, state.refresh_tokens):
         for value in [v for v, t in table.items() if t.expires_at <= now - 3600]:
             del table[value]
 
 
-def authenticate(app: EmulatorApp, req: Request) -> User:
+def authenticate(backend: Backend, req: Request) -> User:
     """The user behind ``Authorization: Bearer`` (or legacy ``X-Sds-Auth-Token``), else 401."""
     header = req.header("authorization") or ""
     value = (
@@ -126,21 +126,21 @@ def authenticate(app: EmulatorApp, req: Request) -> User:
     )
     if not value:
         raise ApiError(401, None, "Unauthorized", "No access token was sent")
-    with app.state.lock:
-        access = app.state.access_tokens.get(value)
+    with backend.state.lock:
+        access = backend.state.access_tokens.get(value)
         if access is None:
             raise ApiError(401, None, "Unauthorized", "Access token is invalid or revoked")
         if access.expires_at <= time.time():
             raise ApiError(401, None, "Unauthorized", "Access token has expired")
-        user = app.state.users.get(access.user_id)
+        user = backend.state.users.get(access.user_id)
     if user is None:
         raise ApiError(401, None, "Unauthorized", "User of this token no longer exists")
     return user
 
 
-def expire_all_tokens(app: EmulatorApp) -> int:
+def expire_all_tokens(backend: Backend) -> int:
     now = time.time()
-    with app.state.lock:
-        for access in app.state.access_tokens.values():
+    with backend.state.lock:
+        for access in backend.state.access_tokens.values():
             access.expires_at = min(access.expires_at, now - 0.001)
-        return len(app.state.access_tokens)
+        return len(backend.state.access_tokens)

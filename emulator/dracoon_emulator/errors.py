@@ -53,10 +53,6 @@ def _reason(status: int) -> str:
 
 
 # Shorthands for the errors handlers raise most often (codes from dracoon-api.md §0.1).
-def bad_request(error_code: int, message: str) -> ApiError:
-    return ApiError(400, error_code, message)
-
-
 def missing_field(field: str) -> ApiError:
     return ApiError(400, -80000, f"Mandatory field '{field}' is missing or empty")
 

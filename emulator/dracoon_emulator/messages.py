@@ -144,9 +144,5 @@ class Response:
     content_type: str | None = None
 
 
-def json_response(body: Any, status: int = 200) -> Response:
-    return Response(status=status, body=body)
-
-
 def no_content() -> Response:
     return Response(status=204)

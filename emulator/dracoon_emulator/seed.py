@@ -24,7 +24,7 @@ from .model import (
     User,
     now_iso,
 )
-from .names import check_name
+from .rules import grant, new_room, ordered_permissions
 from .state import State
 
 MAX_SEED_BYTES = 64 * 1024 * 1024  # a seed is test data, never this big
@@ -318,7 +318,7 @@ def parse_permissions(value: Any, where: str) -> list[str]:
         value = [name for name, granted in value.items() if granted]
     if not isinstance(value, list) or any(p not in PERMISSIONS for p in value):
         raise SeedError(f"{where}: permissions must be 'all' or a list of {', '.join(PERMISSIONS)}")
-    return [p for p in PERMISSIONS if p in value]
+    return ordered_permissions(value)
 
 
 def add_room(state: State, spec: Any, *, where: str = "room") -> Node:
@@ -349,10 +349,6 @@ def add_room(state: State, spec: Any, *, where: str = "room") -> Node:
             )
         parent: Node | None = None
         for depth, name in enumerate(names):
-            try:
-                check_name(name)
-            except ApiError as exc:
-                raise SeedError(f"{where}: room name {name!r}: {exc.message}") from None
             existing = state.child_named(parent.id if parent else None, name)
             leaf = depth == len(names) - 1
             if existing is not None:
@@ -362,30 +358,25 @@ def add_room(state: State, spec: Any, *, where: str = "room") -> Node:
                     raise SeedError(f"{where}: room {path!r} exists with another encryption")
                 parent = existing
                 continue
-            if parent is not None and parent.encrypted != encrypted:
-                raise SeedError(
-                    f"{where}: sub-room {path!r} must have its parent's encryption "
-                    f"(encrypted={parent.encrypted}); sub-rooms inherit it"
-                )
+            # Rooms on the way to the leaf inherit; a top-level room never does (the seed
+            # drops the flag there rather than refusing it).
             inherit = spec.get("inherit_permissions", parent is not None) if leaf else True
-            room = Node(
-                id=state.new_node_id(),
-                type=ROOM,
-                name=name,
-                parent_id=parent.id if parent else None,
-                created_at=now_iso(),
-                created_by=0,
-                encrypted=encrypted,
-                inherit_permissions=bool(inherit) and parent is not None,
-                quota=spec.get("quota") if leaf else None,
-                notes=spec.get("notes") if leaf else None,
-            )
-            room.reference_id = room.id
-            state.nodes[room.id] = room
-            parent = room
+            try:
+                parent = new_room(
+                    state,
+                    name,
+                    parent,
+                    created_by=0,
+                    encrypted=encrypted,
+                    inherit=bool(inherit) and parent is not None,
+                    quota=spec.get("quota") if leaf else None,
+                    notes=spec.get("notes") if leaf else None,
+                )
+            except ApiError as exc:
+                raise SeedError(f"{where}: room {name!r}: {exc.message}") from None
         assert parent is not None
         for user_id, perms in grants.items():
-            parent.members[user_id] = perms
+            grant(parent, user_id, perms)
         return parent
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from Crypto.PublicKey import RSA
 
+from ..backend import Backend
 from ..errors import ApiError, no_key_pair
 from ..messages import Request, Response, no_content
 from ..model import FILE_KEY_VERSION_FOR, KEY_PAIR_VERSIONS, ROOM, User, now_iso
@@ -13,16 +12,13 @@ from ..permissions import effective
 from ..routing import Router
 from ..views import roles_json, user_info, without_nulls
 
-if TYPE_CHECKING:
-    from ..app import EmulatorApp
-
 V4 = "/api/v4"
 _MODULUS_BITS = {"A": 2048, "RSA-4096": 4096}
 
 
-def account(app: EmulatorApp, req: Request) -> Response:
+def account(backend: Backend, req: Request) -> Response:
     user: User = req.user
-    state = app.state
+    state = backend.state
     with state.lock:
         manageable = any(
             node.type == ROOM and "manage" in effective(state, node, user.id)
@@ -61,10 +57,10 @@ def _version_param(req: Request) -> str | None:
     return version
 
 
-def get_key_pair(app: EmulatorApp, req: Request) -> Response:
+def get_key_pair(backend: Backend, req: Request) -> Response:
     user: User = req.user
     version = _version_param(req)
-    with app.state.lock:
+    with backend.state.lock:
         versions = [version] if version else list(KEY_PAIR_VERSIONS)
         for candidate in versions:
             if candidate in user.key_pairs:
@@ -72,17 +68,17 @@ def get_key_pair(app: EmulatorApp, req: Request) -> Response:
     raise no_key_pair()
 
 
-def list_key_pairs(app: EmulatorApp, req: Request) -> Response:
+def list_key_pairs(backend: Backend, req: Request) -> Response:
     user: User = req.user
-    with app.state.lock:
+    with backend.state.lock:
         return Response(body=[user.key_pairs[v] for v in KEY_PAIR_VERSIONS if v in user.key_pairs])
 
 
-def set_key_pair(app: EmulatorApp, req: Request) -> Response:
+def set_key_pair(backend: Backend, req: Request) -> Response:
     user: User = req.user
     container = validate_key_pair_container(req.json())
     version = container["publicKeyContainer"]["version"]
-    with app.state.lock:
+    with backend.state.lock:
         if version in user.key_pairs:
             raise ApiError(409, -70021, f"A key pair of version {version} is already set")
         created = now_iso()
@@ -93,11 +89,11 @@ def set_key_pair(app: EmulatorApp, req: Request) -> Response:
     return no_content()
 
 
-def delete_key_pair(app: EmulatorApp, req: Request) -> Response:
+def delete_key_pair(backend: Backend, req: Request) -> Response:
     """Deleting a key pair also drops the user's file keys of that version (they are lost)."""
     user: User = req.user
     version = _version_param(req)
-    with app.state.lock:
+    with backend.state.lock:
         if version is None:
             if len(user.key_pairs) > 1:
                 raise ApiError(400, -80000, "User has several key pairs: give ?version=")
@@ -106,7 +102,7 @@ def delete_key_pair(app: EmulatorApp, req: Request) -> Response:
             raise no_key_pair()
         del user.key_pairs[version]
         file_key_version = FILE_KEY_VERSION_FOR[version]
-        for node in app.state.nodes.values():
+        for node in backend.state.nodes.values():
             keys = node.file_keys.get(user.id)
             if keys and keys.pop(file_key_version, None) is not None and not keys:
                 del node.file_keys[user.id]

@@ -7,16 +7,12 @@ The answer is the updated account, the same shape ``GET /user/account`` returns.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from ..backend import Backend
 from ..errors import ApiError
 from ..messages import Request, Response
 from ..model import User
 from ..routing import Router
 from .account import account
-
-if TYPE_CHECKING:
-    from ..app import EmulatorApp
 
 V4 = "/api/v4"
 MAX_FIELD = 150
@@ -30,7 +26,7 @@ _FIELDS = {
 }
 
 
-def update_account(app: EmulatorApp, req: Request) -> Response:
+def update_account(backend: Backend, req: Request) -> Response:
     body = req.json()
     user: User = req.user
     changes: dict[str, str] = {}
@@ -46,14 +42,14 @@ def update_account(app: EmulatorApp, req: Request) -> Response:
     accept = body.get("acceptEULA")
     if accept is not None and accept is not True:
         raise ApiError(400, -80000, "acceptEULA can only be true")
-    with app.state.lock:
+    with backend.state.lock:
         if "login" in changes:
-            other = app.state.user_by_login(changes["login"])
+            other = backend.state.user_by_login(changes["login"])
             if other is not None and other.id != user.id:
                 raise ApiError(409, -70564, f"userName {changes['login']!r} is taken")
         for attr, value in changes.items():
             setattr(user, attr, value)
-    return account(app, req)
+    return account(backend, req)
 
 
 def register(router: Router) -> None:

@@ -6,8 +6,7 @@ A deleted comment stays in the list with ``isDeleted: true`` (and is hidden with
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from ..backend import Backend
 from ..errors import ApiError, missing_field
 from ..messages import Request, Response, no_content
 from ..model import Comment, User, now_iso
@@ -16,9 +15,6 @@ from ..routing import Router
 from ..state import State
 from ..views import page, user_info
 from .common import paging, query_bool, visible_node
-
-if TYPE_CHECKING:
-    from ..app import EmulatorApp
 
 V4 = "/api/v4"
 MAX_COMMENT_LENGTH = 65535
@@ -46,10 +42,10 @@ def _text(req: Request) -> str:
     return text
 
 
-def list_comments(app: EmulatorApp, req: Request) -> Response:
+def list_comments(backend: Backend, req: Request) -> Response:
     offset, limit = paging(req)
     hide_deleted = query_bool(req, "hide_deleted")
-    state = app.state
+    state = backend.state
     with state.lock:
         node = visible_node(state, req.path_params["node_id"], req.user)
         items = [
@@ -60,10 +56,10 @@ def list_comments(app: EmulatorApp, req: Request) -> Response:
     return Response(body=page(items, offset, limit))
 
 
-def add_comment(app: EmulatorApp, req: Request) -> Response:
+def add_comment(backend: Backend, req: Request) -> Response:
     user: User = req.user
     text = _text(req)
-    state = app.state
+    state = backend.state
     with state.lock:
         node = visible_node(state, req.path_params["node_id"], user)
         if "read" not in effective(state, node, user.id):
@@ -84,10 +80,10 @@ def _comment(state: State, comment_id: int, user: User) -> Comment:
     return comment
 
 
-def change_comment(app: EmulatorApp, req: Request) -> Response:
+def change_comment(backend: Backend, req: Request) -> Response:
     user: User = req.user
     text = _text(req)
-    state = app.state
+    state = backend.state
     with state.lock:
         comment = _comment(state, req.path_params["comment_id"], user)
         if comment.created_by != user.id:
@@ -97,9 +93,9 @@ def change_comment(app: EmulatorApp, req: Request) -> Response:
         return Response(200, comment_json(state, comment))
 
 
-def delete_comment(app: EmulatorApp, req: Request) -> Response:
+def delete_comment(backend: Backend, req: Request) -> Response:
     user: User = req.user
-    state = app.state
+    state = backend.state
     with state.lock:
         comment = _comment(state, req.path_params["comment_id"], user)
         node = state.nodes[comment.node_id]

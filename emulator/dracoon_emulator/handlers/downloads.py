@@ -5,37 +5,34 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from typing import TYPE_CHECKING
 
+from ..backend import Backend
 from ..errors import ApiError, file_not_found, forbidden
 from ..messages import FileSlice, Request, Response
 from ..model import FILE, DownloadToken, Node
 from ..permissions import effective, is_visible
 from ..routing import Router
 
-if TYPE_CHECKING:
-    from ..app import EmulatorApp
-
 V4 = "/api/v4"
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def create_download_url(app: EmulatorApp, req: Request) -> Response:
-    state = app.state
+def create_download_url(backend: Backend, req: Request) -> Response:
+    state = backend.state
     with state.lock:
-        node = _readable_file(app, req)
+        node = _readable_file(backend, req)
         token = DownloadToken(
             secrets.token_urlsafe(24),
             node.id,
-            time.time() + app.settings.download_url_lifetime_seconds,
+            time.time() + backend.settings.download_url_lifetime_seconds,
         )
         state.download_tokens[token.value] = token
     url = f"{req.base_url}{V4}/downloads/{token.value}"
     return Response(200, {"downloadUrl": url, "token": token.value})  # token: deprecated, required
 
 
-def _readable_file(app: EmulatorApp, req: Request) -> Node:
-    state = app.state
+def _readable_file(backend: Backend, req: Request) -> Node:
+    state = backend.state
     file_id = req.path_params["file_id"]
     node = state.nodes.get(file_id)
     if node is None or node.type != FILE or not is_visible(state, node, req.user.id):
@@ -45,25 +42,25 @@ def _readable_file(app: EmulatorApp, req: Request) -> Node:
     return node
 
 
-def download_by_token(app: EmulatorApp, req: Request) -> Response:
-    with app.state.lock:
-        token = app.state.download_tokens.get(req.path_params["token"])
+def download_by_token(backend: Backend, req: Request) -> Response:
+    with backend.state.lock:
+        token = backend.state.download_tokens.get(req.path_params["token"])
         if token is None or token.expires_at <= time.time():
             raise ApiError(404, -40751, "Download URL is unknown or has expired")
-        node = app.state.nodes.get(token.node_id)
+        node = backend.state.nodes.get(token.node_id)
         if node is None:
             raise file_not_found(token.node_id)
-    return stream_file(app, req, node)
+    return stream_file(backend, req, node)
 
 
-def download_direct(app: EmulatorApp, req: Request) -> Response:
-    with app.state.lock:
-        node = _readable_file(app, req)
-    return stream_file(app, req, node)
+def download_direct(backend: Backend, req: Request) -> Response:
+    with backend.state.lock:
+        node = _readable_file(backend, req)
+    return stream_file(backend, req, node)
 
 
-def stream_file(app: EmulatorApp, req: Request, node: Node) -> Response:
-    path = app.store.path(node.blob_id) if node.blob_id else None
+def stream_file(backend: Backend, req: Request, node: Node) -> Response:
+    path = backend.store.path(node.blob_id) if node.blob_id else None
     if path is None:
         raise ApiError(404, -40751, f"Content of file {node.id} is not stored (storage: discard)")
     size = node.size

@@ -6,8 +6,7 @@ copies, and works out *who* still needs one from the room's effective permission
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from ..backend import Backend
 from ..errors import (
     ApiError,
     file_not_found,
@@ -32,9 +31,6 @@ from ..routing import Router
 from ..state import State
 from .common import body_int, body_list, paging, query_int
 
-if TYPE_CHECKING:
-    from ..app import EmulatorApp
-
 V4 = "/api/v4"
 MISSING_KEYS_LIMIT = 100
 
@@ -52,12 +48,12 @@ def _usable_keys(node: Node, user: User) -> dict[str, dict]:
     return {v: k for v, k in keys.items() if KEY_PAIR_VERSION_FOR.get(v) in user.key_pairs}
 
 
-def user_file_key(app: EmulatorApp, req: Request) -> Response:
+def user_file_key(backend: Backend, req: Request) -> Response:
     user: User = req.user
     version = req.query.get("version")
     if version is not None and version not in KEY_PAIR_VERSIONS:
         raise ApiError(400, -80000, "version must be a key pair version (RSA-4096 or A)")
-    state = app.state
+    state = backend.state
     with state.lock:
         node = _file(state, req.path_params["file_id"], user)
         if not effective(state, node, user.id) & KEY_READER_PERMISSIONS:
@@ -73,8 +69,8 @@ def user_file_key(app: EmulatorApp, req: Request) -> Response:
     raise ApiError(404, -40761, f"User has no file key for file {node.id}")
 
 
-def _scope(app: EmulatorApp, req: Request, user: User) -> list[Node]:
-    state = app.state
+def _scope(backend: Backend, req: Request, user: User) -> list[Node]:
+    state = backend.state
     file_id = query_int(req, "file_id")
     room_id = query_int(req, "room_id")
     if file_id is not None:
@@ -96,18 +92,18 @@ def _scope(app: EmulatorApp, req: Request, user: User) -> list[Node]:
     return sorted(files, key=lambda n: n.id)
 
 
-def missing_file_keys(app: EmulatorApp, req: Request) -> Response:
+def missing_file_keys(backend: Backend, req: Request) -> Response:
     user: User = req.user
     offset, limit = paging(req, MISSING_KEYS_LIMIT)
     user_filter = query_int(req, "user_id")
-    state = app.state
+    state = backend.state
     with state.lock:
         if not user.key_pairs:
             raise ApiError(403, -70020, "Caller has no key pair")
         if user_filter is not None and user_filter not in state.users:
             raise user_not_found(user_filter)
         # No rescue keys exist in the emulator, so use_key lists nothing.
-        files = [] if req.query.get("use_key") else _scope(app, req, user)
+        files = [] if req.query.get("use_key") else _scope(backend, req, user)
         pairs: list[tuple[int, int]] = []
         for node in files:
             if not _usable_keys(node, user):
@@ -149,11 +145,11 @@ def _public(user: User, version: str) -> dict:
     return {k: container[k] for k in ("version", "publicKey", "createdAt") if k in container}
 
 
-def set_file_keys(app: EmulatorApp, req: Request) -> Response:
+def set_file_keys(backend: Backend, req: Request) -> Response:
     body = req.json()
     items = body_list(body, "items")
     user: User = req.user
-    state = app.state
+    state = backend.state
     with state.lock:
         accepted = []
         for item in items:

@@ -6,8 +6,7 @@ sibling: 409 -41001, as on creation.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from ..backend import Backend
 from ..errors import ApiError, file_not_found, node_not_found, room_not_found
 from ..messages import Request, Response
 from ..model import FILE, FOLDER, ROOM, Node, User, iso, now_iso, parse_datetime
@@ -17,9 +16,6 @@ from ..routing import Router
 from ..state import State
 from ..views import node_json
 from .common import body_int, require
-
-if TYPE_CHECKING:
-    from ..app import EmulatorApp
 
 V4 = "/api/v4"
 MAX_NOTES = 255
@@ -72,10 +68,10 @@ def _apply(state: State, node: Node, body: dict, user: User) -> None:
     node.updated_at, node.updated_by = now_iso(), user.id
 
 
-def update_room(app: EmulatorApp, req: Request) -> Response:
+def update_room(backend: Backend, req: Request) -> Response:
     user: User = req.user
     body = req.json()
-    state = app.state
+    state = backend.state
     with state.lock:
         room = _node_of_type(state, req.path_params["room_id"], user, ROOM)
         parent = state.nodes.get(room.parent_id) if room.parent_id else None
@@ -90,10 +86,10 @@ def update_room(app: EmulatorApp, req: Request) -> Response:
         return Response(200, node_json(state, room, user, detailed=True))
 
 
-def update_folder(app: EmulatorApp, req: Request) -> Response:
+def update_folder(backend: Backend, req: Request) -> Response:
     user: User = req.user
     body = req.json()
-    state = app.state
+    state = backend.state
     with state.lock:
         folder = _node_of_type(state, req.path_params["folder_id"], user, FOLDER)
         require(state, folder, user, "change", "change the folder")
@@ -101,10 +97,10 @@ def update_folder(app: EmulatorApp, req: Request) -> Response:
         return Response(200, node_json(state, folder, user, detailed=True))
 
 
-def update_file(app: EmulatorApp, req: Request) -> Response:
+def update_file(backend: Backend, req: Request) -> Response:
     user: User = req.user
     body = req.json()
-    state = app.state
+    state = backend.state
     with state.lock:
         node = _node_of_type(state, req.path_params["file_id"], user, FILE)
         require(state, node, user, "change", "change the file")

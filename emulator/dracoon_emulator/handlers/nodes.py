@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from ..backend import Backend
 from ..errors import ApiError, missing_field, node_not_found
 from ..filters import matches, parse_filter, sort_nodes
 from ..messages import Request, Response, no_content
@@ -15,9 +14,6 @@ from ..routing import Router
 from ..state import State
 from ..views import node_json, page, without_nulls
 from .common import body_ids, body_int, paging, query_int, require, visible_node
-
-if TYPE_CHECKING:
-    from ..app import EmulatorApp
 
 V4 = "/api/v4"
 
@@ -52,9 +48,9 @@ def _parent_from_query(state: State, req: Request, user: User) -> int | None:
     return parent_id
 
 
-def _listing(app: EmulatorApp, req: Request, nodes_filter) -> Response:
+def _listing(backend: Backend, req: Request, nodes_filter) -> Response:
     user: User = req.user
-    state = app.state
+    state = backend.state
     offset, limit = paging(req)
     predicates = parse_filter(req.query.get("filter"))
     depth_level = query_int(req, "depth_level", 0) or 0
@@ -73,40 +69,40 @@ def _listing(app: EmulatorApp, req: Request, nodes_filter) -> Response:
     return Response(body=result)
 
 
-def list_nodes(app: EmulatorApp, req: Request) -> Response:
-    return _listing(app, req, lambda node: True)
+def list_nodes(backend: Backend, req: Request) -> Response:
+    return _listing(backend, req, lambda node: True)
 
 
-def search_nodes(app: EmulatorApp, req: Request) -> Response:
+def search_nodes(backend: Backend, req: Request) -> Response:
     text = req.query.get("search_string")
     if not text:
         raise missing_field("search_string")
     needle = text.strip("*").casefold()
-    return _listing(app, req, lambda node: not needle or needle in node.name.casefold())
+    return _listing(backend, req, lambda node: not needle or needle in node.name.casefold())
 
 
-def get_node(app: EmulatorApp, req: Request) -> Response:
-    with app.state.lock:
-        node = visible_node(app.state, req.path_params["node_id"], req.user)
-        return Response(body=node_json(app.state, node, req.user, detailed=True))
+def get_node(backend: Backend, req: Request) -> Response:
+    with backend.state.lock:
+        node = visible_node(backend.state, req.path_params["node_id"], req.user)
+        return Response(body=node_json(backend.state, node, req.user, detailed=True))
 
 
-def parents(app: EmulatorApp, req: Request) -> Response:
-    with app.state.lock:
-        node = visible_node(app.state, req.path_params["node_id"], req.user)
+def parents(backend: Backend, req: Request) -> Response:
+    with backend.state.lock:
+        node = visible_node(backend.state, req.path_params["node_id"], req.user)
         items = [
             without_nulls({"id": a.id, "name": a.name, "type": a.type, "parentId": a.parent_id})
-            for a in app.state.ancestors(node)
+            for a in backend.state.ancestors(node)
         ]
     return Response(body={"items": items})
 
 
-def create_folder(app: EmulatorApp, req: Request) -> Response:
+def create_folder(backend: Backend, req: Request) -> Response:
     body = req.json()
     user: User = req.user
     parent_id = body_int(body, "parentId")
     name = check_name(body.get("name"))
-    state = app.state
+    state = backend.state
     with state.lock:
         parent = visible_node(state, parent_id, user)
         if parent.type == FILE:
@@ -128,23 +124,23 @@ def create_folder(app: EmulatorApp, req: Request) -> Response:
         return Response(201, node_json(state, folder, user, detailed=True))
 
 
-def delete_nodes(app: EmulatorApp, req: Request) -> Response:
+def delete_nodes(backend: Backend, req: Request) -> Response:
     body = req.json()
     ids = body_ids(body, "nodeIds")
-    with app.state.lock:
+    with backend.state.lock:
         for node_id in ids:
-            _delete(app, node_id, req.user)
+            _delete(backend, node_id, req.user)
     return no_content()
 
 
-def delete_node(app: EmulatorApp, req: Request) -> Response:
-    with app.state.lock:
-        _delete(app, req.path_params["node_id"], req.user)
+def delete_node(backend: Backend, req: Request) -> Response:
+    with backend.state.lock:
+        _delete(backend, req.path_params["node_id"], req.user)
     return no_content()
 
 
-def _delete(app: EmulatorApp, node_id: object, user: User) -> None:
-    state = app.state
+def _delete(backend: Backend, node_id: object, user: User) -> None:
+    state = backend.state
     if not isinstance(node_id, int):
         raise ApiError(400, -80000, "nodeIds must be integers")
     node = visible_node(state, node_id, user)
@@ -157,7 +153,7 @@ def _delete(app: EmulatorApp, node_id: object, user: User) -> None:
         )
         if not allowed:
             raise ApiError(403, None, f"User may not delete room {node.id}")
-        delete_room(state, app.store, node)  # final, as on DRACOON
+        delete_room(state, backend.store, node)  # final, as on DRACOON
     else:
         require(state, node, user, "delete", "delete it")
         move_to_bin(state, node, user.id)  # files and folders go to the room's recycle bin

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from ..backend import Backend
 from ..messages import Request, Response
 from ..model import now_iso
 from ..routing import Router
 
-if TYPE_CHECKING:
-    from ..app import EmulatorApp
-
 V4 = "/api/v4"
 
 
-def software_version(app: EmulatorApp, req: Request) -> Response:
+def software_version(backend: Backend, req: Request) -> Response:
     return Response(
         body={
-            "restApiVersion": app.settings.api_version,
-            "sdsServerVersion": app.settings.api_version,
+            "restApiVersion": backend.settings.api_version,
+            "sdsServerVersion": backend.settings.api_version,
             "buildDate": "2024-01-01T00:00:00.000Z",
             "scmRevisionNumber": "emulator",
             "isDracoonCloud": True,
@@ -26,33 +22,33 @@ def software_version(app: EmulatorApp, req: Request) -> Response:
     )
 
 
-def system_info(app: EmulatorApp, req: Request) -> Response:
+def system_info(backend: Backend, req: Request) -> Response:
     return Response(
         body={
             "languageDefault": "en",
             "authMethods": [{"name": "basic", "isEnabled": True, "priority": 1}],
             "hideLoginInputFields": False,
             "s3Hosts": [],
-            "s3EnforceDirectUpload": app.settings.s3_enforce_direct_upload,
-            "useS3Storage": app.settings.s3_direct_upload,
+            "s3EnforceDirectUpload": backend.settings.s3_enforce_direct_upload,
+            "useS3Storage": backend.settings.s3_direct_upload,
         }
     )
 
 
-def empty_items(app: EmulatorApp, req: Request) -> Response:
+def empty_items(backend: Backend, req: Request) -> Response:
     return Response(body={"items": []})
 
 
-def server_time(app: EmulatorApp, req: Request) -> Response:
+def server_time(backend: Backend, req: Request) -> Response:
     return Response(body={"time": now_iso()})
 
 
-def ping(app: EmulatorApp, req: Request) -> Response:
+def ping(backend: Backend, req: Request) -> Response:
     return Response(body="test", content_type="text/plain;charset=UTF-8")
 
 
-def general(app: EmulatorApp, req: Request) -> Response:
-    settings = app.settings
+def general(backend: Backend, req: Request) -> Response:
+    settings = backend.settings
     lifetime = int(settings.token_lifetime_seconds)
     return Response(
         body={
@@ -75,7 +71,7 @@ def general(app: EmulatorApp, req: Request) -> Response:
     )
 
 
-def defaults(app: EmulatorApp, req: Request) -> Response:
+def defaults(backend: Backend, req: Request) -> Response:
     return Response(
         body={
             "languageDefault": "en",
@@ -87,20 +83,20 @@ def defaults(app: EmulatorApp, req: Request) -> Response:
     )
 
 
-def infrastructure(app: EmulatorApp, req: Request) -> Response:
+def infrastructure(backend: Backend, req: Request) -> Response:
     return Response(
         body={
             "smsConfigEnabled": False,
             "mediaServerConfigEnabled": False,
             "s3DefaultRegion": "eu-central-1",
-            "s3EnforceDirectUpload": app.settings.s3_enforce_direct_upload,
+            "s3EnforceDirectUpload": backend.settings.s3_enforce_direct_upload,
             "isDracoonCloud": True,
             "tenantUuid": "00000000-0000-4000-8000-00000000e0e0",
         }
     )
 
 
-def algorithms(app: EmulatorApp, req: Request) -> Response:
+def algorithms(backend: Backend, req: Request) -> Response:
     return Response(
         body={
             "keyPairAlgorithms": [

@@ -7,8 +7,7 @@ plus ``create`` on the target to restore, ``deleteRecycleBin`` to remove.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from ..backend import Backend
 from ..errors import ApiError, missing_field, node_not_found, room_not_found
 from ..files import parse_resolution
 from ..messages import Request, Response, no_content
@@ -20,9 +19,6 @@ from ..routing import Router
 from ..state import State
 from ..views import page, user_info, without_nulls
 from .common import body_int, body_list, paging, require, visible_node
-
-if TYPE_CHECKING:
-    from ..app import EmulatorApp
 
 V4 = "/api/v4"
 
@@ -97,11 +93,11 @@ def _type_filter(raw: str | None) -> set[str] | None:
     return types
 
 
-def list_deleted(app: EmulatorApp, req: Request) -> Response:
+def list_deleted(backend: Backend, req: Request) -> Response:
     user: User = req.user
     offset, limit = paging(req)
     types = _type_filter(req.query.get("filter"))
-    state = app.state
+    state = backend.state
     with state.lock:
         room = _room_with(state, req.path_params["node_id"], user, "readRecycleBin")
         groups: dict[tuple, list[RecycledNode]] = {}
@@ -133,7 +129,7 @@ def list_deleted(app: EmulatorApp, req: Request) -> Response:
     return Response(body=page(items, offset, limit))
 
 
-def deleted_versions(app: EmulatorApp, req: Request) -> Response:
+def deleted_versions(backend: Backend, req: Request) -> Response:
     user: User = req.user
     offset, limit = paging(req)
     kind = req.query.get("type")
@@ -142,7 +138,7 @@ def deleted_versions(app: EmulatorApp, req: Request) -> Response:
         raise ApiError(400, -80000, "Query parameter type must be file or folder")
     if not name:
         raise missing_field("name")
-    state = app.state
+    state = backend.state
     with state.lock:
         parent = visible_node(state, req.path_params["node_id"], user)
         room = state.room_of(parent)
@@ -162,19 +158,19 @@ def deleted_versions(app: EmulatorApp, req: Request) -> Response:
     return Response(body=page(items, offset, limit))
 
 
-def get_deleted(app: EmulatorApp, req: Request) -> Response:
-    with app.state.lock:
-        entry = _entry(app.state, req.path_params["deleted_id"], req.user, "readRecycleBin")
-        return Response(body=deleted_node_json(app.state, entry))
+def get_deleted(backend: Backend, req: Request) -> Response:
+    with backend.state.lock:
+        entry = _entry(backend.state, req.path_params["deleted_id"], req.user, "readRecycleBin")
+        return Response(body=deleted_node_json(backend.state, entry))
 
 
-def restore(app: EmulatorApp, req: Request) -> Response:
+def restore(backend: Backend, req: Request) -> Response:
     body = req.json()
     ids = _deleted_ids(body)
     resolution, _keep = parse_resolution(body)
     target_id = body_int(body, "parentId", required=False)
     user: User = req.user
-    state = app.state
+    state = backend.state
     with state.lock:
         entries = [_entry(state, i, user, "restoreRecycleBin") for i in ids]
         plans = []
@@ -219,23 +215,23 @@ def _restore_one(state: State, entry: RecycledNode, parent, resolution: str, use
         state.nodes[restored.id] = restored
 
 
-def remove_deleted(app: EmulatorApp, req: Request) -> Response:
+def remove_deleted(backend: Backend, req: Request) -> Response:
     body = req.json()
     ids = _deleted_ids(body)
-    state = app.state
+    state = backend.state
     with state.lock:
         entries = [_entry(state, i, req.user, "deleteRecycleBin") for i in ids]
         for entry in entries:
-            purge(state, app.store, entry)
+            purge(state, backend.store, entry)
     return no_content()
 
 
-def empty_bin(app: EmulatorApp, req: Request) -> Response:
-    state = app.state
+def empty_bin(backend: Backend, req: Request) -> Response:
+    state = backend.state
     with state.lock:
         room = _room_with(state, req.path_params["node_id"], req.user, "deleteRecycleBin")
         for entry in [e for e in state.recycle_bin.values() if e.room_id == room.id]:
-            purge(state, app.store, entry)
+            purge(state, backend.store, entry)
     return no_content()
 
 

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from ..backend import Backend
 from ..errors import ApiError, missing_field, room_not_found, user_not_found
 from ..messages import Request, Response, no_content
 from ..model import PERMISSIONS, ROOM, Node, User, now_iso
 from ..names import check_name
 from ..permissions import direct_grants, effective, inherited_grants, is_visible
 from ..routing import Router
+from ..rules import grant, new_room, room_inheritance
 from ..state import State
 from ..views import node_json, page, permissions_json, public_key_container, user_info
 from .common import body_ids, body_int, body_list, paging
-
-if TYPE_CHECKING:
-    from ..app import EmulatorApp
 
 V4 = "/api/v4"
 
@@ -32,7 +29,7 @@ def _require_manage(state: State, room: Node, user: User, action: str) -> None:
         raise ApiError(403, None, f"User is not an admin of room {room.id} and cannot {action}")
 
 
-def create_room(app: EmulatorApp, req: Request) -> Response:
+def create_room(backend: Backend, req: Request) -> Response:
     body = req.json()
     user: User = req.user
     name = check_name(body.get("name"))
@@ -52,7 +49,7 @@ def create_room(app: EmulatorApp, req: Request) -> Response:
     notes = body.get("notes")
     if notes is not None and (not isinstance(notes, str) or len(notes) > 255):
         raise ApiError(400, -80007, "notes must be a string of at most 255 characters")
-    state = app.state
+    state = backend.state
     with state.lock:
         parent = None
         if parent_id:  # null, missing (and, leniently, 0) create a top-level room
@@ -60,12 +57,7 @@ def create_room(app: EmulatorApp, req: Request) -> Response:
             _require_manage(state, parent, user, "create sub-rooms")
         elif "ROOM_MANAGER" not in user.roles:
             raise ApiError(403, None, "Creating a top-level room needs the ROOM_MANAGER role")
-        if parent is None and inherit:
-            raise ApiError(
-                400, -40017, "Inheritance of permissions cannot be enabled for top level rooms"
-            )
-        if inherit is None:
-            inherit = parent is not None
+        inherit = room_inheritance(parent, inherit)
         if not inherit and not admin_ids:
             if parent is not None:
                 raise ApiError(
@@ -77,37 +69,30 @@ def create_room(app: EmulatorApp, req: Request) -> Response:
         for admin_id in admin_ids:
             if admin_id not in state.users:
                 raise user_not_found(admin_id)
-        if state.child_named(parent.id if parent else None, name) is not None:
-            raise ApiError(409, -41001, f"A node named {name!r} already exists here")
-        room = Node(
-            id=state.new_node_id(),
-            type=ROOM,
-            name=name,
-            parent_id=parent.id if parent else None,
-            created_at=now_iso(),
+        room = new_room(
+            state,
+            name,
+            parent,
             created_by=user.id,
-            encrypted=parent.encrypted if parent else False,
-            inherit_permissions=inherit,
+            inherit=inherit,
             quota=quota,
             classification=classification,
             notes=notes,
             timestamp_creation=body.get("timestampCreation"),
             timestamp_modification=body.get("timestampModification"),
         )
-        room.reference_id = room.id
         for admin_id in admin_ids:
-            room.members[admin_id] = list(PERMISSIONS)
-        state.nodes[room.id] = room
+            grant(room, admin_id, PERMISSIONS)
         return Response(201, node_json(state, room, user, detailed=True))
 
 
-def encrypt_room(app: EmulatorApp, req: Request) -> Response:
+def encrypt_room(backend: Backend, req: Request) -> Response:
     body = req.json()
     flag = body.get("isEncrypted")
     if not isinstance(flag, bool):
         raise missing_field("isEncrypted")
     user: User = req.user
-    state = app.state
+    state = backend.state
     with state.lock:
         room = _room(state, req.path_params["room_id"], user)
         _require_manage(state, room, user, "change its encryption")
@@ -116,7 +101,7 @@ def encrypt_room(app: EmulatorApp, req: Request) -> Response:
                 raise ApiError(
                     400, -40004, "Only top-level rooms can be (un)encrypted; sub-rooms inherit it"
                 )
-            if not app.settings.crypto_enabled:
+            if not backend.settings.crypto_enabled:
                 raise ApiError(412, None, "Encryption is not enabled on this system")
             if state.children(room.id):
                 raise ApiError(
@@ -146,11 +131,11 @@ def _room_user_filters(raw: str | None) -> dict[str, str]:
     return filters
 
 
-def room_users(app: EmulatorApp, req: Request) -> Response:
+def room_users(backend: Backend, req: Request) -> Response:
     user: User = req.user
     offset, limit = paging(req)
     filters = _room_user_filters(req.query.get("filter"))
-    state = app.state
+    state = backend.state
     with state.lock:
         room = _room(state, req.path_params["room_id"], user)
         if not effective(state, room, user.id):
@@ -191,11 +176,11 @@ def room_users(app: EmulatorApp, req: Request) -> Response:
     return Response(body=page(items, offset, limit))
 
 
-def grant_room_users(app: EmulatorApp, req: Request) -> Response:
+def grant_room_users(backend: Backend, req: Request) -> Response:
     body = req.json()
     items = body_list(body, "items")
     user: User = req.user
-    state = app.state
+    state = backend.state
     with state.lock:
         room = _room(state, req.path_params["room_id"], user)
         _require_manage(state, room, user, "change its users")
@@ -209,20 +194,17 @@ def grant_room_users(app: EmulatorApp, req: Request) -> Response:
                 raise missing_field("permissions")
             if user_id not in state.users:
                 raise user_not_found(user_id)
-            changes[user_id] = [p for p in PERMISSIONS if perms.get(p) is True]
+            changes[user_id] = [name for name, granted in perms.items() if granted is True]
         for user_id, perms in changes.items():
-            if perms:
-                room.members[user_id] = perms
-            else:
-                room.members.pop(user_id, None)
+            grant(room, user_id, perms)
     return no_content()
 
 
-def revoke_room_users(app: EmulatorApp, req: Request) -> Response:
+def revoke_room_users(backend: Backend, req: Request) -> Response:
     body = req.json()
     ids = body_ids(body, "ids")
     user: User = req.user
-    state = app.state
+    state = backend.state
     with state.lock:
         room = _room(state, req.path_params["room_id"], user)
         _require_manage(state, room, user, "change its users")

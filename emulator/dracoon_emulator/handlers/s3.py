@@ -11,8 +11,8 @@ import hashlib
 import secrets
 import threading
 import time
-from typing import TYPE_CHECKING
 
+from ..backend import Backend
 from ..errors import ApiError, upload_channel_closed
 from ..files import create_file, parse_completion
 from ..messages import Request, Response
@@ -21,19 +21,16 @@ from ..routing import Router
 from .common import body_int, body_list
 from .uploads import _by_id
 
-if TYPE_CHECKING:
-    from ..app import EmulatorApp
-
 V4 = "/api/v4"
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10_000
 S3_PREFIX = "/emulator/s3"
 
 
-def _s3_channel(app: EmulatorApp, req: Request) -> Upload:
+def _s3_channel(backend: Backend, req: Request) -> Upload:
     """The caller's S3 channel: unknown or cancelled 404 -20501, a classic channel 404 -90034
     (it has no S3 upload), completion accepted 400 -20503 (closed)."""
-    upload = _by_id(app, req, need_open=False)
+    upload = _by_id(backend, req, need_open=False)
     if not upload.direct_s3:
         raise ApiError(404, -90034, "This upload channel has no S3 upload (not a direct upload)")
     if not upload.open:
@@ -41,8 +38,8 @@ def _s3_channel(app: EmulatorApp, req: Request) -> Upload:
     return upload
 
 
-def presigned_urls(app: EmulatorApp, req: Request) -> Response:
-    upload = _s3_channel(app, req)
+def presigned_urls(backend: Backend, req: Request) -> Response:
+    upload = _s3_channel(backend, req)
     body = req.json()
     size = body_int(body, "size")
     first = body_int(body, "firstPartNumber")
@@ -60,7 +57,7 @@ def presigned_urls(app: EmulatorApp, req: Request) -> Response:
             -80000,
             "Every part except the last must be at least 5 MiB; request the last part separately",
         )
-    with app.state.lock:
+    with backend.state.lock:
         for number in range(first, last + 1):
             upload.s3_sizes[number] = size
     urls = [
@@ -82,11 +79,11 @@ def _s3_error(status: int, code: str, message: str) -> Response:
     return Response(status, xml, content_type="application/xml")
 
 
-def put_part(app: EmulatorApp, req: Request) -> Response:
+def put_part(backend: Backend, req: Request) -> Response:
     """What S3 does for ``PUT <presigned url>``: store the part, answer with a quoted ETag."""
     number = req.path_params["part"]
-    with app.state.lock:
-        upload = app.state.upload_by_token(req.path_params["token"])
+    with backend.state.lock:
+        upload = backend.state.upload_by_token(req.path_params["token"])
         if upload is None or not upload.open or not upload.direct_s3:
             return _s3_error(404, "NoSuchUpload", "The specified upload does not exist.")
         expected = upload.s3_sizes.get(number)
@@ -100,32 +97,32 @@ def put_part(app: EmulatorApp, req: Request) -> Response:
             f"Content-Length must be exactly {expected}, the size the URL was signed for.",
         )
     md5 = hashlib.md5(usedforsecurity=False)
-    blob_id = app.store.create()
+    blob_id = backend.store.create()
 
     def hashed():
         for data in req.iter_body():
             md5.update(data)
             yield data
 
-    app.store.append(blob_id, hashed())
+    backend.store.append(blob_id, hashed())
     etag = md5.hexdigest()
-    with app.upload_lock(upload.id), app.state.lock:
+    with backend.upload_lock(upload.id), backend.state.lock:
         if not upload.open:
-            app.store.delete(blob_id)
+            backend.store.delete(blob_id)
             return _s3_error(404, "NoSuchUpload", "The specified upload does not exist.")
         old = upload.s3_parts.get(number)
         if old:
-            app.store.delete(old["blob"])
+            backend.store.delete(old["blob"])
         upload.s3_parts[number] = {"blob": blob_id, "size": expected, "etag": etag}
     return Response(200, b"", headers={"ETag": f'"{etag}"'})
 
 
-def complete_s3(app: EmulatorApp, req: Request) -> Response:
-    upload = _s3_channel(app, req)
+def complete_s3(backend: Backend, req: Request) -> Response:
+    upload = _s3_channel(backend, req)
     body = req.json()
     parts = body_list(body, "parts")
-    state = app.state
-    with app.upload_lock(upload.id), state.lock:
+    state = backend.state
+    with backend.upload_lock(upload.id), state.lock:
         if not upload.open:
             raise upload_channel_closed()
         parent = state.nodes.get(upload.parent_id)
@@ -147,13 +144,13 @@ def complete_s3(app: EmulatorApp, req: Request) -> Response:
             raise ApiError(400, -80000, "parts must be in ascending partNumber order, no repeats")
         upload.status = "finishing"
         upload.s3_sizes.clear()
-        upload.transfer_polls_left = app.settings.s3_transfer_polls
-    if app.settings.s3_finish_inline:
-        _finish(app, upload, numbers, completion, req.finish_error, delay=False)
+        upload.transfer_polls_left = backend.settings.s3_transfer_polls
+    if backend.settings.s3_finish_inline:
+        _finish(backend, upload, numbers, completion, req.finish_error, delay=False)
         return Response(202, b"")
     threading.Thread(
         target=_finish,
-        args=(app, upload, numbers, completion, req.finish_error),
+        args=(backend, upload, numbers, completion, req.finish_error),
         name="s3-finish",
         daemon=True,
     ).start()
@@ -161,34 +158,34 @@ def complete_s3(app: EmulatorApp, req: Request) -> Response:
 
 
 def _finish(
-    app: EmulatorApp, upload: Upload, numbers: list[int], completion, injected=None, delay=True
+    backend: Backend, upload: Upload, numbers: list[int], completion, injected=None, delay=True
 ) -> None:
     """Assemble the parts and create the node, as DRACOON does after ``PUT .../s3``.
 
     ``injected``: an ApiError from fault injection (``finish_error``) that this finish ends in.
     """
     if delay:
-        time.sleep(app.settings.s3_finishing_seconds)
-    state = app.state
+        time.sleep(backend.settings.s3_finishing_seconds)
+    state = backend.state
     try:
         if injected is not None:
             raise injected
         too_small = [n for n in numbers[:-1] if upload.s3_parts[n]["size"] < MIN_PART_SIZE]
         if too_small:
             raise ApiError(400, -80000, f"Parts {too_small} are below the 5 MiB S3 minimum")
-        blob_id = app.store.create()
-        app.store.concat(blob_id, [upload.s3_parts[n]["blob"] for n in numbers])
-        blob = app.store.finish(blob_id)
-        with app.upload_lock(upload.id), state.lock:
+        blob_id = backend.store.create()
+        backend.store.concat(blob_id, [upload.s3_parts[n]["blob"] for n in numbers])
+        blob = backend.store.finish(blob_id)
+        with backend.upload_lock(upload.id), state.lock:
             if upload.status != "finishing":
-                app.store.delete(blob_id)
+                backend.store.delete(blob_id)
                 return
             upload.blob_id = blob_id
             try:
-                node = create_file(state, app.store, upload, completion, blob)
+                node = create_file(state, backend.store, upload, completion, blob)
             except ApiError:
                 upload.blob_id = None
-                app.store.delete(blob_id)
+                backend.store.delete(blob_id)
                 raise
             upload.status, upload.node_id = "done", node.id
     except ApiError as exc:
@@ -200,8 +197,8 @@ def _finish(
             upload.error = ApiError(500, None, f"Emulator failed to finish: {exc}").body()
     finally:
         for part in upload.s3_parts.values():
-            app.store.delete(part["blob"])
-        app.save_state()
+            backend.store.delete(part["blob"])
+        backend.save_state()
 
 
 def register(router: Router) -> None:

@@ -13,8 +13,8 @@ encryption boundary (that would need re-encryption on the client).
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
 
+from ..backend import Backend
 from ..errors import ApiError, node_not_found
 from ..files import parse_resolution
 from ..messages import Request, Response
@@ -27,9 +27,6 @@ from ..state import State
 from ..storage import ContentStore
 from ..views import node_json
 from .common import require, visible_node
-
-if TYPE_CHECKING:
-    from ..app import EmulatorApp
 
 V4 = "/api/v4"
 
@@ -50,12 +47,12 @@ def _items(body: dict) -> list[dict]:
     return items
 
 
-def _prepare(app: EmulatorApp, req: Request, permissions: tuple[str, ...]):
+def _prepare(backend: Backend, req: Request, permissions: tuple[str, ...]):
     body = req.json()
     items = _items(body)
     resolution, _keep = parse_resolution(body)
     user: User = req.user
-    state = app.state
+    state = backend.state
     target = visible_node(state, req.path_params["node_id"], user)
     if target.type == FILE:
         raise ApiError(400, -80000, f"Target {target.id} is a file; choose a room or folder")
@@ -106,15 +103,15 @@ def _timestamps(node: Node, item: dict) -> None:
                 raise ApiError(400, -80000, f"{field} is not an ISO-8601 date") from None
 
 
-def copy_nodes(app: EmulatorApp, req: Request) -> Response:
-    state = app.state
+def copy_nodes(backend: Backend, req: Request) -> Response:
+    state = backend.state
     with state.lock:
-        target, sources, resolution, user = _prepare(app, req, ("read",))
+        target, sources, resolution, user = _prepare(backend, req, ("read",))
         if any(target.id == n.id or target in state.descendants(n) for n, _ in sources):
             raise ApiError(409, -41304, "A folder cannot be copied into itself")
         for node, item in sources:
             name = _place(state, target, item.get("name") or node.name, node.type, resolution, user)
-            clone = _clone(state, app.store, node, target.id, user)
+            clone = _clone(state, backend.store, node, target.id, user)
             clone.name = name
             _timestamps(clone, item)
         return Response(201, node_json(state, target, user, detailed=True))
@@ -137,10 +134,10 @@ def _clone(state: State, store: ContentStore, node: Node, parent_id: int, user: 
     return clone
 
 
-def move_nodes(app: EmulatorApp, req: Request) -> Response:
-    state = app.state
+def move_nodes(backend: Backend, req: Request) -> Response:
+    state = backend.state
     with state.lock:
-        target, sources, resolution, user = _prepare(app, req, ("read", "delete"))
+        target, sources, resolution, user = _prepare(backend, req, ("read", "delete"))
         for node, _ in sources:
             if target.id == node.id or target in state.descendants(node):
                 raise ApiError(409, -41304, "A folder cannot be moved into itself")

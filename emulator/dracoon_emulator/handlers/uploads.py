@@ -11,8 +11,9 @@ import hashlib
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..backend import Backend
 from ..errors import ApiError, upload_not_found
 from ..files import create_file, parse_completion
 from ..messages import Request, Response, no_content
@@ -24,13 +25,10 @@ from ..routing import Router
 from ..views import node_json
 from .common import body_int, require, visible_node
 
-if TYPE_CHECKING:
-    from ..app import EmulatorApp
-
 V4 = "/api/v4"
 
 
-def create_channel(app: EmulatorApp, req: Request) -> Response:
+def create_channel(backend: Backend, req: Request) -> Response:
     body = req.json()
     user: User = req.user
     parent_id = body_int(body, "parentId")
@@ -47,13 +45,13 @@ def create_channel(app: EmulatorApp, req: Request) -> Response:
     direct_s3 = body.get("directS3Upload", False)
     if not isinstance(direct_s3, bool):
         raise ApiError(400, -80000, "directS3Upload must be true or false")
-    settings = app.settings
+    settings = backend.settings
     if direct_s3 and not settings.s3_direct_upload:
         raise ApiError(412, -90030, "S3 direct upload is not available (useS3Storage is false)")
     if not direct_s3 and settings.s3_enforce_direct_upload:
         raise ApiError(400, -90033, "S3 direct upload is enforced; set directS3Upload=true")
     expire_at = _expiration(body.get("expiration"))
-    state = app.state
+    state = backend.state
     with state.lock:
         parent = visible_node(state, parent_id, user)
         if parent.type == FILE:
@@ -77,7 +75,7 @@ def create_channel(app: EmulatorApp, req: Request) -> Response:
             classification=classification,
             timestamp_creation=_timestamp(body, "timestampCreation"),
             timestamp_modification=_timestamp(body, "timestampModification"),
-            blob_id=None if direct_s3 else app.store.create(),
+            blob_id=None if direct_s3 else backend.store.create(),
         )
         state.uploads[upload.id] = upload
         state.upload_tokens[upload.token] = upload.id
@@ -122,17 +120,17 @@ def _timestamp(body: dict, field: str) -> str | None:
         raise ApiError(400, -80000, f"{field} is not an ISO-8601 date") from None
 
 
-def _by_token(app: EmulatorApp, req: Request) -> Upload:
-    with app.state.lock:
-        upload = app.state.upload_by_token(req.path_params["token"])
+def _by_token(backend: Backend, req: Request) -> Upload:
+    with backend.state.lock:
+        upload = backend.state.upload_by_token(req.path_params["token"])
         if upload is None or not upload.open:
             raise upload_not_found()
         return upload
 
 
-def _by_id(app: EmulatorApp, req: Request, *, need_open: bool = True) -> Upload:
-    with app.state.lock:
-        upload = app.state.uploads.get(req.path_params["upload_id"])
+def _by_id(backend: Backend, req: Request, *, need_open: bool = True) -> Upload:
+    with backend.state.lock:
+        upload = backend.state.uploads.get(req.path_params["upload_id"])
         if upload is None or upload.user_id != req.user.id or upload.status == "cancelled":
             raise upload_not_found()
         if need_open and not upload.open:
@@ -140,7 +138,7 @@ def _by_id(app: EmulatorApp, req: Request, *, need_open: bool = True) -> Upload:
         return upload
 
 
-def _append_chunk(app: EmulatorApp, req: Request, upload: Upload) -> Response:
+def _append_chunk(backend: Backend, req: Request, upload: Upload) -> Response:
     if upload.direct_s3:
         raise ApiError(400, -80000, "This upload channel is for S3 direct upload; use s3_urls")
     content_type = req.header("content-type") or ""
@@ -151,11 +149,11 @@ def _append_chunk(app: EmulatorApp, req: Request, upload: Upload) -> Response:
         chunks = iter_file_part(req.iter_body(), boundary)
     else:
         chunks = req.iter_body()
-    with app.upload_lock(upload.id):
+    with backend.upload_lock(upload.id):
         if not upload.open or upload.blob_id is None:
             raise upload_not_found()
         digest = hashlib.md5(usedforsecurity=False)
-        written = app.store.append(upload.blob_id, _hashed(chunks, digest))
+        written = backend.store.append(upload.blob_id, _hashed(chunks, digest))
     return Response(201, {"size": written, "hash": digest.hexdigest()})
 
 
@@ -166,64 +164,64 @@ def _hashed(chunks: Iterator[bytes], digest: Any) -> Iterator[bytes]:
         yield data
 
 
-def chunk_by_token(app: EmulatorApp, req: Request) -> Response:
-    return _append_chunk(app, req, _by_token(app, req))
+def chunk_by_token(backend: Backend, req: Request) -> Response:
+    return _append_chunk(backend, req, _by_token(backend, req))
 
 
-def chunk_by_id(app: EmulatorApp, req: Request) -> Response:
-    return _append_chunk(app, req, _by_id(app, req))
+def chunk_by_id(backend: Backend, req: Request) -> Response:
+    return _append_chunk(backend, req, _by_id(backend, req))
 
 
-def _complete(app: EmulatorApp, req: Request, upload: Upload) -> Response:
+def _complete(backend: Backend, req: Request, upload: Upload) -> Response:
     if upload.direct_s3:
         raise ApiError(400, -80000, "This upload channel is for S3 direct upload; use /s3")
     body = req.json(required=False)
-    state = app.state
-    with app.upload_lock(upload.id), state.lock:
+    state = backend.state
+    with backend.upload_lock(upload.id), state.lock:
         if not upload.open or upload.blob_id is None:
             raise upload_not_found()
         parent = state.nodes.get(upload.parent_id)
         encrypted = parent is not None and state.is_encrypted(parent)
         completion = parse_completion(body, encrypted)
-        blob = app.store.finish(upload.blob_id)
-        node = create_file(state, app.store, upload, completion, blob)
+        blob = backend.store.finish(upload.blob_id)
+        node = create_file(state, backend.store, upload, completion, blob)
         upload.status, upload.node_id = "done", node.id
         user = state.users[upload.user_id]
         return Response(201, node_json(state, node, user, detailed=True))
 
 
-def complete_by_token(app: EmulatorApp, req: Request) -> Response:
-    return _complete(app, req, _by_token(app, req))
+def complete_by_token(backend: Backend, req: Request) -> Response:
+    return _complete(backend, req, _by_token(backend, req))
 
 
-def complete_by_id(app: EmulatorApp, req: Request) -> Response:
-    return _complete(app, req, _by_id(app, req))
+def complete_by_id(backend: Backend, req: Request) -> Response:
+    return _complete(backend, req, _by_id(backend, req))
 
 
-def _cancel(app: EmulatorApp, upload: Upload) -> Response:
-    with app.upload_lock(upload.id), app.state.lock:
+def _cancel(backend: Backend, upload: Upload) -> Response:
+    with backend.upload_lock(upload.id), backend.state.lock:
         if not upload.open:
             raise upload_not_found()
         upload.status = "cancelled"
         for blob_id in [upload.blob_id, *(p["blob"] for p in upload.s3_parts.values())]:
             if blob_id:
-                app.store.delete(blob_id)
+                backend.store.delete(blob_id)
         upload.blob_id = None
         upload.s3_parts.clear()
     return no_content()
 
 
-def cancel_by_token(app: EmulatorApp, req: Request) -> Response:
-    return _cancel(app, _by_token(app, req))
+def cancel_by_token(backend: Backend, req: Request) -> Response:
+    return _cancel(backend, _by_token(backend, req))
 
 
-def cancel_by_id(app: EmulatorApp, req: Request) -> Response:
-    return _cancel(app, _by_id(app, req))
+def cancel_by_id(backend: Backend, req: Request) -> Response:
+    return _cancel(backend, _by_id(backend, req))
 
 
-def upload_status(app: EmulatorApp, req: Request) -> Response:
-    upload = _by_id(app, req, need_open=False)
-    state = app.state
+def upload_status(backend: Backend, req: Request) -> Response:
+    upload = _by_id(backend, req, need_open=False)
+    state = backend.state
     with state.lock:
         upload.status_polls += 1
         if upload.transfer_polls_left > 0 and upload.status != "cancelled":

@@ -9,8 +9,7 @@ list it yet (it came with a later API version), so its shape follows the SDK's m
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from ..backend import Backend
 from ..errors import ApiError
 from ..messages import Request, Response
 from ..model import FILE, User
@@ -19,17 +18,14 @@ from ..routing import Router
 from ..views import page
 from .common import paging
 
-if TYPE_CHECKING:
-    from ..app import EmulatorApp
-
 V4 = "/api/v4"
 
 
-def file_versions(app: EmulatorApp, req: Request) -> Response:
+def file_versions(backend: Backend, req: Request) -> Response:
     user: User = req.user
     offset, limit = paging(req)
     reference_id = req.path_params["reference_id"]
-    state = app.state
+    state = backend.state
     with state.lock:
         items = []
         for node in state.nodes.values():

@@ -1,0 +1,101 @@
+"""The emulator's backend: its state and the rules that change it, with no HTTP in it.
+
+Like moto's ``models`` next to its ``responses``: the wire layer (``app.py``: routing,
+authentication, fault injection, turning errors into answers; ``handlers/``: parsing and
+formatting requests and responses) holds one ``Backend`` and calls it. The backend owns the
+seed, the settings, the in-memory state, the content store, the fault rules and the locks,
+and never imports the wire layer, so there is no import circle between them.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from pathlib import Path
+
+from .errors import ApiError
+from .faults import FaultInjector
+from .keygen import KeyGenerationUnavailable, generate_key_pair
+from .model import KEY_PAIR_VERSIONS
+from .seed import SeedError, apply_seed, load_seed, parse_settings
+from .state import State
+from .storage import ContentStore
+
+log = logging.getLogger("dracoon_emulator")
+
+
+class Backend:
+    """One emulated DRACOON: state, content, settings and fault rules (no HTTP)."""
+
+    def __init__(self, seed: dict | str | Path | None, data_dir: Path, *, persist: bool) -> None:
+        self.seed = load_seed(seed)
+        self.settings = parse_settings(self.seed)
+        self.state = State(data_dir / "state.json" if persist else None)
+        self.store = ContentStore(data_dir / "content", self.settings.storage)
+        try:
+            self.faults = FaultInjector(self.settings.faults)
+        except ValueError as exc:
+            raise SeedError(str(exc)) from None
+        self._upload_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._seed_ready: dict | None = None
+        if self.state.load_saved():
+            self._fail_interrupted_s3_uploads()
+        else:
+            apply_seed(self.state, self._materialised_seed())
+            self.save_state()
+
+    def _materialised_seed(self) -> dict:
+        """The seed with key pairs generated once, so a reset does not generate them again."""
+        if self._seed_ready is None:
+            seed = copy.deepcopy(self.seed)
+            for user in seed.get("users") or []:
+                if isinstance(user, dict):
+                    self.materialise_key_pairs_for(user)
+            self._seed_ready = seed
+        return self._seed_ready
+
+    def materialise_key_pairs_for(self, spec: dict) -> dict:
+        """Generate the key pair of a user spec with ``encryption_password`` (in place)."""
+        if (
+            isinstance(spec, dict)
+            and spec.get("key_pair") is None
+            and isinstance(spec.get("encryption_password"), str)
+            and spec["encryption_password"]
+            and spec.get("key_pair_version", "RSA-4096") in KEY_PAIR_VERSIONS
+        ):
+            version = spec.get("key_pair_version", "RSA-4096")
+            try:
+                spec["key_pair"] = generate_key_pair(version, spec["encryption_password"])
+            except KeyGenerationUnavailable as exc:
+                raise SeedError(f"user {spec.get('login')!r}: {exc}") from None
+        return spec
+
+    def _fail_interrupted_s3_uploads(self) -> None:
+        """An S3 completion cut short by a restart would poll as "finishing" forever."""
+        for upload in self.state.uploads.values():
+            if upload.status == "finishing":
+                upload.status = "error"
+                upload.error = ApiError(
+                    500, None, "The emulator restarted while finishing this upload; upload again"
+                ).body()
+
+    def reset(self) -> None:
+        """Back to the seed: state, content and fault rules."""
+        with self.state.lock:
+            self.state.clear()
+            self.store.wipe()
+            apply_seed(self.state, self._materialised_seed())
+            self.faults.replace(self.settings.faults)
+            self.save_state()
+
+    def upload_lock(self, upload_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._upload_locks.setdefault(upload_id, threading.Lock())
+
+    def save_state(self) -> None:
+        try:
+            self.state.save()
+        except OSError as exc:
+            log.error("could not persist emulator state: %s", exc)
