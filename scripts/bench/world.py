@@ -260,7 +260,7 @@ class World:
         for server in self._configurators:
             server.stop()
         self.processes.stop_all()
-        logging.getLogger("recording_storage.dracoon.emulator").removeHandler(self.counter)
+        logging.getLogger("dracoon_emulator").removeHandler(self.counter)
         self._temp.cleanup()
 
 
