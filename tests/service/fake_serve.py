@@ -125,7 +125,8 @@ class FileCredentials:
 
 
 def build_settings(spec: dict) -> SimpleNamespace:
-    """A settings object with the attribute names of INTERFACES.md (no app.conf needed)."""
+    """A settings object with the attribute names of config.settings.Settings that the
+    service reads (no app.conf needed)."""
     return SimpleNamespace(
         workers=SimpleNamespace(
             file_transferer=SimpleNamespace(
@@ -141,6 +142,14 @@ def build_settings(spec: dict) -> SimpleNamespace:
         ),
         http=SimpleNamespace(address=spec["http_address"]),
         sqs=SimpleNamespace(wait_time_seconds=1, visibility_timeout_seconds=30),
+        # The parsed app.conf values SupervisionOptions.from_settings reads (the keys its
+        # knobs default to); the others a real Settings would carry are not needed here.
+        values={
+            "sqs.waitTimeSeconds": 1,
+            "sqs.visibilityTimeoutSeconds": 30,
+            "workers.shutdownGraceSeconds": 60,
+            "workers.progressTimeoutSeconds": 600,
+        },
         topics={"recordings": spec["queue_url"]},
         queue_url=spec["queue_url"],
         logger=SimpleNamespace(level="INFO"),
