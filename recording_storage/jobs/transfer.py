@@ -235,8 +235,8 @@ class Transfer:
 
     def run(self) -> TransferOutcome:
         infos, missing = self._head_all()
-        if not all(recently_written(info.last_modified, self.now) for info in infos):
-            self.list_before_upload = True  # an earlier copy could be of any age
+        if missing or not all(recently_written(i.last_modified, self.now) for i in infos):
+            self.list_before_upload = True  # an earlier run exists, or its copy may be old
         if missing:
             self._check_already_done(missing)  # raises unless earlier runs finished them
         rooms = self._resolve_rooms(create=True)

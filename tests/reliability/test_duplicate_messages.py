@@ -132,3 +132,27 @@ def test_a_first_delivery_of_an_old_object_still_lists_before_its_upload(world):
     kept = world.assert_one_correct_file(data)
     assert [(f.file_id, f.reused) for f in result.files] == [(kept["id"], True)]
     assert result.bytes_transferred == 0 and result.s3_deleted
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_first_delivery_with_a_vanished_key_reports_the_copy_left_for_it(world):
+    """One key was transferred and deleted by an earlier message, the other is new: the job
+    lists the room (an earlier run exists), reports the earlier copy and uploads the new key."""
+    first, second = os.urandom(1000), os.urandom(1200)
+    world.bucket.put("rec/one.mp4", first)
+    world.runner().run(world.message("rec/one.mp4"), job_id="earlier", delivery=1)
+    assert not world.bucket.exists("rec/one.mp4")
+    world.bucket.put("rec/two.mp4", second)
+
+    body = world.message("rec/one.mp4", keys=["rec/one.mp4", "rec/two.mp4"])
+    result = world.runner().run(body, job_id="both", delivery=1)
+
+    files = {f["name"]: f for f in world.files()}
+    assert sorted(files) == ["one.mp4", "two.mp4"]
+    assert world.download_as("alice", files["two.mp4"]["id"]) == second
+    assert sorted((f.key, f.file_id, f.reused) for f in result.files) == [
+        ("rec/one.mp4", files["one.mp4"]["id"], True),
+        ("rec/two.mp4", files["two.mp4"]["id"], False),
+    ]
+    assert not world.bucket.exists("rec/two.mp4")
