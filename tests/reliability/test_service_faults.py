@@ -28,6 +28,12 @@ def _received(deployment, job: str) -> list[dict]:
     return [r for r in deployment.records(job, 15006) if "received" in r["message"]]
 
 
+def _ended(deployment, job: str) -> list[dict]:
+    """The runs of ``job`` that ended, done or failed."""
+    done = [r for r in deployment.records(job, 15006) if " done: " in r["message"]]
+    return done + deployment.records(job, 15013)
+
+
 def test_sqs_receive_errors_are_retried_with_backoff(deployment):
     world = deployment.world
     rule = ProxyRule("error", operation="ReceiveMessage", status=400, code="QueueDoesNotExist",
@@ -63,6 +69,8 @@ def test_failing_visibility_extensions_and_a_second_instance_leave_one_file(depl
     wait_for(lambda: len(_received(deployment, job)) >= 2, 60, "a second concurrent delivery")
     wait_for(lambda: _empty(deployment), 90, "the message deleted")
     wait_for(lambda: not [u for u in world.open_uploads()], 30, "both uploads finished")
+    # The later run removes its copy after its upload: wait until both runs have ended.
+    wait_for(lambda: len(_ended(deployment, job)) >= 2, 60, "both runs ended")
     world.assert_one_correct_file(data)
     assert not world.bucket.exists("rec/visibility.mp4")
     assert deployment.records(code=15005)  # the failed extensions were logged
