@@ -23,7 +23,9 @@ earlier run that crashed before the message was deleted), a file with the same s
 every target room proves the job done (if it passes verification, below). A DRACOON upload
 only becomes a file when it is completed, so a crash mid-upload leaves nothing to match and
 the file is uploaded again.
-Two runs of the same job at the same time converge to one file per target (``jobs.dedup``).
+Two runs of the same job at the same time converge to one file per target (``jobs.dedup``);
+the gone path deletes byte-identical duplicates a renamed run could not remove
+(``_drop_identical_copies``).
 
 Verification: a file counts as done -- reused from an earlier delivery or freshly completed
 -- only when DRACOON reports the recording's exact size and the room's encryption
@@ -84,6 +86,7 @@ from recording_storage.dracoon.client import (
     UploadCorruptedError,
     UploadInterruptedError,
 )
+from recording_storage.dracoon.client.integrity import reported_hash
 from recording_storage.jobs.dedup import (
     complete_copies,
     copy_problem,
@@ -747,20 +750,92 @@ class Transfer:
             )
 
     def _record_existing_for_missing(self, key: str, room: _Room) -> None:
-        """Report the copy ``_check_already_done`` verified (no second download)."""
+        """Report the copy ``_check_already_done`` verified (no second download), and remove
+        the room's byte-identical duplicates of it (``_drop_identical_copies``)."""
         good = [
-            node
+            (marker, node)
             for marker, node in sorted(
                 room.existing.get(source_id(self.bucket, key), []), key=lambda c: int(c[1].id)
             )
             if copy_problem(node, size=marker.size, encrypted=room.node.is_encrypted) is None
             and self._orphans.get(int(node.id), "unchecked") is None
         ]
-        for node in good[:1]:
+        for marker, node in good[:1]:
             self.outcome.files.append(
                 TransferredFile(key, room.target.display_path, room.node.id, node.id, node.name,
                                 node.size or 0, reused=True)
             )  # fmt: skip
+            self._drop_identical_copies(key, room, marker, node)
+
+    def _drop_identical_copies(self, key: str, room: _Room, marker: Marker, kept: Any) -> None:
+        """Delete the other copies of ``kept`` (same marker) whose content is byte for byte
+        the same as ``kept``'s.
+
+        Why here: a run whose upload DRACOON renamed is the one that removes the extra copy
+        (docs/reliability.md, "Duplicate protection at the floor"). When its listing after
+        the completion fails, or its worker dies before it, and the run that kept the name
+        deletes the S3 object, the redelivery comes this way and finds two correct copies.
+        Without the S3 object nothing tells a right copy from a wrong one of the same size,
+        so only a copy proven identical to the kept one is deleted (plain room: DRACOON's
+        MD5; encrypted, or no usable MD5: read back and decrypted, MD5 of the plaintext):
+        that can never lose a recording. A copy that differs or cannot be compared stays
+        and is logged; the job is done either way (``kept`` passed its check).
+        """
+        extras = [
+            node
+            for other, node in room.existing.get(marker.source, [])
+            if other == marker and node.id != kept.id
+        ]
+        if not extras:
+            return
+        encrypted = bool(room.node.is_encrypted)
+        where = room.target.display_path
+        try:
+            kept_md5 = self._content_md5(kept, encrypted)
+        except DracoonError as exc:
+            self._log(
+                LogCode.AMAZON_TO_DRACOON_ERROR,
+                f"job {self.job_id}: room {where!r} holds {len(extras) + 1} copies of "
+                f"s3://{self.bucket}/{key}; file {kept.id} could not be read to compare them "
+                f"({exc}), so the extra copies stay",
+                file=key,
+                room=where,
+            )
+            return
+        for node in extras:
+            try:
+                same = self._content_md5(node, encrypted) == kept_md5
+                deleted = self.client.delete_file(node.id) if same else False
+            except DracoonError as exc:
+                same, deleted, why = False, False, f"could not be compared or deleted ({exc})"
+            else:
+                why = "differs from it" if not same else ""
+            if not same:
+                self._log(
+                    LogCode.AMAZON_TO_DRACOON_ERROR,
+                    f"job {self.job_id}: file {node.id} ({node.name!r}) in room {where!r} "
+                    f"carries the marker of s3://{self.bucket}/{key} like file {kept.id} but "
+                    f"{why}; it stays: look at both files and delete the wrong one",
+                    file=key,
+                    room=where,
+                    file_id=node.id,
+                )
+                continue
+            self._log(
+                LogCode.TRANSFERER_STATUS,
+                f"job {self.job_id}: removed duplicate {node.name!r} (file {node.id}) of "
+                f"{kept.name!r} (file {kept.id}) in room {where!r}, left by an earlier run"
+                + ("" if deleted else "; a concurrent run had removed it already"),
+                file=key,
+                room=where,
+                file_id=node.id,
+                kept_file_id=kept.id,
+            )
+
+    def _content_md5(self, node: Any, encrypted: bool) -> str:
+        """MD5 of ``node``'s plaintext: DRACOON's hash in a plain room, else read back."""
+        stored = None if encrypted else reported_hash(node)
+        return stored if stored is not None else str(self.client.read_back(node))
 
     def _delete_sources(self, infos: list[ObjectInfo]) -> None:
         """Delete each transferred object - only if it is still the one transferred.

@@ -156,3 +156,76 @@ def test_a_first_delivery_with_a_vanished_key_reports_the_copy_left_for_it(world
         ("rec/two.mp4", files["two.mp4"]["id"], False),
     ]
     assert not world.bucket.exists("rec/two.mp4")
+
+
+def _files_named(world, stem: str) -> list[dict]:
+    return [f for f in world.files() if f["name"].startswith(stem)]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_renamed_copy_whose_check_failed_is_removed_once_the_object_is_gone(world):
+    """Two messages for one recording. The first keeps the name, skips its listing (the
+    floor) and deletes the S3 object; the second, renamed, cannot list after its completion
+    (DRACOON 503s) and fails. Its redelivery finds the object gone: it must not settle for
+    the two identical copies the room now holds, but keep the oldest and delete the other."""
+    data = os.urandom(1000)
+    world.bucket.put("rec/dup.mp4", data)
+    body = world.message("rec/dup.mp4")
+    second = world.runner()
+    world.bucket.put("rec/warm.mp4", b"w" * 100)  # the second runner knows the room already
+    second.run(world.message("rec/warm.mp4"), job_id="warm", delivery=1)
+    failures: list[BaseException] = []
+
+    def second_message_meanwhile() -> None:
+        world.faults({"method": "GET", "path": r"^/api/v4/nodes$", "status": 503,
+                      "retry_after": 1, "count": 6})  # fmt: skip
+        try:
+            second.run(body, job_id="message-2", delivery=1)
+        except Exception as exc:  # the test looks at it
+            failures.append(exc)
+        finally:
+            world.faults()
+
+    world.proxy.add(ProxyRule("delay", method="DELETE", path=r"/rec/dup\.mp4$", count=1,
+                              before=second_message_meanwhile))  # fmt: skip
+    first = world.runner().run(body, job_id="message-1", delivery=1)
+
+    assert first.s3_deleted and not world.bucket.exists("rec/dup.mp4")
+    assert len(failures) == 1 and getattr(failures[0], "retryable", False), failures
+    assert sorted(f["name"] for f in _files_named(world, "dup")) == ["dup (1).mp4", "dup.mp4"]
+
+    result = second.run(body, job_id="message-2", delivery=2)
+
+    [kept] = _files_named(world, "dup")
+    assert kept["name"] == "dup.mp4" and world.download_as("alice", kept["id"]) == data
+    assert [(f.file_id, f.reused) for f in result.files] == [(kept["id"], True)]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_first_delivery_with_one_key_gone_reports_and_reuses_every_earlier_copy(world):
+    """An earlier message for keys a and b put both into the room, deleted a and failed on
+    b. A new message for the same keys (first delivery, young objects) takes the gone path
+    for a, which lists: the listing serves b as well, so b is reused (not uploaded again)
+    and a's copy is reported."""
+    data_a, data_b = os.urandom(700), os.urandom(900)
+    world.bucket.put("rec/a.mp4", data_a)
+    world.bucket.put("rec/b.mp4", data_b)
+    body = world.message("rec/a.mp4", keys=["rec/a.mp4", "rec/b.mp4"])
+    world.proxy.add(ProxyRule("error", method="DELETE", path=r"/rec/b\.mp4$", status=500,
+                              code="InternalError", count=20))  # fmt: skip
+    with pytest.raises(Exception, match="deleting it failed"):
+        world.runner().run(body, job_id="message-1", delivery=1)
+    world.proxy.clear()
+    assert not world.bucket.exists("rec/a.mp4") and world.bucket.exists("rec/b.mp4")
+
+    result = world.runner().run(body, job_id="message-2", delivery=1)
+
+    files = {f["name"]: f for f in world.files()}
+    assert sorted(files) == ["a.mp4", "b.mp4"]
+    assert sorted((f.key, f.file_id, f.reused) for f in result.files) == [
+        ("rec/a.mp4", files["a.mp4"]["id"], True),
+        ("rec/b.mp4", files["b.mp4"]["id"], True),
+    ]
+    assert result.bytes_transferred == 0 and not world.bucket.exists("rec/b.mp4")
