@@ -87,6 +87,10 @@ def _handlers_by_logger() -> dict[str, list[logging.Handler]]:
 
 
 def _own_handler(handler: logging.Handler) -> bool:
+    # A NullHandler writes nothing and holds no file or thread: libraries (boto3, botocore,
+    # s3transfer) add one to their logger when first imported, which may be inside any test.
+    if type(handler) is logging.NullHandler:
+        return False
     return type(handler).__module__ not in PYTEST_HANDLER_MODULES
 
 
