@@ -17,7 +17,7 @@ room names are unique regardless of case, and ``casefold()`` would merge ``Stra√
 ``STRASSE`` even where DRACOON keeps two rooms, so a recording would miss a room it was
 meant for. Where DRACOON does treat two paths as one room, it says so itself (409 on
 create, then the lookup finds the existing room) and the transfer keeps one target per
-room id (``jobs.transfer``). docs/configuration.md, "Targets and templates".
+room id (``jobs.execute``). docs/configuration.md, "Targets and templates".
 """
 
 from __future__ import annotations

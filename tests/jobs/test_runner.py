@@ -16,9 +16,9 @@ from recording_storage.configurator import (
     UnknownInstanceError,
 )
 from recording_storage.dracoon.client import KeyDistributionReport
+from recording_storage.jobs.plan import marker_for, parse_marker
 from recording_storage.jobs.runner import InvalidMessageError, JobError, JobRunner
 from recording_storage.jobs.sharer import GlobalSharer
-from recording_storage.jobs.transfer import marker_for, parse_marker
 from tests.jobs.conftest import readme_message
 
 KEYS = {

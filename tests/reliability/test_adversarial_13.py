@@ -19,8 +19,8 @@ from dracoon_emulator.handlers import uploads as emulator_uploads
 
 from recording_storage.aws.s3 import head_object
 from recording_storage.dracoon.crypto import UserKeyPair, UserKeyPairContainer
+from recording_storage.jobs.plan import marker_for
 from recording_storage.jobs.runner import JobError
-from recording_storage.jobs.transfer import marker_for
 from tests.jobs.conftest import CHUNK, DOMAIN, readme_message
 from tests.reliability.conftest import in_thread, make_world
 from tests.security.test_secrets import assert_no_secret, issued_secrets

@@ -11,7 +11,7 @@ import pytest
 
 from recording_storage.jobs.dedup import keep_oldest_copy
 from recording_storage.jobs.errors import JobError
-from recording_storage.jobs.transfer import marker_for
+from recording_storage.jobs.plan import marker_for
 from tests.jobs.conftest import CHUNK
 from tests.reliability.conftest import in_thread
 from tests.support.fault_proxy import ProxyRule

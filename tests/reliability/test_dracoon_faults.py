@@ -117,7 +117,7 @@ def test_room_creation_race_409_uses_the_winners_room(world):
 def test_s3_direct_completion_ending_in_error_is_retried(s3_world):
     """DRACOON accepts the completion, then fails to assemble the file (status ``error``,
     HTTP 500 in ``errorDetails``): the job starts the upload again on a new channel in the
-    same run (jobs.transfer UPLOAD_RESTARTS) and ends with one correct file."""
+    same run (jobs.execute UPLOAD_RESTARTS) and ends with one correct file."""
     world = s3_world
     data = os.urandom(200_000)
     world.bucket.put("rec/direct.mp4", data)

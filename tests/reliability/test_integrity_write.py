@@ -19,8 +19,8 @@ import os
 import pytest
 
 from recording_storage.aws.s3 import head_object
+from recording_storage.jobs.plan import marker_for
 from recording_storage.jobs.runner import JobError
-from recording_storage.jobs.transfer import marker_for
 from recording_storage.logcodes import LogCode
 from tests.jobs.conftest import CHUNK, DOMAIN, readme_message
 from tests.support.fault_proxy import FaultProxy, ProxyRule
