@@ -4,7 +4,10 @@
 # (dccmd) in venvs of their own (for the interoperability tests), checks style with ruff and
 # types with mypy, runs the unit tests once more with the lowest dependency versions setup.cfg
 # allows, and runs pytest.
-# Extra arguments go to pytest, e.g. `scripts/test.sh tests/crypto -k vectors`.
+# pytest runs in parallel (pytest-xdist, one worker per CPU; tests that share an expensive
+# fixture or a directory are kept on one worker with `xdist_group`, hence `--dist loadgroup`).
+# Extra arguments go to pytest, e.g. `scripts/test.sh tests/crypto -k vectors`; they come last,
+# so `scripts/test.sh -n 0` runs serially (easier to debug: one process, output in order).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,5 +42,5 @@ echo "==> mypy (strict for the modules in mypy.ini, see docs/architecture.md)"
 echo "==> unit tests at the minimum dependency versions (constraints/minimum.txt)"
 scripts/lib/minimum_versions.sh
 
-echo "==> pytest"
-exec "$VENV/bin/python" -m pytest "$@"
+echo "==> pytest (parallel: -n ${PYTEST_WORKERS:-auto})"
+exec "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-auto}" --dist loadgroup "$@"

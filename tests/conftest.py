@@ -12,6 +12,12 @@ pytest_plugins = [
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist declares it too; declared here as well so `-p no:xdist` runs still work.
+    config.addinivalue_line(
+        "markers",
+        "xdist_group(name): under scripts/test.sh (--dist loadgroup) one worker runs every test "
+        "of the group, e.g. a module whose fixture is expensive to make",
+    )
     config.addinivalue_line(
         "markers",
         "allow_leaks(threads=(), handlers=(), reason=...): the test may leave these threads "

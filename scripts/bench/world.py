@@ -41,7 +41,10 @@ def reader_key_pair() -> dict:
 
     container = generate_user_key_pair(KEY_PAIR_RSA4096, "reader-crypto-pw").to_json()
     READER_KEYPAIR_CACHE.parent.mkdir(parents=True, exist_ok=True)
-    READER_KEYPAIR_CACHE.write_text(json.dumps(container))
+    # Written aside and renamed: parallel test workers may read while another one writes.
+    partial = READER_KEYPAIR_CACHE.with_name(f"{READER_KEYPAIR_CACHE.name}.{os.getpid()}")
+    partial.write_text(json.dumps(container))
+    os.replace(partial, READER_KEYPAIR_CACHE)
     return container
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from scripts.local_world.processes import Process, ProcessGroup, free_port, wait_until
+from scripts.local_world.processes import Process, ProcessGroup, wait_until
 
 REGION = "eu-central-1"
 AWS_ENV = {
@@ -58,17 +59,25 @@ def start_moto(
 ) -> tuple[str, Process]:
     """Start a moto server on a free port and wait until it answers; returns (URL, process).
 
-    ``group``: the ProcessGroup that owns it (else the caller stops the process itself)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    The server binds port 0 and names the port the OS gave it in its "Running on" line, so no
+    other process (a parallel test worker, another local world) can take the port between a
+    check and the bind. ``group``: the ProcessGroup that owns it (else the caller stops the
+    process itself)."""
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"]
     env = env if env is not None else clean_env()
+    start = log.stat().st_size if log.exists() else 0  # the log may hold an earlier run's lines
     process = group.start("moto", argv, log, env) if group else Process("moto", argv, log, env)
+    found: list[str] = []
 
     def up() -> bool:
         process.check_alive()
+        if not found:
+            listening = _LISTENING.search(log.read_bytes()[start:])
+            if listening is None:
+                return False
+            found.append(f"http://127.0.0.1:{int(listening[1])}")
         with contextlib.suppress(OSError):
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=2).close()  # noqa: S310 (loopback)
+            urllib.request.urlopen(f"{found[0]}/moto-api/", timeout=2).close()  # noqa: S310
             return True
         return False
 
@@ -78,4 +87,7 @@ def start_moto(
         if group is None:
             process.stop()
         raise
-    return url, process
+    return found[0], process
+
+
+_LISTENING = re.compile(rb"Running on http://127\.0\.0\.1:(\d+)")

@@ -14,7 +14,9 @@ import pytest
 from scripts.bench import scenarios
 from scripts.bench.world import MiB, World
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+# One xdist worker runs this module's tests (scripts/test.sh: --dist loadgroup):
+# one bench world (real processes) for the whole module.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300), pytest.mark.xdist_group("request_counts")]
 
 JOBS = 12
 

@@ -4,7 +4,12 @@ scope, honours the allow-list, and is wired into every emulator the fixtures sta
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 from dracoon_emulator.observe import Exchange
@@ -13,12 +18,14 @@ from tests.support.contract import (
     ALLOW_LIST,
     AllowEntry,
     ContractRecorder,
+    SessionTally,
     check,
     description,
     load_allow_list,
     report,
     template_for,
 )
+from tests.support.paths import PROJECT_ROOT
 
 OURS = {"user-agent": "recording-storage-dracoon-client/0.1", "content-type": "application/json"}
 ERROR = {"code": 404, "message": "Not Found", "debugInfo": "Node 7 not found", "errorCode": -41000}
@@ -214,3 +221,39 @@ def test_our_client_identifies_itself_so_its_requests_are_checked(emulator, cont
     assert api and all(
         e.request_headers.get("user-agent", "").startswith("recording-storage") for e in api
     ), {e.request_headers.get("user-agent") for e in api}
+
+
+def test_the_summary_adds_up_the_tallies_of_parallel_workers():
+    """Under pytest-xdist each worker checks its own tests' exchanges and hands its tally to
+    the controller as plain data (tests/support/emulator_fixtures.py)."""
+    controller = SessionTally()
+    for status in (418, 404):  # one worker with an allowed deviation, one without
+        recorder = ContractRecorder(
+            [AllowEntry("GET", "/v4/nodes/{node_id}", "status", "because", status=418)]
+        )
+        recorder.observe(exchange(status=status, body=ERROR | {"code": status}))
+        recorder.observe(exchange(status=404, body=ERROR | {"errorCode": -1}))
+        worker = SessionTally()
+        worker.add(recorder, recorder.violations())
+        controller.merge(json.loads(json.dumps(worker.to_json())))
+    assert (controller.tests, controller.exchanges, controller.unexplained) == (2, 4, 2)
+    assert controller.allowed == {"GET /v4/nodes/{node_id} [status]": 1}
+    assert "4 emulator exchanges in 2 tests" in controller.summary()[0]
+    assert "2 unexplained violations" in controller.summary()[0]
+
+
+@pytest.mark.slow
+def test_a_parallel_run_reports_every_workers_exchanges():
+    """The wiring: ``pytest -n 2`` prints one summary line over both workers' tests."""
+    chosen = "record_every_exchange or identifies_itself"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "-q",
+         "--dist", "load", str(Path(__file__)), "-k", chosen],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240, check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "2 passed" in result.stdout
+    assert re.search(r"DRACOON contract: \d+ emulator exchanges in 2 tests", result.stdout), (
+        result.stdout[-3000:]
+    )

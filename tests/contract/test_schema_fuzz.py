@@ -35,6 +35,10 @@ from schemathesis.checks import (
 from tests.support.contract import SESSION, ContractRecorder, description, report, template_for
 from tests.support.emulator_fixtures import default_seed, login_password
 
+# One xdist worker runs this module's tests (scripts/test.sh: --dist loadgroup):
+# one emulator for the whole module (fuzz_target).
+pytestmark = pytest.mark.xdist_group("schema_fuzz")
+
 EXAMPLES_PER_OPERATION = 6
 CHECKS = (
     not_a_server_error,

@@ -27,6 +27,10 @@ from recording_storage.dracoon.crypto import (
 from recording_storage.dracoon.crypto import key_pairs as key_pairs_module
 from recording_storage.dracoon.crypto.errors import KeyPairVersionMismatchError
 
+# One xdist worker runs this module's tests (scripts/test.sh: --dist loadgroup):
+# its freshly generated key pairs (module fixture) are made once, not on every worker.
+pytestmark = pytest.mark.xdist_group("key_pairs")
+
 PBES2_OID = "1.2.840.113549.1.5.13"
 PBKDF2_OID = "1.2.840.113549.1.5.12"
 AES256_CBC_OID = "2.16.840.1.101.3.4.1.42"

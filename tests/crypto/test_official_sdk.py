@@ -27,7 +27,13 @@ from recording_storage.dracoon.crypto import (
 )
 from tests.support.official_sdk import run_sdk_script
 
-pytestmark = [pytest.mark.official_sdk, pytest.mark.slow]
+# One xdist worker runs this module's tests (scripts/test.sh: --dist loadgroup):
+# our key pair and the SDK's runs (module fixtures) are made once, not on every worker.
+pytestmark = [
+    pytest.mark.official_sdk,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("official_sdk_crypto"),
+]
 
 OUR_PASSWORD = "Our-Encryption-Pw-1"
 SDK_PASSWORD = "Sdk-Encryption-Pw-2"

@@ -12,6 +12,10 @@ import pytest
 
 from tests.support.paths import PROJECT_ROOT
 
+# One xdist worker runs this module's tests (scripts/test.sh: --dist loadgroup):
+# demo runs prune each other's run folders under var/demo.
+pytestmark = pytest.mark.xdist_group("demo")
+
 DEMO = PROJECT_ROOT / "scripts" / "demo.sh"
 
 

@@ -19,7 +19,7 @@ import pytest
 from recording_storage.jobs.runner import JobError, JobResult, JobRunner
 from scripts.local_world.service import instance, write_config
 from tests.jobs.conftest import CHUNK, DOMAIN, Service, readme_message
-from tests.service.support import FAST_OPTIONS, ServiceProcess, free_port
+from tests.service.support import ANY_PORT, FAST_OPTIONS, ServiceProcess
 from tests.support.emulator_fixtures import default_seed, encryption_password, login_password
 from tests.support.fault_proxy import FaultProxy
 
@@ -28,6 +28,7 @@ class World(Service):
     """``Service`` (tests/jobs) plus the fault proxy, in-process runners and checks."""
 
     proxy: FaultProxy
+    tamper: FaultProxy  # only when through_tamper_proxy() put one in front of the emulator
     bucket: object
     runners: list
 
@@ -161,6 +162,33 @@ def s3_world(emulator_factory, test_key_pairs, moto_server, s3_bucket, tmp_path,
         runner.close()
 
 
+def through_tamper_proxy(world: World) -> FaultProxy:
+    """Every DRACOON call of ``world``'s runners through a tamper proxy in front of the
+    emulator (``world.tamper``: its rules break answers, its counts show what was sent);
+    the caller stops it."""
+    proxy = FaultProxy(world.emulator.base_url).start()
+    world.set_instance(DOMAIN, **{"recordings.dracoon.base-url": f"{proxy.url}/api/v4"})
+    world.tamper = proxy
+    return proxy
+
+
+@pytest.fixture
+def classic(world):
+    """Classic uploads, every DRACOON call through the tamper proxy (``world.tamper``)."""
+    proxy = through_tamper_proxy(world)
+    yield world
+    proxy.stop()
+
+
+@pytest.fixture
+def direct(s3_world):
+    """S3 direct uploads, every DRACOON call (presigned part PUTs too) through the tamper
+    proxy (``world.tamper``)."""
+    proxy = through_tamper_proxy(s3_world)
+    yield s3_world
+    proxy.stop()
+
+
 # -- the service as a subprocess ---------------------------------------------------------------
 
 
@@ -174,7 +202,7 @@ class Deployment:
         self.services: list[ServiceProcess] = []
 
     def start(self, *, transferers: int = 1, sqs_via_proxy: bool = False, **env: str):
-        http = f"127.0.0.1:{free_port()}"
+        http = ANY_PORT
         index = len(self.services) + 1
         argv = [
             os.sys.executable,

@@ -22,11 +22,11 @@ from recording_storage.dracoon.crypto import UserKeyPair, UserKeyPairContainer
 from recording_storage.jobs.plan import marker_for
 from recording_storage.jobs.runner import JobError
 from tests.jobs.conftest import CHUNK, DOMAIN, readme_message
-from tests.reliability.conftest import in_thread, make_world
+from tests.reliability.conftest import in_thread, make_world, through_tamper_proxy
 from tests.security.test_secrets import assert_no_secret, issued_secrets
 from tests.security.test_secrets_s3_direct import TokenRecorder
 from tests.support.emulator_fixtures import default_seed, encryption_password, login_password
-from tests.support.fault_proxy import FaultProxy, ProxyRule
+from tests.support.fault_proxy import ProxyRule
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -38,21 +38,6 @@ S3_PART = r"^/emulator/s3/[^/?]+/\d+\?"  # the emulator's presigned part URLs
 ROOMS = ("a", "b", "c")
 
 
-def _tamper(world) -> FaultProxy:
-    """Every DRACOON call of the service through a tamper proxy in front of the emulator."""
-    proxy = FaultProxy(world.emulator.base_url).start()
-    world.set_instance(DOMAIN, **{"recordings.dracoon.base-url": f"{proxy.url}/api/v4"})
-    world.tamper = proxy
-    return proxy
-
-
-@pytest.fixture
-def classic(world):
-    proxy = _tamper(world)
-    yield world
-    proxy.stop()
-
-
 @pytest.fixture
 def slow_status(emulator_factory, test_key_pairs, moto_server, s3_bucket, tmp_path, proxy, aws_env):
     """S3 direct uploads on a server that keeps answering ``transfer`` for a few status polls
@@ -61,7 +46,7 @@ def slow_status(emulator_factory, test_key_pairs, moto_server, s3_bucket, tmp_pa
     seed = default_seed(test_key_pairs, s3_direct=True)
     seed["s3_transfer_polls"] = 3
     world = make_world(emulator_factory(seed), moto_server, s3_bucket, tmp_path, proxy)
-    tamper = _tamper(world)
+    tamper = through_tamper_proxy(world)
     yield world
     tamper.stop()
     for runner in world.runners:
@@ -110,13 +95,6 @@ def test_lost_s3_completion_answer_while_the_status_still_says_transfer(slow_sta
     assert result.s3_deleted and not world.bucket.exists(KEY)
     assert world.tamper.count("PUT", S3_COMPLETE) == 2  # the second met the closed channel
     assert _statuses(world) == ["done"]
-
-
-@pytest.fixture
-def direct(s3_world):
-    tamper = _tamper(s3_world)
-    yield s3_world
-    tamper.stop()
 
 
 S3_STATUS = r"^/api/v4/nodes/files/uploads/[^/?]+$"

@@ -14,8 +14,8 @@ import os
 import pytest
 
 from recording_storage.jobs.runner import JobError
-from tests.jobs.conftest import CHUNK, DOMAIN
-from tests.support.fault_proxy import FaultProxy, ProxyRule
+from tests.jobs.conftest import CHUNK
+from tests.support.fault_proxy import ProxyRule
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -35,17 +35,8 @@ def _expire_open_channels(world):
     return expire
 
 
-@pytest.fixture
-def proxied(world):
-    proxy = FaultProxy(world.emulator.base_url).start()
-    world.set_instance(DOMAIN, **{"recordings.dracoon.base-url": f"{proxy.url}/api/v4"})
-    world.tamper = proxy
-    yield world
-    proxy.stop()
-
-
-def test_a_channel_that_expires_once_is_replaced_within_the_job(proxied):
-    world = proxied
+def test_a_channel_that_expires_once_is_replaced_within_the_job(classic):
+    world = classic
     data = os.urandom(3 * CHUNK + 11)
     world.bucket.put(KEY, data)
     # Chunk 2 finds its channel gone: the proxy expires it just before forwarding.
@@ -58,8 +49,8 @@ def test_a_channel_that_expires_once_is_replaced_within_the_job(proxied):
     assert result.s3_deleted and not world.bucket.exists(KEY)
 
 
-def test_a_channel_that_keeps_expiring_fails_retryably_and_the_redelivery_completes(proxied):
-    world = proxied
+def test_a_channel_that_keeps_expiring_fails_retryably_and_the_redelivery_completes(classic):
+    world = classic
     data = os.urandom(3 * CHUNK + 11)
     world.bucket.put(KEY, data)
     rule = world.tamper.add(ProxyRule("delay", method="POST", path=CHUNK_POST, skip=1,

@@ -22,8 +22,8 @@ from recording_storage.aws.s3 import head_object
 from recording_storage.jobs.plan import marker_for
 from recording_storage.jobs.runner import JobError
 from recording_storage.logcodes import LogCode
-from tests.jobs.conftest import CHUNK, DOMAIN, readme_message
-from tests.support.fault_proxy import FaultProxy, ProxyRule
+from tests.jobs.conftest import CHUNK, readme_message
+from tests.support.fault_proxy import ProxyRule
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -32,29 +32,6 @@ S3_COMPLETE = r"^/api/v4/nodes/files/uploads/[^/]+/s3$"
 S3_PART = r"^/emulator/s3/"
 KEY = "rec/video.mp4"
 TIMEOUT = "2"  # dracoon.timeoutSeconds for the stall cases (the proxy stalls 4 s)
-
-
-def _through_tamper_proxy(world):
-    proxy = FaultProxy(world.emulator.base_url).start()
-    world.set_instance(DOMAIN, **{"recordings.dracoon.base-url": f"{proxy.url}/api/v4"})
-    world.tamper = proxy
-    return proxy
-
-
-@pytest.fixture
-def classic(world):
-    """Classic uploads, every DRACOON call of the service through the tamper proxy."""
-    proxy = _through_tamper_proxy(world)
-    yield world
-    proxy.stop()
-
-
-@pytest.fixture
-def direct(s3_world):
-    """S3 direct uploads, every DRACOON call (presigned part PUTs too) through the proxy."""
-    proxy = _through_tamper_proxy(s3_world)
-    yield s3_world
-    proxy.stop()
 
 
 def _lost_answer(action: str, method: str, path: str, **rule) -> ProxyRule:

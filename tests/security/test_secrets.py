@@ -21,7 +21,7 @@ from recording_storage.dracoon.crypto import (
     decrypt_file_key,
 )
 from tests.jobs.conftest import DOMAIN, readme_message
-from tests.service.support import FAST_OPTIONS, ServiceProcess, free_port, wait_for
+from tests.service.support import ANY_PORT, FAST_OPTIONS, ServiceProcess, wait_for
 from tests.support.emulator_fixtures import encryption_password, login_password
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -141,7 +141,7 @@ def _serve_one_job(service, s3_bucket, sqs, env) -> dict[str, str]:
     topics = service.conf.parent / "pubsub" / "sqs" / "topics.yml"
     topics.parent.mkdir(parents=True, exist_ok=True)
     topics.write_text(f"recordings: {queue_url}\n")
-    http = f"127.0.0.1:{free_port()}"
+    http = ANY_PORT
     process = ServiceProcess(
         [os.sys.executable, "-m", "recording_storage.cli", "--config", str(service.conf), "serve"],
         env={

@@ -28,6 +28,10 @@ from recording_storage.configurator.http import HttpConfigurator
 from recording_storage.dracoon.client import DracoonClient, DracoonError
 from tests.support.paths import PROJECT_ROOT
 
+# One xdist worker runs this module's tests (scripts/test.sh: --dist loadgroup):
+# one self-signed certificate for the whole module.
+pytestmark = pytest.mark.xdist_group("tls")
+
 NO_RETRY = urllib3.Retry(total=0, connect=0, read=0, status=0, redirect=0)
 
 

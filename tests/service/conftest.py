@@ -8,9 +8,9 @@ import uuid
 import pytest
 
 from tests.service.support import (
+    ANY_PORT,
     FAST_OPTIONS,
     ServiceProcess,
-    free_port,
     python_module,
 )
 
@@ -38,7 +38,7 @@ def fake_service(tmp_path, moto_endpoint, queue_url):
     started: list[ServiceProcess] = []
 
     def start(transferers=1, sharer=1, env=None, **extra) -> ServiceProcess:
-        http = f"127.0.0.1:{free_port()}"
+        http = ANY_PORT
         spec = {
             "endpoint": moto_endpoint,
             "queue_url": queue_url,

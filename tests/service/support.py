@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,13 @@ from scripts.local_world.http import http_get
 from scripts.local_world.processes import Process, WorldError, free_port, wait_until
 from scripts.local_world.service import JsonLog, metric_samples
 
-__all__ = ["AWS_ENV", "FAST_OPTIONS", "ServiceProcess", "free_port", "wait_for"]
+__all__ = ["ANY_PORT", "AWS_ENV", "FAST_OPTIONS", "ServiceProcess", "free_port", "wait_for"]
+
+# A service started with ``http.address = 127.0.0.1:0`` (``ANY_PORT``) listens on a port the OS
+# picks, so no other process (another test worker) can take it between a check and the bind;
+# the master names the port in its start record (code 15000), in text and JSON logs alike.
+ANY_PORT = "127.0.0.1:0"
+_LISTENING = re.compile(r"/healthcheck and /metrics on (\d+\.\d+\.\d+\.\d+:\d+)")
 
 FAST_OPTIONS = {
     "RECORDING_STORAGE_HEARTBEAT_INTERVAL": "0.2",
@@ -55,11 +62,15 @@ class ServiceProcess:
         self.argv = argv
         self.env = {**os.environ, **AWS_ENV, **env}
         self.log_path = log_path
-        self.http = http
+        self.configured_http = http  # as configured: ANY_PORT until the master listens
+        self.http = http  # where it listens (wait_listening finds the port for ANY_PORT)
         self.process: Process | None = None
         self.proc = None  # its Popen once started
+        self._log_start = 0
 
     def start(self) -> ServiceProcess:
+        self.http = self.configured_http
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.process = Process("the service", self.argv, self.log_path, self.env)
         self.proc = self.process.popen
         return self
@@ -77,6 +88,13 @@ class ServiceProcess:
                 raise AssertionError(
                     f"service exited early ({self.proc.returncode}):\n" + self.log_text()[-3000:]
                 )
+            if self.http.endswith(":0"):
+                with self.log_path.open("rb") as log:
+                    log.seek(self._log_start)
+                    listening = _LISTENING.search(log.read().decode(errors="replace"))
+                if listening is None:
+                    return False
+                self.http = listening[1]
             with contextlib.suppress(OSError):
                 return self.get("/metrics")[0] == 200
             return False

@@ -14,9 +14,9 @@ import pytest
 
 from tests.jobs.conftest import CHUNK, DOMAIN, Service, readme_message
 from tests.service.support import (
+    ANY_PORT,
     FAST_OPTIONS,
     ServiceProcess,
-    free_port,
     queue_counts,
     wait_for,
 )
@@ -81,7 +81,7 @@ class Live:
 def live(emulator, moto_server, s3_bucket, tmp_path):
     sqs = moto_server.client("sqs")
     queue_url = sqs.create_queue(QueueName=f"recordings-{uuid.uuid4().hex[:10]}")["QueueUrl"]
-    http = f"127.0.0.1:{free_port()}"
+    http = ANY_PORT
     instances_path = tmp_path / "instances.yaml"
     conf = tmp_path / "app.conf"
     (tmp_path / "pubsub" / "sqs").mkdir(parents=True)

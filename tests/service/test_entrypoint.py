@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.service.support import ServiceProcess, free_port
+from tests.service.support import ANY_PORT, ServiceProcess
 from tests.support.paths import PROJECT_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -59,7 +59,7 @@ def upload_config(s3_bucket, moto_server, http: str) -> dict[str, bytes]:
 def test_downloads_the_configuration_then_runs_the_master(
     config_env, s3_bucket, moto_server, tmp_path
 ):
-    http = f"127.0.0.1:{free_port()}"
+    http = ANY_PORT
     files = upload_config(s3_bucket, moto_server, http)
     service = ServiceProcess(
         [str(ENTRYPOINT)], env=config_env, log_path=tmp_path / "entry.log", http=http

@@ -404,6 +404,26 @@ class SessionTally:
             key = f"{violation.method} {violation.path} [{violation.kind}]"
             self.allowed[key] = self.allowed.get(key, 0) + 1
 
+    def to_json(self) -> dict:
+        """What a pytest-xdist worker hands to the controller (plain data, see ``merge``)."""
+        return {
+            "tests": self.tests,
+            "exchanges": self.exchanges,
+            "unexplained": self.unexplained,
+            "seconds": self.seconds,
+            "allowed": dict(self.allowed),
+        }
+
+    def merge(self, data: dict) -> None:
+        """Add a worker's tally (``to_json``): with ``pytest -n N`` each worker process checks
+        its own tests' exchanges, and the controller's summary line adds them all up."""
+        self.tests += data["tests"]
+        self.exchanges += data["exchanges"]
+        self.unexplained += data["unexplained"]
+        self.seconds += data["seconds"]
+        for key, count in data["allowed"].items():
+            self.allowed[key] = self.allowed.get(key, 0) + count
+
     def summary(self) -> list[str]:
         lines = [
             f"DRACOON contract: {self.exchanges} emulator exchanges in {self.tests} tests checked "

@@ -1,4 +1,4 @@
-"""Fixtures that run the DRACOON emulator for tests (contract: team INTERFACES.md §B).
+"""Fixtures that run the DRACOON emulator for tests (the emulator: docs/emulator.md).
 
 - ``test_key_pairs`` (session): RSA-4096 key pairs for ``service``, ``alice`` and ``bob``,
   committed pre-generated in ``tests/data/keys/`` (test only) so no session generates keys.
@@ -10,6 +10,8 @@ Every emulator these fixtures start records its exchanges for the contract recor
 each answer the emulator gave is checked against DRACOON's API description, and the test
 fails with a report on any violation that ``tests/contract/allowlist.yaml`` does not explain.
 A test that breaks the contract on purpose opts out with ``@pytest.mark.contract_exempt``.
+Under pytest-xdist each worker checks its own tests' exchanges; the controller adds up the
+workers' tallies for the session's summary line (``pytest_testnodedown``).
 """
 
 from __future__ import annotations
@@ -107,6 +109,29 @@ def emulator_factory(contract_recorder) -> Iterator[Callable[..., EmulatorServer
 def emulator(emulator_factory, test_key_pairs) -> EmulatorServer:
     """A started emulator on ``default_seed`` (classic uploads)."""
     return emulator_factory(default_seed(test_key_pairs))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker: hand this worker's tally to the controller (``workeroutput``
+    travels with the worker's "node down" message). In the controller, or without xdist: an
+    unexplained violation fails the run even if its test's failure got lost (a test fails in
+    its own teardown when its exchanges break the contract)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[_WORKER_OUTPUT_KEY] = SESSION.to_json()
+    elif SESSION.unexplained and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """pytest-xdist controller: add up what each worker's recorders checked."""
+    tally = getattr(node, "workeroutput", {}).get(_WORKER_OUTPUT_KEY)
+    if tally is not None:
+        SESSION.merge(tally)
+
+
+_WORKER_OUTPUT_KEY = "dracoon_contract"
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
