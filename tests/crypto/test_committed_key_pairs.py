@@ -1,5 +1,7 @@
 """The committed TEST-ONLY key pairs (tests/data/keys/) open with their passwords and look like
-what ``generate_user_key_pair`` writes, so fixtures that read them test what generation makes."""
+what ``generate_user_key_pair`` writes, so fixtures that read them test what generation makes --
+except for the PBKDF2 iteration count: 10,000 like legacy DRACOON keys, not 1,300,000, so the
+many unlocks of a test run cost milliseconds (tests/support/committed_key_pairs.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,12 @@ from recording_storage.dracoon.crypto import (
     decrypt_file_key,
     encrypt_file_key,
 )
-from tests.support.committed_key_pairs import VERSIONS, committed_key_pair, key_pair_file
+from tests.support.committed_key_pairs import (
+    TEST_KDF_ITERATIONS,
+    VERSIONS,
+    committed_key_pair,
+    key_pair_file,
+)
 from tests.support.emulator_fixtures import TEST_LOGINS, encryption_password
 from tests.support.paths import TEST_KEY_PAIRS_DIR
 
@@ -43,9 +50,11 @@ def test_committed_key_pair_opens_and_has_the_generators_format(login, version):
     assert public.e == 65537 and public.size_in_bits() == bits
 
     params = _pbes2_parameters(container.private_key_container.private_key)
-    assert params["iterations"] == 1_300_000
+    assert params["iterations"] == TEST_KDF_ITERATIONS == 10_000  # the generator: 1,300,000
     assert len(params["salt"]) == 20
+    assert params["kdf_extra_fields"] == 0  # PRF omitted = HMAC-SHA1 default, no keyLength
     assert params["cipher"] == AES256_CBC_OID
+    assert len(params["iv"]) == 16
 
     plain = PlainFileKey.generate()
     assert (
