@@ -18,18 +18,11 @@ import pytest
 from recording_storage.jobs.runner import JobError
 from recording_storage.logcodes import LogCode
 from tests.jobs.conftest import CHUNK, DOMAIN
-from tests.reliability.test_adversarial_13 import CHUNK_URL, DOWNLOADS, KEY, _plant, _tamper
+from tests.reliability.test_adversarial_13 import CHUNK_URL, DOWNLOADS, KEY, _plant
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 CHANNELS = r"^/api/v4/nodes/files/uploads$"
-
-
-@pytest.fixture
-def classic(world):
-    proxy = _tamper(world)
-    yield world
-    proxy.stop()
 
 
 def _plant_and_delete_source(world, data: bytes, content: bytes, parent="/Recordings") -> int:
