@@ -107,6 +107,7 @@ class FaultProxy:
         self.requests: list[tuple[str, str, str]] = []  # (method, path, operation)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
+        self._connections: set[socket.socket] = set()  # open client connections (stop closes)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -118,8 +119,15 @@ class FaultProxy:
         return self
 
     def stop(self) -> None:
+        """Stop listening and close the connections clients keep alive: each one holds a
+        handler thread waiting for its next request, which would outlive the test."""
         self._server.shutdown()
         self._server.server_close()
+        with self._lock:
+            connections, self._connections = list(self._connections), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> FaultProxy:
         return self.start()
@@ -173,7 +181,14 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # quiet
         return None
 
+    def setup(self) -> None:
+        super().setup()
+        with self.proxy._lock:
+            self.proxy._connections.add(self.connection)
+
     def finish(self) -> None:
+        with self.proxy._lock:
+            self.proxy._connections.discard(self.connection)
         with contextlib.suppress(OSError, ValueError):  # the socket may be reset already
             super().finish()
 
