@@ -89,7 +89,9 @@ def _handlers_by_logger() -> dict[str, list[logging.Handler]]:
 def _own_handler(handler: logging.Handler) -> bool:
     # A NullHandler writes nothing and holds no file or thread: libraries (boto3, botocore,
     # s3transfer) add one to their logger when first imported, which may be inside any test.
-    if type(handler) is logging.NullHandler:
+    # Older boto3 (1.35, the minimum in constraints/minimum.txt) adds a NullHandler class of
+    # its own (boto3.NullHandler), hence the name, not the type.
+    if type(handler).__name__ == "NullHandler":
         return False
     return type(handler).__module__ not in PYTEST_HANDLER_MODULES
 
