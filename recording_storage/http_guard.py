@@ -36,7 +36,9 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 READ_SIZE = 64 * 1024
-IDLE_EXIT_SECONDS = 0.5  # the deadline thread ends this long after the last call
+# The deadline thread ends this long after the last call: long enough that a busy worker
+# keeps one thread across jobs (like aws/call_threads.py), short enough to go when idle.
+IDLE_EXIT_SECONDS = 60.0
 JSON_MAX_DEPTH = 32  # DRACOON's and the configurator's answers nest fewer than 10 levels
 
 

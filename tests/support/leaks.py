@@ -49,8 +49,10 @@ WARN_ONLY_FOLDERS = ("tests/reliability", "tests/service", "tests/bench")
 
 # Threads that outlive any one test on purpose and are never ours to stop.
 # The S3 deadline threads are per process and kept for the next call (aws/call_threads.py:
-# idle "s3-call" threads end after 60 s; aws/s3.py: one "s3-read-deadline" thread).
-ALWAYS_ALLOWED_THREADS: tuple[str, ...] = ("s3-call", "s3-read-deadline")
+# idle "s3-call" threads end after 60 s; aws/s3.py: one "s3-read-deadline" thread); so is the
+# DRACOON call deadline thread (http_guard.py: "http-call-deadlines", ends 60 s after its last
+# call).
+ALWAYS_ALLOWED_THREADS: tuple[str, ...] = ("s3-call", "s3-read-deadline", "http-call-deadlines")
 
 # pytest's own capture handlers (caplog, the report, --log-cli) are attached per test phase
 # by pytest itself and removed by it after the fixture's check.
