@@ -177,6 +177,7 @@ def classic(world):
     """Classic uploads, every DRACOON call through the tamper proxy (``world.tamper``)."""
     proxy = through_tamper_proxy(world)
     yield world
+    _close_runners(world)  # while the proxy still forwards: closing logs out of DRACOON
     proxy.stop()
 
 
@@ -186,7 +187,14 @@ def direct(s3_world):
     proxy (``world.tamper``)."""
     proxy = through_tamper_proxy(s3_world)
     yield s3_world
+    _close_runners(s3_world)  # while the proxy still forwards: closing logs out of DRACOON
     proxy.stop()
+
+
+def _close_runners(world: World) -> None:
+    for runner in world.runners:
+        runner.close()
+    world.runners.clear()
 
 
 # -- the service as a subprocess ---------------------------------------------------------------

@@ -48,9 +48,9 @@ def slow_status(emulator_factory, test_key_pairs, moto_server, s3_bucket, tmp_pa
     world = make_world(emulator_factory(seed), moto_server, s3_bucket, tmp_path, proxy)
     tamper = through_tamper_proxy(world)
     yield world
-    tamper.stop()
-    for runner in world.runners:
+    for runner in world.runners:  # first: closing logs out of DRACOON through the proxy
         runner.close()
+    tamper.stop()
 
 
 def _body(world, paths=ROOMS) -> str:
