@@ -333,7 +333,9 @@ def test_fifty_targets_never_leave_an_oversized_or_broken_file(classic, loaded):
     if loaded:
         world.faults({"method": "POST", "path": CHUNK_URL, "latency_ms": 1500, "rate": 0.05})
 
-    result, errors = world.run(world.runner(RS_DRACOON_TIMEOUTSECONDS="1"), body)
+    # Each delivery may leave a few of the 50 targets for the next one (a late answer on a
+    # restarted upload too, more often on a busy machine): SQS redelivers until it is done.
+    result, errors = world.run(world.runner(RS_DRACOON_TIMEOUTSECONDS="1"), body, attempts=6)
 
     world.faults()
     sizes = {p: [f["size"] for f in world.files(p)] for p in paths}
