@@ -117,7 +117,7 @@ class EmulatorApp:
                 req.user = authenticate(self.backend, req)
             response = route.handler(self.backend, req)
             if req.method not in _READ_ONLY and response.status < 400:
-                self.backend.save_state()
+                self.backend.state_changed()
         except ApiError as exc:
             response = Response(exc.status, exc.body(), dict(exc.headers))
         except OAuthError as exc:

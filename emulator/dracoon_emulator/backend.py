@@ -10,7 +10,6 @@ and never imports the wire layer, so there is no import circle between them.
 from __future__ import annotations
 
 import copy
-import logging
 import threading
 from pathlib import Path
 
@@ -18,11 +17,10 @@ from .errors import ApiError
 from .faults import FaultInjector
 from .keygen import KeyGenerationUnavailable, generate_key_pair
 from .model import KEY_PAIR_VERSIONS
+from .persistence import SnapshotWriter
 from .seed import SeedError, apply_seed, load_seed, parse_settings
 from .state import State
 from .storage import ContentStore
-
-log = logging.getLogger("dracoon_emulator")
 
 
 class Backend:
@@ -32,6 +30,7 @@ class Backend:
         self.seed = load_seed(seed)
         self.settings = parse_settings(self.seed)
         self.state = State(data_dir / "state.json" if persist else None)
+        self._writer = SnapshotWriter(self.state.save) if persist else None
         self.store = ContentStore(data_dir / "content", self.settings.storage)
         try:
             self.faults = FaultInjector(self.settings.faults)
@@ -94,8 +93,17 @@ class Backend:
         with self._locks_guard:
             return self._upload_locks.setdefault(upload_id, threading.Lock())
 
+    def state_changed(self) -> None:
+        """A request changed the state: ``state.json`` follows within half a second."""
+        if self._writer is not None:
+            self._writer.changed()
+
     def save_state(self) -> None:
-        try:
-            self.state.save()
-        except OSError as exc:
-            log.error("could not persist emulator state: %s", exc)
+        """Write ``state.json`` now (when persistence is on)."""
+        if self._writer is not None:
+            self._writer.flush()
+
+    def close(self) -> None:
+        """Stop writing in the background; ``state.json`` holds every change."""
+        if self._writer is not None:
+            self._writer.close()

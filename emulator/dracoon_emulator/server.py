@@ -303,7 +303,7 @@ class EmulatorServer:
             self._thread.join(timeout=5)
             self._thread = None
         self._httpd.server_close()
-        self.app.save_state()
+        self.app.backend.close()
         self._cleanup()
 
     def _cleanup(self) -> None:

@@ -7,9 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 
 import yaml
 from dracoon_emulator import EmulatorServer
+from dracoon_emulator.persistence import SnapshotWriter
 
 from tests.emulator.conftest import Api, token_for
 from tests.support.emulator_fixtures import default_seed
@@ -31,6 +34,45 @@ def test_state_dir_survives_a_restart(tmp_path, test_key_pairs):
         assert newer["id"] > node["id"]
         assert client.admin("POST", "/reset").status == 204
         assert client.get(f"/nodes/{node['id']}").status == 401
+
+
+def test_a_change_reaches_state_json_while_the_emulator_runs(tmp_path, test_key_pairs):
+    with EmulatorServer(default_seed(test_key_pairs), state_dir=tmp_path) as server:
+        client = Api(server, token_for(server, "service"))
+        node = client.upload(client.node_id("/Plain"), "soon.bin", b"on disk soon").json()
+        deadline = time.monotonic() + 10
+        names: list[str] = []
+        while time.monotonic() < deadline and "soon.bin" not in names:
+            time.sleep(0.05)
+            saved = json.loads((tmp_path / "state.json").read_text())
+            names = [n["name"] for n in saved["nodes"]]
+        assert "soon.bin" in names, "the background writer did not write the change"
+        assert node["id"] in [n["id"] for n in saved["nodes"]]
+
+
+def test_the_writer_coalesces_changes_and_close_writes_the_last_one():
+    writes: list[int] = []
+    version = [0]
+    wrote = threading.Event()
+
+    def save():
+        writes.append(version[0])
+        wrote.set()
+
+    writer = SnapshotWriter(save, interval=0.2)
+    for number in range(1, 201):  # a burst of changes within one interval
+        version[0] = number
+        writer.changed()
+    assert wrote.wait(5)
+    version[0] = 201
+    writer.changed()
+    writer.close()  # the thread stops, and the last change is written
+    assert writes[-1] == 201
+    assert len(writes) <= 3, writes  # one per interval, plus the one close() writes
+    assert not any(t.name == "dracoon-emulator-state-writer" for t in threading.enumerate())
+    version[0] = 202
+    writer.changed()  # after close: written at once, by the caller
+    assert writes[-1] == 202
 
 
 def _write_seed(tmp_path, test_key_pairs, **extra) -> str:

@@ -198,7 +198,7 @@ def _finish(
     finally:
         for part in upload.s3_parts.values():
             backend.store.delete(part["blob"])
-        backend.save_state()
+        backend.state_changed()
 
 
 def register(router: Router) -> None:
