@@ -87,7 +87,8 @@ class Backend:
             self.store.wipe()
             apply_seed(self.state, self._materialised_seed())
             self.faults.replace(self.settings.faults)
-            self.save_state()
+        # Outside the state lock: the writer takes its write lock before the state lock.
+        self.save_state()
 
     def upload_lock(self, upload_id: str) -> threading.Lock:
         with self._locks_guard:
