@@ -6,7 +6,6 @@ It is deliberately apart from ``/api``: nothing a DRACOON client calls ever land
 
 from __future__ import annotations
 
-from .auth import expire_all_tokens
 from .backend import Backend
 from .errors import ApiError, room_not_found
 from .messages import Request, Response, no_content
@@ -142,7 +141,7 @@ def clear_faults(backend: Backend, req: Request) -> Response:
 
 
 def expire_tokens(backend: Backend, req: Request) -> Response:
-    return Response(body={"expired": expire_all_tokens(backend)})
+    return Response(body={"expired": backend.sessions.expire_all()})
 
 
 def reset(backend: Backend, req: Request) -> Response:

@@ -10,15 +10,18 @@ and never imports the wire layer, so there is no import circle between them.
 from __future__ import annotations
 
 import copy
-import threading
 from pathlib import Path
 
+from . import views
 from .errors import ApiError
 from .faults import FaultInjector
 from .keygen import KeyGenerationUnavailable, generate_key_pair
-from .model import KEY_PAIR_VERSIONS
+from .model import KEY_PAIR_VERSIONS, Node, User
 from .persistence import SnapshotWriter
 from .seed import SeedError, apply_seed, load_seed, parse_settings
+from .services.keys import FileKeys
+from .services.sessions import Sessions
+from .services.uploads import Uploads
 from .state import State
 from .storage import ContentStore
 
@@ -36,8 +39,9 @@ class Backend:
             self.faults = FaultInjector(self.settings.faults)
         except ValueError as exc:
             raise SeedError(str(exc)) from None
-        self._upload_locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        self.uploads = Uploads(self.state, self.store, self.settings)
+        self.keys = FileKeys(self.state)
+        self.sessions = Sessions(self.state, self.settings)
         self._seed_ready: dict | None = None
         if self.state.load_saved():
             self._fail_interrupted_s3_uploads()
@@ -90,9 +94,11 @@ class Backend:
         # Outside the state lock: the writer takes its write lock before the state lock.
         self.save_state()
 
-    def upload_lock(self, upload_id: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._upload_locks.setdefault(upload_id, threading.Lock())
+    # what every family of answers needs ---------------------------------------------------
+    def node_json(self, node: Node, user: User, *, detailed: bool = False) -> dict:
+        """A node as the API shows it to ``user`` (permissions, sizes and counts of now)."""
+        with self.state.lock:
+            return views.node_json(self.state, node, user, detailed=detailed)
 
     def state_changed(self) -> None:
         """A request changed the state: ``state.json`` follows within half a second."""

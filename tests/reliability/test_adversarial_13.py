@@ -14,8 +14,8 @@ import json
 import os
 
 import pytest
-from dracoon_emulator import auth as emulator_auth
-from dracoon_emulator.handlers import uploads as emulator_uploads
+from dracoon_emulator.services import sessions as emulator_sessions
+from dracoon_emulator.services import uploads as emulator_uploads
 
 from recording_storage.aws.s3 import head_object
 from recording_storage.dracoon.crypto import UserKeyPair, UserKeyPairContainer
@@ -350,7 +350,7 @@ def test_no_secret_in_the_output_of_interrupted_and_failed_transfers(classic, te
     password, no file key in its output."""
     world = classic
     tokens = TokenRecorder()
-    monkeypatch.setattr(emulator_auth, "secrets", tokens)
+    monkeypatch.setattr(emulator_sessions, "secrets", tokens)
     monkeypatch.setattr(emulator_uploads, "secrets", tokens)
     env = {"RS_LOGGER_LEVEL": "DEBUG"}
     outputs: dict[str, str] = {}

@@ -11,9 +11,9 @@ import os
 import secrets
 
 import pytest
-from dracoon_emulator import auth as emulator_auth
 from dracoon_emulator.handlers import s3 as emulator_s3
-from dracoon_emulator.handlers import uploads as emulator_uploads
+from dracoon_emulator.services import sessions as emulator_sessions
+from dracoon_emulator.services import uploads as emulator_uploads
 
 from recording_storage.dracoon.crypto import UserKeyPair, UserKeyPairContainer
 from tests.jobs.conftest import readme_message
@@ -58,7 +58,7 @@ def test_no_presigned_url_or_token_in_logs_or_errors(service, s3_bucket, test_ke
                                                      monkeypatch):  # fmt: skip
     signatures, tokens = TokenRecorder(), TokenRecorder()
     monkeypatch.setattr(emulator_s3, "secrets", signatures)
-    monkeypatch.setattr(emulator_auth, "secrets", tokens)
+    monkeypatch.setattr(emulator_sessions, "secrets", tokens)
     monkeypatch.setattr(emulator_uploads, "secrets", tokens)
     env = {"RS_LOGGER_LEVEL": "DEBUG"}
     outputs: dict[str, str] = {}

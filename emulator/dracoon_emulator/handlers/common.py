@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ..bodies import body_ids as body_ids  # the body readers, re-exported for handlers
+from ..bodies import body_int as body_int
+from ..bodies import body_list as body_list
 from ..errors import ApiError, forbidden, node_not_found
 from ..messages import Request
 from ..model import Node, User
@@ -46,33 +49,6 @@ def paging(req: Request, max_limit: int = MAX_LIMIT) -> tuple[int, int]:
     if offset < 0 or limit <= 0:
         raise ApiError(400, -80024, "Invalid offset or limit")
     return offset, min(limit, max_limit)
-
-
-def body_list(body: dict, name: str) -> list:
-    """The non-empty JSON array ``name`` of a request body; 400 -80000 naming it otherwise."""
-    value = body.get(name)
-    if not isinstance(value, list) or not value:
-        raise ApiError(400, -80000, f"Mandatory field '{name}' is missing or empty")
-    return value
-
-
-def body_ids(body: dict, name: str) -> list[int]:
-    """The non-empty JSON array of integer ids ``name`` (400 -80000 naming it otherwise)."""
-    ids = body_list(body, name)
-    if any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
-        raise ApiError(400, -80000, f"Field '{name}' must be a list of integer ids")
-    return ids
-
-
-def body_int(body: dict, name: str, *, required: bool = True) -> int | None:
-    value = body.get(name)
-    if value is None:
-        if required:
-            raise ApiError(400, -80000, f"Mandatory field '{name}' is missing")
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ApiError(400, -80000, f"Field '{name}' must be an integer")
-    return value
 
 
 def visible_node(state: State, node_id: int, user: User) -> Node:
