@@ -13,13 +13,17 @@ import copy
 from pathlib import Path
 
 from . import views
-from .errors import ApiError
+from .errors import ApiError, node_not_found
 from .faults import FaultInjector
 from .keygen import KeyGenerationUnavailable, generate_key_pair
 from .model import KEY_PAIR_VERSIONS, Node, User
+from .permissions import is_visible
 from .persistence import SnapshotWriter
 from .seed import SeedError, apply_seed, load_seed, parse_settings
+from .services.accounts import Accounts
+from .services.downloads import Downloads
 from .services.keys import FileKeys
+from .services.rooms import Rooms
 from .services.sessions import Sessions
 from .services.uploads import Uploads
 from .state import State
@@ -42,6 +46,9 @@ class Backend:
         self.uploads = Uploads(self.state, self.store, self.settings)
         self.keys = FileKeys(self.state)
         self.sessions = Sessions(self.state, self.settings)
+        self.rooms = Rooms(self.state, self.settings)
+        self.downloads = Downloads(self.state, self.store, self.settings)
+        self.accounts = Accounts(self.state)
         self._seed_ready: dict | None = None
         if self.state.load_saved():
             self._fail_interrupted_s3_uploads()
@@ -99,6 +106,24 @@ class Backend:
         """A node as the API shows it to ``user`` (permissions, sizes and counts of now)."""
         with self.state.lock:
             return views.node_json(self.state, node, user, detailed=detailed)
+
+    def visible_node(self, user: User, node_id: int) -> Node:
+        """The node if the user can see it; 404 otherwise (as DRACOON does)."""
+        with self.state.lock:
+            node = self.state.nodes.get(node_id)
+            if node is None or not is_visible(self.state, node, user.id):
+                raise node_not_found(node_id)
+            return node
+
+    def mark_favorite(self, user: User, node_id: int, *, favorite: bool) -> Node:
+        """Mark (or unmark) a node the user can see as one of their favourites."""
+        with self.state.lock:
+            node = self.visible_node(user, node_id)
+            if favorite and node.id not in user.favorites:
+                user.favorites.append(node.id)
+            elif not favorite and node.id in user.favorites:
+                user.favorites.remove(node.id)
+            return node
 
     def state_changed(self) -> None:
         """A request changed the state: ``state.json`` follows within half a second."""

@@ -6,6 +6,7 @@ slip past the rules by not being named in them."""
 
 from __future__ import annotations
 
+import ast
 import configparser
 import subprocess
 import sys
@@ -75,3 +76,22 @@ def test_mypy_checks_the_whole_service_package_strictly():
         "mypy.ini must check the whole service package (docs/architecture.md, Type checking); "
         f"it names {files}"
     )
+
+
+def wire_modules_without_state() -> list[str]:
+    """The emulator's wire modules that call backend operations only (emulator/.importlinter)."""
+    parser = configparser.ConfigParser()
+    parser.read(PROJECT_ROOT / "emulator" / ".importlinter")
+    contract = parser["importlinter:contract:wire-layer-never-touches-state"]
+    return [name.strip() for name in contract["source_modules"].splitlines() if name.strip()]
+
+
+@pytest.mark.parametrize("module", wire_modules_without_state())
+def test_the_emulators_wire_layer_reads_no_state(module):
+    # import-linter sees imports, not attribute access: `backend.state.nodes` needs no import.
+    path = PROJECT_ROOT / "emulator" / Path(*module.split("."))
+    source = path.with_suffix(".py") if path.with_suffix(".py").exists() else path / "__init__.py"
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    reads = [node.lineno for node in ast.walk(tree)
+             if isinstance(node, ast.Attribute) and node.attr == "state"]  # fmt: skip
+    assert not reads, f"{module} reads the backend's state directly (lines {reads})"

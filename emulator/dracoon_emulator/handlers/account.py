@@ -1,14 +1,13 @@
-"""``/user/account`` and the caller's key pairs."""
+"""``/user/account`` and the caller's key pairs on the wire (services/accounts.py keeps them)."""
 
 from __future__ import annotations
 
 from Crypto.PublicKey import RSA
 
 from ..backend import Backend
-from ..errors import ApiError, no_key_pair
+from ..errors import ApiError
 from ..messages import Request, Response, no_content
-from ..model import FILE_KEY_VERSION_FOR, KEY_PAIR_VERSIONS, ROOM, User, now_iso
-from ..permissions import effective
+from ..model import KEY_PAIR_VERSIONS, User, now_iso
 from ..routing import Router
 from ..views import roles_json, user_info, without_nulls
 
@@ -18,35 +17,30 @@ _MODULUS_BITS = {"A": 2048, "RSA-4096": 4096}
 
 def account(backend: Backend, req: Request) -> Response:
     user: User = req.user
-    state = backend.state
-    with state.lock:
-        manageable = any(
-            node.type == ROOM and "manage" in effective(state, node, user.id)
-            for node in state.nodes.values()
-        )
-        body = {
-            **user_info(user),
-            "phone": user.phone,
-            "title": "",
-            "gender": "n",
-            "language": user.language,
-            "isLocked": False,
-            "lockStatus": 0,  # deprecated, but required by the description
-            "customerId": 1,
-            "hasManageableRooms": manageable,
-            "needsToAcceptEULA": False,
-            "mustSetEmail": False,
-            "needsToChangePassword": False,
-            "needsToChangeUserName": False,
-            "isEncryptionEnabled": bool(user.key_pairs),
-            "expireAt": None,
-            "lastLoginSuccessAt": now_iso(),
-            "lastLoginFailAt": None,
-            "authData": {"method": "basic", "login": user.login, "mustChangePassword": False},
-            "userRoles": roles_json(user),
-            "userGroups": [],
-            "homeRoomId": None,
-        }
+    manageable = backend.accounts.manages_a_room(user)
+    body = {
+        **user_info(user),
+        "phone": user.phone,
+        "title": "",
+        "gender": "n",
+        "language": user.language,
+        "isLocked": False,
+        "lockStatus": 0,  # deprecated, but required by the description
+        "customerId": 1,
+        "hasManageableRooms": manageable,
+        "needsToAcceptEULA": False,
+        "mustSetEmail": False,
+        "needsToChangePassword": False,
+        "needsToChangeUserName": False,
+        "isEncryptionEnabled": bool(user.key_pairs),
+        "expireAt": None,
+        "lastLoginSuccessAt": now_iso(),
+        "lastLoginFailAt": None,
+        "authData": {"method": "basic", "login": user.login, "mustChangePassword": False},
+        "userRoles": roles_json(user),
+        "userGroups": [],
+        "homeRoomId": None,
+    }
     return Response(body=without_nulls(body))
 
 
@@ -58,54 +52,21 @@ def _version_param(req: Request) -> str | None:
 
 
 def get_key_pair(backend: Backend, req: Request) -> Response:
-    user: User = req.user
-    version = _version_param(req)
-    with backend.state.lock:
-        versions = [version] if version else list(KEY_PAIR_VERSIONS)
-        for candidate in versions:
-            if candidate in user.key_pairs:
-                return Response(body=user.key_pairs[candidate])
-    raise no_key_pair()
+    return Response(body=backend.accounts.key_pair(req.user, _version_param(req)))
 
 
 def list_key_pairs(backend: Backend, req: Request) -> Response:
-    user: User = req.user
-    with backend.state.lock:
-        return Response(body=[user.key_pairs[v] for v in KEY_PAIR_VERSIONS if v in user.key_pairs])
+    return Response(body=backend.accounts.key_pairs(req.user))
 
 
 def set_key_pair(backend: Backend, req: Request) -> Response:
-    user: User = req.user
-    container = validate_key_pair_container(req.json())
-    version = container["publicKeyContainer"]["version"]
-    with backend.state.lock:
-        if version in user.key_pairs:
-            raise ApiError(409, -70021, f"A key pair of version {version} is already set")
-        created = now_iso()
-        for part in container.values():
-            part.setdefault("createdAt", created)
-            part.setdefault("createdBy", user.id)
-        user.key_pairs[version] = container
+    backend.accounts.set_key_pair(req.user, validate_key_pair_container(req.json()))
     return no_content()
 
 
 def delete_key_pair(backend: Backend, req: Request) -> Response:
     """Deleting a key pair also drops the user's file keys of that version (they are lost)."""
-    user: User = req.user
-    version = _version_param(req)
-    with backend.state.lock:
-        if version is None:
-            if len(user.key_pairs) > 1:
-                raise ApiError(400, -80000, "User has several key pairs: give ?version=")
-            version = next(iter(user.key_pairs), None)
-        if version is None or version not in user.key_pairs:
-            raise no_key_pair()
-        del user.key_pairs[version]
-        file_key_version = FILE_KEY_VERSION_FOR[version]
-        for node in backend.state.nodes.values():
-            keys = node.file_keys.get(user.id)
-            if keys and keys.pop(file_key_version, None) is not None and not keys:
-                del node.file_keys[user.id]
+    backend.accounts.delete_key_pair(req.user, _version_param(req))
     return no_content()
 
 

@@ -42,13 +42,7 @@ def update_account(backend: Backend, req: Request) -> Response:
     accept = body.get("acceptEULA")
     if accept is not None and accept is not True:
         raise ApiError(400, -80000, "acceptEULA can only be true")
-    with backend.state.lock:
-        if "login" in changes:
-            other = backend.state.user_by_login(changes["login"])
-            if other is not None and other.id != user.id:
-                raise ApiError(409, -70564, f"userName {changes['login']!r} is taken")
-        for attr, value in changes.items():
-            setattr(user, attr, value)
+    backend.accounts.update(user, changes)
     return account(backend, req)
 
 

@@ -1,16 +1,14 @@
-"""Downloads: a download URL (no auth needed to use it) streamed from disk with Range."""
+"""Downloads on the wire: a download URL (no auth needed to use it) streamed from disk with
+Range. Who may read what, and the URL tokens, are the backend's (services/downloads.py)."""
 
 from __future__ import annotations
 
 import re
-import secrets
-import time
 
 from ..backend import Backend
-from ..errors import ApiError, file_not_found, forbidden
+from ..errors import ApiError
 from ..messages import FileSlice, Request, Response
-from ..model import FILE, DownloadToken, Node
-from ..permissions import effective, is_visible
+from ..model import Node
 from ..routing import Router
 
 V4 = "/api/v4"
@@ -18,55 +16,26 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def create_download_url(backend: Backend, req: Request) -> Response:
-    state = backend.state
-    with state.lock:
-        node = _readable_file(backend, req)
-        token = DownloadToken(
-            secrets.token_urlsafe(24),
-            node.id,
-            time.time() + backend.settings.download_url_lifetime_seconds,
-        )
-        state.download_tokens[token.value] = token
-    url = f"{req.base_url}{V4}/downloads/{token.value}"
-    return Response(200, {"downloadUrl": url, "token": token.value})  # token: deprecated, required
-
-
-def _readable_file(backend: Backend, req: Request) -> Node:
-    state = backend.state
-    file_id = req.path_params["file_id"]
-    node = state.nodes.get(file_id)
-    if node is None or node.type != FILE or not is_visible(state, node, req.user.id):
-        raise file_not_found(file_id)
-    if "read" not in effective(state, node, req.user.id):
-        raise forbidden(f"User has no read permission on file {file_id}")
-    return node
+    token = backend.downloads.new_url_token(req.user, req.path_params["file_id"])
+    url = f"{req.base_url}{V4}/downloads/{token}"
+    return Response(200, {"downloadUrl": url, "token": token})  # token: deprecated, required
 
 
 def download_by_token(backend: Backend, req: Request) -> Response:
-    with backend.state.lock:
-        token = backend.state.download_tokens.get(req.path_params["token"])
-        if token is None or token.expires_at <= time.time():
-            raise ApiError(404, -40751, "Download URL is unknown or has expired")
-        node = backend.state.nodes.get(token.node_id)
-        if node is None:
-            raise file_not_found(token.node_id)
-    return stream_file(backend, req, node)
+    return stream_file(backend, req, backend.downloads.file_of_token(req.path_params["token"]))
 
 
 def download_direct(backend: Backend, req: Request) -> Response:
-    with backend.state.lock:
-        node = _readable_file(backend, req)
+    node = backend.downloads.readable_file(req.user, req.path_params["file_id"])
     return stream_file(backend, req, node)
 
 
 def stream_file(backend: Backend, req: Request, node: Node) -> Response:
-    path = backend.store.path(node.blob_id) if node.blob_id else None
-    if path is None:
-        raise ApiError(404, -40751, f"Content of file {node.id} is not stored (storage: discard)")
-    size = node.size
+    content = backend.downloads.content(node)
+    path, size = content.path, content.size
     headers = {
         "Accept-Ranges": "bytes",
-        "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(node.name)}",
+        "Content-Disposition": f"attachment; filename*=UTF-8''{_quote(content.name)}",
     }
     raw = req.header("range")
     if raw:

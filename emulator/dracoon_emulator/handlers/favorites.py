@@ -6,27 +6,18 @@ from ..backend import Backend
 from ..messages import Request, Response, no_content
 from ..model import User
 from ..routing import Router
-from ..views import node_json
-from .common import visible_node
 
 V4 = "/api/v4"
 
 
 def add_favorite(backend: Backend, req: Request) -> Response:
     user: User = req.user
-    with backend.state.lock:
-        node = visible_node(backend.state, req.path_params["node_id"], user)
-        if node.id not in user.favorites:
-            user.favorites.append(node.id)
-        return Response(201, node_json(backend.state, node, user, detailed=True))
+    node = backend.mark_favorite(user, req.path_params["node_id"], favorite=True)
+    return Response(201, backend.node_json(node, user, detailed=True))
 
 
 def remove_favorite(backend: Backend, req: Request) -> Response:
-    user: User = req.user
-    with backend.state.lock:
-        node = visible_node(backend.state, req.path_params["node_id"], user)
-        if node.id in user.favorites:
-            user.favorites.remove(node.id)
+    backend.mark_favorite(req.user, req.path_params["node_id"], favorite=False)
     return no_content()
 
 
