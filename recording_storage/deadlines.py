@@ -21,12 +21,17 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
+from recording_storage.waits import PLAIN_EVENT_RECHECK_SECONDS, CancelEvent
 
-class JobBudget(threading.Event):
+
+class JobBudget(CancelEvent):
     """A cancel event for one job: set by ``set()``, by the outer (shutdown) event, or by time.
 
     It is a ``threading.Event`` so it can be handed to everything that takes the job's cancel
-    event. ``extend_to`` moves the deadline once the job's size is known.
+    event, and a ``waits.CancelEvent``, so ``set()`` wakes the waits that watch it at once;
+    they look again at ``recheck_at`` for the deadline and for an outer event that cannot
+    tell anyone it was set (the worker's ``multiprocessing.Event``). ``extend_to`` moves the
+    deadline once the job's size is known.
     """
 
     def __init__(
@@ -63,6 +68,27 @@ class JobBudget(threading.Event):
 
     def is_set(self) -> bool:
         return self.cancelled or self.expired
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """As ``CancelEvent.subscribe``; an outer ``CancelEvent`` wakes the subscriber too."""
+        unsubscribe = super().subscribe(callback)
+        if not isinstance(self._outer, CancelEvent):
+            return unsubscribe
+        unsubscribe_outer = self._outer.subscribe(callback)
+
+        def both() -> None:
+            unsubscribe()
+            unsubscribe_outer()
+
+        return both
+
+    def recheck_at(self) -> float | None:
+        """The deadline (on ``time.monotonic()``'s scale), or sooner when the outer event
+        can only be looked at."""
+        at = time.monotonic() + max(0.0, self.remaining())
+        if self._outer is not None and not isinstance(self._outer, CancelEvent):
+            at = min(at, time.monotonic() + PLAIN_EVENT_RECHECK_SECONDS)
+        return at
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until set, the outer event is set or the deadline passes (polls the outer)."""

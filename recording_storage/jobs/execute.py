@@ -10,7 +10,7 @@ Read once: a key that must be uploaded into several rooms is read from S3 once
 (``jobs.tee.SharedSource``) and uploaded into all of them at the same time, each upload
 with its own file key in its own thread; a failing target does not disturb the others, and
 its failure keeps the S3 object like any other. The job's thread waits for them on one
-``jobs.waiting.Signal`` (woken by their progress and their completion, not by a timer) and
+``waits.Signal`` (woken by their progress and their completion, not by a timer) and
 reports their progress. A custom ``SourceOpener`` (one stream per (key, target)) turns this
 off.
 
@@ -50,8 +50,8 @@ from recording_storage.jobs.plan import PlannedSource, TransferPlan
 from recording_storage.jobs.rooms import Room, UploadResult, resolve_room, room_gone
 from recording_storage.jobs.settle import RoomMissingError, Settlement
 from recording_storage.jobs.tee import SharedSource
-from recording_storage.jobs.waiting import Signal, wait_all
 from recording_storage.logcodes import LogCode, log_event
+from recording_storage.waits import Signal, wait_all
 
 log = logging.getLogger(__name__)
 

@@ -24,12 +24,14 @@ size for the job) it is one chunk; otherwise at most about two.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 import time
 from typing import Any
 
 from recording_storage.aws.s3 import ObjectInfo, RangedObjectReader, S3Error
+from recording_storage.waits import Mark
 from recording_storage.work_progress import advance as record_progress
 
 
@@ -83,15 +85,21 @@ class SharedSource:
             self._cond.notify_all()
         return count
 
-    def _wait_readable(self, index: int, nbytes: int, timeout: float | None) -> bool:
+    def _wait_readable(
+        self, index: int, nbytes: int, timeout: float | None, until: Mark | None
+    ) -> bool:
         """True when branch ``index`` can read its next ``nbytes`` (fewer at the object's
-        end) without waiting for another branch; False after ``timeout`` seconds."""
-        with self._cond:
-            position = self._positions[index]
-            need = min(self.info.size, position + max(1, nbytes))
-            if position >= self.info.size:
-                return True
-            return self._wait(index, need, whole=True, timeout=timeout)
+        end) without waiting for another branch; False after ``timeout`` seconds or once
+        ``until`` passed (the waiting upload has something else to see to)."""
+        with contextlib.ExitStack() as stack:
+            if until is not None:
+                stack.enter_context(until.wakes(self._cond))
+            with self._cond:
+                position = self._positions[index]
+                need = min(self.info.size, position + max(1, nbytes))
+                if position >= self.info.size:
+                    return True
+                return self._wait(index, need, whole=True, timeout=timeout, until=until)
 
     def _close_branch(self, index: int) -> None:
         with self._cond:
@@ -103,9 +111,18 @@ class SharedSource:
 
     # -- the window -------------------------------------------------------------------------
 
-    def _wait(self, index: int, need: int, *, whole: bool, timeout: float | None) -> bool:
+    def _wait(
+        self,
+        index: int,
+        need: int,
+        *,
+        whole: bool,
+        timeout: float | None,
+        until: Mark | None = None,
+    ) -> bool:
         """With the lock held: wait until the window holds ``[position, need)`` (``whole``)
-        or at least ``position``; fetch when this branch is the one to move the window."""
+        or at least ``position``; fetch when this branch is the one to move the window.
+        False at ``timeout`` or once ``until`` passed."""
         deadline = None if timeout is None else time.monotonic() + timeout
         self._needs[index] = (need, whole)
         try:
@@ -116,6 +133,8 @@ class SharedSource:
                 if not self._fetching and self._window_is_spent():
                     self._move_window()  # drops and retakes the lock while it reads S3
                     continue
+                if until is not None and until.passed:
+                    return False
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -216,12 +235,16 @@ class _Branch(io.RawIOBase):
             return 0
         return self._shared._read(self._index, target)
 
-    def wait_readable(self, nbytes: int, timeout: float | None = None) -> bool:
+    def wait_readable(
+        self, nbytes: int, timeout: float | None = None, *, until: Mark | None = None
+    ) -> bool:
         """Block until the next ``nbytes`` can be read without waiting for another branch
-        (the upload pipeline asks before it takes a buffer from the budget)."""
+        (the upload pipeline asks before it takes a buffer from the budget); False after
+        ``timeout`` or once ``until`` passed (a change of the upload: a chunk sent, a
+        cancel -- it looks at it and asks again)."""
         if self.closed:
             raise ValueError(f"branch {self._index} of {self._shared.info.location} is closed")
-        return self._shared._wait_readable(self._index, nbytes, timeout)
+        return self._shared._wait_readable(self._index, nbytes, timeout, until)
 
     def close(self) -> None:
         if not self.closed:

@@ -64,6 +64,7 @@ from recording_storage.jobs.settle import (
     TransferredFile,
 )
 from recording_storage.jobs.targets import ResolvedTarget
+from recording_storage.waits import CancelEvent
 
 Progress = Callable[[int, int], None]
 
@@ -115,7 +116,7 @@ class Transfer:
         self.chunk_size = chunk_size
         self.remove_after = remove_after
         self.now = now
-        self.cancel = cancel or threading.Event()
+        self.cancel = cancel or CancelEvent()
         self.progress = progress
         self.report_files = report_files
         self.open_source = open_source

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 import tracemalloc
 
 import pytest
@@ -24,6 +25,7 @@ from recording_storage.config import load_settings
 from recording_storage.dracoon.client.chunk_budget import ChunkBudget, process_budget
 from recording_storage.jobs.runner import JobRunner
 from recording_storage.jobs.tee import SharedSource
+from recording_storage.waits import Signal
 from tests.jobs.conftest import readme_message
 
 MiB = 1024 * 1024
@@ -36,8 +38,7 @@ KiB = 1024
 def test_the_budget_waits_when_spent_and_reuses_what_comes_back():
     budget = ChunkBudget(3 * KiB)
     first, second, third = (budget.acquire(KiB) for _ in range(3))
-    polls = []
-    assert budget.acquire(KiB, keep_waiting=lambda: polls.append(1) or len(polls) < 2) is None
+    assert budget.acquire(KiB, deadline=time.monotonic() + 0.05) is None  # nothing came back
     assert budget.held == 3 * KiB and budget.peak == 3 * KiB
 
     got = []
@@ -61,9 +62,26 @@ def test_one_buffer_larger_than_the_budget_is_granted_when_nothing_else_is_held(
     budget = ChunkBudget(KiB)
     big = budget.acquire(4 * KiB)
     assert len(big) == 4 * KiB
-    assert budget.acquire(KiB, keep_waiting=lambda: False) is None
+    assert budget.acquire(KiB, deadline=time.monotonic()) is None
     budget.release(big)
     assert budget.acquire(KiB) is not None
+
+
+def test_a_wait_for_memory_ends_at_the_next_change_of_its_upload_without_a_release():
+    """The pipeline waits for memory until a change of its own upload (a chunk sent, the
+    job cancelled): the change ends the wait at once -- no timer, no release needed."""
+    budget = ChunkBudget(KiB)
+    held = budget.acquire(KiB)
+    changed = Signal()
+    got: list[bytearray | None] = []
+    waiter = threading.Thread(target=lambda: got.append(budget.acquire(KiB, until=changed.mark())))
+    waiter.start()
+    waiter.join(timeout=0.2)
+    assert waiter.is_alive()  # back-pressure: it waits (no deadline)
+    changed.notify()
+    waiter.join(timeout=10)
+    assert not waiter.is_alive() and got == [None] and budget.held == KiB
+    budget.release(held)
 
 
 # -- the shared source's window -----------------------------------------------------------

@@ -6,8 +6,10 @@ upload that is a few chunks; but one job uploads a recording into all its target
 the same time (jobs.tee), so without a shared bound memory grew with the number of targets
 (50 targets x 3 chunks x 20 MiB = 3 GiB). Every upload pipeline therefore takes its buffers
 from this budget and gives them back once their chunk is acknowledged. When the budget is
-spent, a pipeline waits for one: back-pressure that reaches the S3 reader, because a
-pipeline only asks for a buffer once its source can fill it at once (see
+spent, a pipeline waits for one -- woken by a release, or by a change of its own upload (a
+chunk sent, a cancel) through a ``waits.Mark``, never by a timer: back-pressure that
+reaches the S3 reader, because a pipeline only asks for a buffer once its source can fill
+it at once (see
 ``dracoon.client.upload._Pipeline`` and ``jobs.tee``), and buffers are only held by work
 that finishes without waiting for another upload, which is why waiting cannot deadlock.
 
@@ -22,12 +24,14 @@ when the last one finished, so an idle worker does not keep them.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+import time
+
+from recording_storage.waits import Mark
 
 MiB = 1024 * 1024
 DEFAULT_CAPACITY = 160 * MiB  # dracoon.uploadMemory: 8 chunks of the default 20 MiB
-POLL_SECONDS = 0.2
 
 
 class ChunkBudget:
@@ -57,27 +61,31 @@ class ChunkBudget:
             self._cond.notify_all()
 
     def acquire(
-        self, length: int, *, keep_waiting: Callable[[], bool] = lambda: True
+        self, length: int, *, until: Mark | None = None, deadline: float | None = None
     ) -> bytearray | None:
-        """A buffer of ``length`` bytes, once the budget allows; ``None`` when
-        ``keep_waiting`` (asked every ``POLL_SECONDS``) says to give up."""
+        """A buffer of ``length`` bytes, once the budget allows; ``None`` when ``until``
+        passed first (its signal changed or was cancelled: the caller has something else
+        to see to) or at ``deadline`` (``time.monotonic()``)."""
         length = max(1, int(length))
         waited = False
-        while True:
+        with contextlib.ExitStack() as stack:
+            if until is not None:
+                stack.enter_context(until.wakes(self._cond))
             with self._cond:
-                if not self._held or self._held + length <= self._capacity:
-                    self.waits += waited
-                    self._held += length
-                    self.peak = max(self.peak, self._held)
-                    buffer = self._reuse(length)
-                    if buffer is None:
-                        self._drop_spares(keep=self._capacity - self._held)
-                    break
-                waited = True
-                self._cond.wait(POLL_SECONDS)
-            # Asked outside the lock: it may report progress or raise (cancel, send error).
-            if not keep_waiting():
-                return None
+                while self._held and self._held + length > self._capacity:
+                    if until is not None and until.passed:
+                        return None
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return None
+                    waited = True
+                    self._cond.wait(remaining)
+                self.waits += waited
+                self._held += length
+                self.peak = max(self.peak, self._held)
+                buffer = self._reuse(length)
+                if buffer is None:
+                    self._drop_spares(keep=self._capacity - self._held)
         return buffer if buffer is not None else bytearray(length)
 
     def release(self, buffer: bytearray) -> None:

@@ -206,15 +206,16 @@ class DracoonClient:
             key_pair=key_pair,
         )
         try:
-            node = self._uploader.upload(job, s3=capabilities.s3_direct_upload)
+            uploaded = self._uploader.upload(job, s3=capabilities.s3_direct_upload)
         except DracoonApiError as exc:
             if exc.status == 404:  # e.g. the (cached) room was deleted meanwhile
                 self._nodes.forget(parent_id)
             raise
-        if job.sent_md5 is not None:
-            node = self._check_stored_hash(node, job.sent_md5, parent_id)
-        if job.sent_file_key is not None:
-            self._recent_keys.remember(node.id, *job.sent_file_key)
+        node = uploaded.node
+        if uploaded.sent_md5 is not None:
+            node = self._check_stored_hash(node, uploaded.sent_md5, parent_id)
+        if uploaded.file_key is not None:
+            self._recent_keys.remember(node.id, uploaded.file_key.wrapped, uploaded.file_key.plain)
         return node
 
     def _check_stored_hash(self, node: Node, sent_md5: str, parent_id: int) -> Node:

@@ -3,7 +3,7 @@
 DRACOON reports ``Node.hash``, "MD5 hash of file" in its API description: the MD5 of the
 stored bytes, i.e. of the ciphertext in an encrypted room. Two checks build on it:
 
-- after an upload, the MD5 of what the upload sent (``UploadJob.sent_md5``) must equal it
+- after an upload, the MD5 of what the upload sent (``UploadedFile.sent_md5``) must equal it
   (``stored_hash_problem``); a chunk altered on its way keeps its length, so the size alone
   cannot show it;
 - a file we did not upload in this process (an earlier delivery's, a concurrent run's) has a

@@ -29,7 +29,8 @@ propagates, so no half-uploaded file ever appears in the room.
 
 What was sent is hashed (``UploadOptions.verify_hash``): the MD5 of every byte that went out
 -- the ciphertext in encrypted rooms -- is formed in the thread that encrypts the chunks in
-file order (never in the parallel senders), and kept on the job as ``sent_md5``. The client
+file order (never in the parallel senders), and returned with the new file
+(``UploadedFile.sent_md5``, next to the file key an encrypted upload sent). The client
 compares it with the ``hash`` DRACOON reports for the new file (``client.verify_stored_hash``):
 a chunk altered on its way keeps its length, so only the hash shows it.
 """
@@ -39,15 +40,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import queue
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from recording_storage.deadlines import carry_context
 from recording_storage.dracoon.crypto import (
@@ -56,6 +57,7 @@ from recording_storage.dracoon.crypto import (
     UserKeyPair,
     encrypt_file_key,
 )
+from recording_storage.waits import Mark, Signal, cancel_wakes, recheck_at
 
 from .auth import AuthorizedApi
 from .chunk_budget import ChunkBudget, process_budget
@@ -108,12 +110,27 @@ class UploadJob:
     progress: Callable[[int], None] | None
     cancel: threading.Event | None
     key_pair: UserKeyPair | None  # set when the room is encrypted
-    # Set at completion of an encrypted upload: the fileKey JSON sent and its plain key, so
-    # the client can hand the key to readers without unwrapping it again (RecentFileKeys).
-    sent_file_key: tuple[dict[str, Any], PlainFileKey] | None = None
-    # Set when every chunk went out (``UploadOptions.verify_hash``): hex MD5 of the bytes sent,
-    # in file order -- what DRACOON's ``hash`` of the new file must be.
-    sent_md5: str | None = None
+
+
+@dataclass(frozen=True)
+class SentFileKey:
+    """The file key an encrypted upload sent with its completion: the ``fileKey`` JSON
+    (wrapped for the uploader's key pair) and the plain key in it, so the client can hand
+    the key to the room's readers without unwrapping it again (``RecentFileKeys``)."""
+
+    wrapped: dict[str, Any]
+    plain: PlainFileKey
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """What one upload returns: the new file and what the client still checks or keeps."""
+
+    node: Node
+    # Hex MD5 of the bytes sent, in file order (``UploadOptions.verify_hash``, else None):
+    # what DRACOON's ``hash`` of the new file must be.
+    sent_md5: str | None
+    file_key: SentFileKey | None  # encrypted rooms only
 
 
 class Uploader:
@@ -123,14 +140,14 @@ class Uploader:
         self._api = api
         self.options = options or UploadOptions()
 
-    def upload(self, job: UploadJob, *, s3: bool) -> Node:
+    def upload(self, job: UploadJob, *, s3: bool) -> UploadedFile:
         _check_cancel(job)
         channel = self._create_channel(job, s3)
         try:
             if s3:
-                node = _S3Upload(self._api, self.options, job, channel).run()
+                uploaded = _S3Upload(self._api, self.options, job, channel).run()
             else:
-                node = _ClassicUpload(self._api, self.options, job, channel).run()
+                uploaded = _ClassicUpload(self._api, self.options, job, channel).run()
         except BaseException as exc:
             self._cancel_channel(channel, job.name)
             if isinstance(exc, DracoonApiError) and exc.context is None:
@@ -143,9 +160,9 @@ class Uploader:
             job.name,
             job.size,
             job.parent.id,
-            node.id,
+            uploaded.node.id,
         )
-        return node
+        return uploaded
 
     def _create_channel(self, job: UploadJob, s3: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -246,6 +263,16 @@ def _read_exact(source: BinaryIO, view: memoryview) -> int:
     return filled
 
 
+@runtime_checkable
+class SharedReadable(Protocol):
+    """A source shared with other uploads (a read-once branch, ``jobs.tee``): it tells
+    whether its next bytes can be read without waiting for another upload."""
+
+    def wait_readable(
+        self, nbytes: int, timeout: float | None = None, *, until: Mark | None = None
+    ) -> bool: ...
+
+
 class _Pipeline:
     """Read, encrypt and send chunks as three overlapping stages.
 
@@ -267,6 +294,15 @@ class _Pipeline:
     buffer is only taken when the source can fill it without waiting for another upload
     (``wait_readable`` of a read-once branch, jobs.tee): a held buffer never waits for
     another upload, so the shared budget cannot deadlock.
+
+    Waiting: a stage waits for one thing at a time (a free slot, a readable source, memory,
+    a filled buffer, a sent chunk), and each such wait also ends at the next change of this
+    upload, announced on one ``waits.Signal`` (``_changed``): a send finished, the reader
+    filled a buffer, the pipeline stopped, or the job's cancel event was set
+    (``waits.cancel_wakes``). The waiter then sees to what changed -- reaps sent chunks,
+    reports progress, raises a send's error or the cancel -- and waits again. No wait ends
+    on a timer, but at ``waits.recheck_at(cancel)`` for a cancel event that can become set
+    without telling anyone (a job's deadline, a plain ``threading.Event``).
     """
 
     def __init__(
@@ -284,24 +320,34 @@ class _Pipeline:
         self.read_ahead = read_ahead
         self.chunk_len = chunk_len
         self.budget = budget or process_budget()
-        self._slots = threading.Semaphore(senders + (2 if read_ahead else 1))  # this upload's
+        source = job.source
+        self._shared_source = source if isinstance(source, SharedReadable) else None
+        # _lock guards the slots, the buffers out, the filled queue and the flags below.
+        self._lock = threading.Lock()
+        self._free_slots = senders + (2 if read_ahead else 1)  # this upload's buffers
         self._out: dict[int, bytearray] = {}  # buffers taken from the budget, not yet returned
-        self._out_lock = threading.Lock()
         self._closed = self._reader_done = False  # who gives back the last buffers (below)
+        self._filled: deque[tuple[bytearray, memoryview] | BaseException] = deque()
+        self._stopped = False
+        self._changed = Signal()  # every change a stage may be waiting for (class doc)
         self.encrypter = FileEncrypter(PlainFileKey.generate()) if job.key_pair else None
         # One MD5 over the bytes sent, fed in file order by the encrypting thread (hashlib
         # releases the GIL for large buffers, so the senders and the reader keep going).
         self.sent_md5 = hashlib.md5(usedforsecurity=False) if hash_sent else None
         self.done_bytes = 0
-        self._filled: queue.Queue[tuple[bytearray, memoryview] | BaseException] = queue.Queue()
-        self._stop = threading.Event()
 
     def run(
         self, chunks: list[tuple[int, int]], send: Callable[[int, int, memoryview], Any]
     ) -> list[Any]:
         """Send every (offset, length) chunk; return the send results in chunk order."""
-        if len(chunks) <= 1:
-            return self._run_in_caller(chunks, send)
+        with cancel_wakes(self.job.cancel, self._changed):
+            if len(chunks) <= 1:
+                return self._run_in_caller(chunks, send)
+            return self._run_overlapped(chunks, send)
+
+    def _run_overlapped(
+        self, chunks: list[tuple[int, int]], send: Callable[[int, int, memoryview], Any]
+    ) -> list[Any]:
         results: list[Any] = [None] * len(chunks)
         pending: dict[Future[Any], tuple[int, int]] = {}
         executor = ThreadPoolExecutor(max_workers=self.senders, thread_name_prefix="dracoon-up")
@@ -312,10 +358,10 @@ class _Pipeline:
             )
             reader.start()
         try:
-            for index, (offset, _length) in enumerate(chunks):
+            for index, (offset, length) in enumerate(chunks):
                 if reader is None:
-                    buffer = self._next_buffer(pending, results, chunks[index][1])
-                    view = self._fill(buffer, offset, chunks[index][1])
+                    buffer = self._next_buffer(pending, results, length)
+                    view = self._fill(buffer, offset, length)
                 else:
                     buffer, view = self._next_filled(pending, results)
                 if self.encrypter is not None:
@@ -329,11 +375,22 @@ class _Pipeline:
                 self._check_source_end()
             else:
                 self._next_filled(pending, results, end=True)
-            while pending:
-                self._reap(pending, results, block=True)
+            self._wait_sent(pending, results)
             return results
+        except UploadCancelledError:
+            # The sends under way finish first anyway (the executor waits for them, each
+            # bounded by the job's deadline). One that failed says more about why the job
+            # stopped -- a call that hung until the deadline names itself -- than the cancel.
+            self._stop()
+            for future in pending:
+                future.cancel()
+            executor.shutdown(wait=True, cancel_futures=True)
+            failed = _first_failure(pending)
+            if failed is not None:
+                raise failed from None
+            raise
         finally:
-            self._stop.set()
+            self._stop()
             for future in pending:
                 future.cancel()
             executor.shutdown(wait=True, cancel_futures=True)
@@ -341,7 +398,7 @@ class _Pipeline:
                 reader.join(timeout=5.0)  # it stops at its next buffer or when reads fail
             # Senders are done. The reader may still be inside a slow read into a buffer:
             # then it gives everything back itself when that read returns.
-            with self._out_lock:
+            with self._lock:
                 self._closed = True
                 reader_done = reader is None or self._reader_done
             if reader_done:
@@ -353,17 +410,12 @@ class _Pipeline:
         """``run`` for no or one chunk: read, check the source's end, encrypt and send in
         this thread. The buffer comes from the budget the same way (a slot, a readable
         source, then memory) and goes back once the send returned or failed."""
-
-        def keep_waiting() -> bool:
-            _check_cancel(self.job)  # raises when cancelled: there is nothing else to wait on
-            return True
-
         results: list[Any] = [None] * len(chunks)
         try:
             for index, (offset, length) in enumerate(chunks):
                 _check_cancel(self.job)
-                buffer = self._take_buffer(length, keep_waiting)
-                assert buffer is not None  # keep_waiting only ever raises
+                buffer = self._take_buffer(length, lambda: True)
+                assert buffer is not None  # only a see_to that returns False gives up
                 view = self._fill(buffer, offset, length)
                 self._check_source_end()  # a longer source is refused before anything is sent
                 if self.encrypter is not None:
@@ -380,8 +432,8 @@ class _Pipeline:
                 self._check_source_end()
             return results
         finally:
-            self._stop.set()
-            with self._out_lock:
+            self._stop()
+            with self._lock:
                 self._closed = self._reader_done = True
             self._give_back_all()
 
@@ -391,6 +443,25 @@ class _Pipeline:
 
     def file_key(self) -> PlainFileKey | None:
         return self.encrypter.finalize() if self.encrypter is not None else None
+
+    # -- waiting --------------------------------------------------------------------------
+
+    def _stop(self) -> None:
+        """The pipeline is over (done or failed): a reader still waiting gives up."""
+        with self._lock:
+            self._stopped = True
+        self._changed.notify()
+
+    def _running(self) -> bool:
+        with self._lock:
+            return not self._stopped
+
+    def _recheck_at(self) -> float | None:
+        return recheck_at(self.job.cancel)
+
+    def _recheck_in(self) -> float | None:
+        at = self._recheck_at()
+        return None if at is None else max(0.0, at - time.monotonic())
 
     # -- reading --------------------------------------------------------------------------
 
@@ -408,57 +479,84 @@ class _Pipeline:
         """Reader thread: fill free buffers in chunk order, then check the source's end."""
         try:
             for offset, length in chunks:
-                buffer = self._free_buffer(length)
+                buffer = self._take_buffer(length, self._running)
                 if buffer is None:
                     return
-                self._filled.put((buffer, self._fill(buffer, offset, length)))
+                self._hand_over((buffer, self._fill(buffer, offset, length)))
             self._check_source_end()
-            self._filled.put(_END_OF_SOURCE)
+            self._hand_over(_END_OF_SOURCE)
         except BaseException as exc:  # handed to the encrypting thread, raised there
-            self._filled.put(exc)
+            self._hand_over(exc)
         finally:
-            with self._out_lock:
+            with self._lock:
                 self._reader_done = True
                 closed = self._closed
             if closed:  # the pipeline ended while this thread still read
                 self._give_back_all()
 
-    def _free_buffer(self, length: int) -> bytearray | None:
-        return self._take_buffer(length, lambda: not self._stop.is_set())
+    def _hand_over(self, item: tuple[bytearray, memoryview] | BaseException) -> None:
+        """Reader thread: queue a filled buffer (or the end, or the read's error)."""
+        with self._lock:
+            self._filled.append(item)
+        self._changed.notify()
 
     # -- buffers from the budget ----------------------------------------------------------
 
-    def _take_buffer(self, length: int, keep_waiting: Callable[[], bool]) -> bytearray | None:
+    def _take_buffer(self, length: int, see_to: Callable[[], bool]) -> bytearray | None:
         """A buffer for the next ``length`` bytes: a slot of this upload, a source that can
         fill it at once, then memory from the budget (in this order: see the class doc).
-        ``None`` when ``keep_waiting`` (asked every 0.2 s) says to stop."""
-        while not self._slots.acquire(timeout=0.2):
-            if not keep_waiting():
-                return None
+        Raises UploadCancelledError once cancelled. Each wait also ends at the next change
+        of this upload, and ``see_to()`` runs before every try: it may reap sent chunks,
+        raise, or return False to give up (then ``None``)."""
+        slot = False
         try:
-            ready = getattr(self.job.source, "wait_readable", None)
-            while ready is not None and not ready(length, timeout=0.2):
-                if not keep_waiting():
-                    self._slots.release()
+            while True:
+                mark = self._changed.mark()
+                _check_cancel(self.job)
+                if not see_to():
                     return None
-            buffer = self.budget.acquire(self.chunk_len, keep_waiting=keep_waiting)
-        except BaseException:
-            self._slots.release()
-            raise
-        if buffer is None:
-            self._slots.release()
-            return None
-        with self._out_lock:
-            self._out[id(buffer)] = buffer
-        return buffer
+                if not slot:
+                    slot = self._take_slot()
+                    if not slot:
+                        mark.wait(self._recheck_at())
+                        continue
+                shared = self._shared_source
+                if shared is not None and not shared.wait_readable(
+                    length, self._recheck_in(), until=mark
+                ):
+                    continue
+                buffer = self.budget.acquire(
+                    self.chunk_len, until=mark, deadline=self._recheck_at()
+                )
+                if buffer is None:
+                    continue
+                with self._lock:
+                    self._out[id(buffer)] = buffer
+                slot = False  # the buffer holds it now: _give_back returns both
+                return buffer
+        finally:
+            if slot:
+                self._release_slot()
+
+    def _take_slot(self) -> bool:
+        with self._lock:
+            if not self._free_slots:
+                return False
+            self._free_slots -= 1
+            return True
+
+    def _release_slot(self) -> None:
+        with self._lock:
+            self._free_slots += 1
+        self._changed.notify()
 
     def _give_back(self, buffer: bytearray) -> None:
         """Return a buffer whose chunk was acknowledged (or abandoned); idempotent."""
-        with self._out_lock:
+        with self._lock:
             if self._out.pop(id(buffer), None) is None:
                 return
         self.budget.release(buffer)
-        self._slots.release()
+        self._release_slot()
 
     def _give_back_when_sent(self, buffer: bytearray, _sent: Future[Any]) -> None:
         """A send's done-callback: its chunk was acknowledged or abandoned."""
@@ -467,7 +565,7 @@ class _Pipeline:
     def _give_back_all(self) -> None:
         """The pipeline is over: whatever it still holds goes back (filled but never sent,
         or taken by a read that failed)."""
-        with self._out_lock:
+        with self._lock:
             buffers = list(self._out.values())
         for buffer in buffers:
             self._give_back(buffer)
@@ -476,12 +574,16 @@ class _Pipeline:
     def _next_filled(
         self, pending: dict[Future[Any], tuple[int, int]], results: list[Any], *, end: bool = False
     ) -> tuple[bytearray, memoryview]:
+        """The reader's next filled buffer (``end``: its end-of-source marker instead),
+        seeing to sent chunks while waiting for it."""
         while True:
+            mark = self._changed.mark()
             _check_cancel(self.job)
-            self._reap(pending, results, block=False)
-            try:
-                item = self._filled.get(timeout=0.2)
-            except queue.Empty:
+            self._reap(pending, results)
+            with self._lock:
+                item = self._filled.popleft() if self._filled else None
+            if item is None:
+                mark.wait(self._recheck_at())
                 continue
             if isinstance(item, BaseException):
                 if item is _END_OF_SOURCE and end:
@@ -492,27 +594,31 @@ class _Pipeline:
     def _next_buffer(
         self, pending: dict[Future[Any], tuple[int, int]], results: list[Any], length: int
     ) -> bytearray:
-        def keep_waiting() -> bool:
-            _check_cancel(self.job)
-            self._reap(pending, results, block=False)
+        """Without read-ahead: a free buffer for the caller's thread to fill, seeing to
+        sent chunks while waiting for it."""
+
+        def see_to() -> bool:
+            self._reap(pending, results)
             return True
 
-        buffer = self._take_buffer(length, keep_waiting)
-        assert buffer is not None  # keep_waiting only ever raises
+        buffer = self._take_buffer(length, see_to)
+        assert buffer is not None  # see_to never gives up
         return buffer
 
     # -- sending --------------------------------------------------------------------------
 
-    def _reap(
-        self, pending: dict[Future[Any], tuple[int, int]], results: list[Any], *, block: bool
-    ) -> None:
-        if block:
+    def _wait_sent(self, pending: dict[Future[Any], tuple[int, int]], results: list[Any]) -> None:
+        """Until every chunk is acknowledged; raises a send's error or the cancel."""
+        while pending:
+            mark = self._changed.mark()
             _check_cancel(self.job)
-            first = next(iter(pending))
-            try:
-                first.result(timeout=0.2)
-            except TimeoutError:
-                return
+            self._reap(pending, results)
+            if pending:
+                mark.wait(self._recheck_at())
+
+    def _reap(self, pending: dict[Future[Any], tuple[int, int]], results: list[Any]) -> None:
+        """Take the results of the sends that finished (raising the first error) and
+        report the bytes acknowledged."""
         for future in [f for f in pending if f.done()]:
             index, length = pending.pop(future)
             results[index] = future.result()  # raises the send's error
@@ -529,6 +635,14 @@ class _Pipeline:
             )
 
 
+def _first_failure(sends: dict[Future[Any], tuple[int, int]]) -> BaseException | None:
+    """The error of the first send, in chunk order, that ran and failed."""
+    for future, _ in sorted(sends.items(), key=lambda item: item[1][0]):
+        if future.done() and not future.cancelled() and future.exception() is not None:
+            return future.exception()
+    return None
+
+
 class _EndOfSource(Exception):
     """Marker the reader thread queues after the last chunk (never raised)."""
 
@@ -536,17 +650,20 @@ class _EndOfSource(Exception):
 _END_OF_SOURCE = _EndOfSource()
 
 
-def _completion_body(job: UploadJob, file_key: PlainFileKey | None) -> dict[str, Any]:
+def _completion_body(
+    job: UploadJob, file_key: PlainFileKey | None
+) -> tuple[dict[str, Any], SentFileKey | None]:
+    """The completion's body, and the file key it sends (encrypted rooms)."""
     body: dict[str, Any] = {
         "resolutionStrategy": job.resolution,
         "keepShareLinks": False,
         "fileName": job.name,
     }
-    if file_key is not None:
-        assert job.key_pair is not None
-        body["fileKey"] = encrypt_file_key(file_key, job.key_pair.public_key_container).to_json()
-        job.sent_file_key = (body["fileKey"], file_key)
-    return body
+    if file_key is None:
+        return body, None
+    assert job.key_pair is not None
+    body["fileKey"] = encrypt_file_key(file_key, job.key_pair.public_key_container).to_json()
+    return body, SentFileKey(body["fileKey"], file_key)
 
 
 def _plan(size: int, chunk: int) -> list[tuple[int, int]]:
@@ -571,7 +688,7 @@ class _ClassicUpload(_ChannelUpload):
         super().__init__(api, options, job, channel)
         self.url = channel["uploadUrl"]
 
-    def run(self) -> Node:
+    def run(self) -> UploadedFile:
         chunk = max(1, self.job.chunk_size)
         pipeline = _Pipeline(
             self.job,
@@ -581,8 +698,7 @@ class _ClassicUpload(_ChannelUpload):
             hash_sent=self.options.verify_hash,
         )
         pipeline.run(_plan(self.job.size, chunk), self._send)
-        self.job.sent_md5 = pipeline.sent_hash()
-        body = _completion_body(self.job, pipeline.file_key())
+        body, file_key = _completion_body(self.job, pipeline.file_key())
         try:
             answer = self.api.transport.request_json(
                 "PUT", self.url, json_body=body, kind=RetryKind.SEND_ONCE
@@ -598,7 +714,7 @@ class _ClassicUpload(_ChannelUpload):
             ) from None
         if not isinstance(answer, dict) or "id" not in answer:
             raise UploadError(f"completing the upload of {self.job.name!r}: no node in answer")
-        return Node.from_json(answer)
+        return UploadedFile(Node.from_json(answer), pipeline.sent_hash(), file_key)
 
     def _send(self, index: int, offset: int, view: memoryview) -> None:
         """POST one chunk, once (see the module docstring: DRACOON appends what it gets)."""
@@ -661,7 +777,7 @@ class _S3Upload(_ChannelUpload):
         self._urls: dict[int, str] = {}
         self._url_lock = threading.Lock()
 
-    def run(self) -> Node:
+    def run(self) -> UploadedFile:
         senders = max(1, min(self.options.s3_parallel_parts, len(self.parts)))
         chunk_len = max(1, min(self.part_size, self.job.size))
         pipeline = _Pipeline(
@@ -672,11 +788,10 @@ class _S3Upload(_ChannelUpload):
             hash_sent=self.options.verify_hash,
         )
         etags = pipeline.run(self.parts, self._send_part)
-        self.job.sent_md5 = pipeline.sent_hash()
-        body = _completion_body(self.job, pipeline.file_key())
+        body, file_key = _completion_body(self.job, pipeline.file_key())
         body["parts"] = [{"partNumber": i + 1, "partEtag": tag} for i, tag in enumerate(etags)]
         self._complete(body)
-        return self._wait_until_done()
+        return UploadedFile(self._wait_until_done(), pipeline.sent_hash(), file_key)
 
     def _complete(self, body: dict[str, Any]) -> None:
         """``PUT .../s3``, confirmed rather than repeated when its answer is lost.

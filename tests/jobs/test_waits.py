@@ -1,4 +1,4 @@
-"""jobs.waiting: the job's thread wakes on a change, at its deadline or on cancel -- never on
+"""waits: a waiting thread wakes on a change, at its deadline or on cancel -- never on
 a timer."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from recording_storage.jobs.waiting import Signal, WaitCancelled, wait_all
+from recording_storage.waits import Signal, WaitCancelled, wait_all
 
 
 def test_wait_returns_when_another_thread_notifies() -> None:
