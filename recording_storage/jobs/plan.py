@@ -163,33 +163,47 @@ class TransferPlan:
         return source_id(self.bucket, key)
 
 
-def plan_transfer(
-    *,
-    job_id: str,
-    instance: str,
-    parent_room_id: int,
-    bucket: str,
-    keys: tuple[str, ...],
-    targets: list[ResolvedTarget],
-    s3: Any,
-    now: datetime,
-    chunk_size: int,
-    remove_after: bool,
-    s3_deadline: float | None,
-    first_delivery: bool = False,
-) -> TransferPlan:
+@dataclass(frozen=True)
+class TransferRequest:
+    """What one delivery of a job asks for, as the runner resolved it from the message and
+    the instance's configuration: which S3 objects go into which target rooms."""
+
+    job_id: str
+    instance: str  # the instance's domain
+    parent_room_id: int  # the instance's room; the targets are paths below it
+    bucket: str
+    keys: tuple[str, ...]  # as in the message
+    targets: tuple[ResolvedTarget, ...]
+    now: datetime  # the job's start: the targets' expiration counts from it
+    # The SQS message's first receive (``TransferPlan.list_before_upload``).
+    first_delivery: bool = False
+
+
+@dataclass(frozen=True)
+class TransferOptions:
+    """How a job runs: the knobs from the settings, the same for every job of a worker."""
+
+    chunk_size: int  # s3.chunkSize: the ranged GETs and the upload chunks
+    remove_after: bool  # s3.removeAfterTransferring
+    s3_deadline: float | None = None  # s3.rangeDeadlineSeconds: one GET, Head or Delete
+    report_files: bool = True  # report each file (workers.FileTransferer.reportLevel)
+    # One S3 read for all targets of a key (jobs.tee); off means one read per target.
+    read_once: bool = True
+
+
+def plan_transfer(request: TransferRequest, options: TransferOptions, s3: Any) -> TransferPlan:
     """HeadObject every key (exists? size? ETag?) and fix the job's plan.
 
-    ``first_delivery``: the SQS message's first receive (``TransferPlan.list_before_upload``).
     A key that does not exist is recorded as missing (whether an earlier delivery finished
     it is for the execution to find out); any other S3 error fails the job (JobError,
     retryable as the error is).
     """
+    job_id, instance, now = request.job_id, request.instance, request.now
     sources: list[PlannedSource] = []
     missing: list[str] = []
-    for key in keys:
+    for key in request.keys:
         try:
-            info = head_object(s3, bucket, key, deadline=s3_deadline)
+            info = head_object(s3, request.bucket, key, deadline=options.s3_deadline)
         except S3ObjectMissingError:
             missing.append(key)
             continue
@@ -200,24 +214,24 @@ def plan_transfer(
     return TransferPlan(
         job_id=job_id,
         instance=instance,
-        parent_room_id=parent_room_id,
-        bucket=bucket,
-        keys=tuple(keys),
+        parent_room_id=request.parent_room_id,
+        bucket=request.bucket,
+        keys=tuple(request.keys),
         sources=tuple(sources),
         missing=tuple(missing),
         targets=tuple(
             PlannedTarget(target, target.expiration.expire_at(now) if target.expiration else None)
-            for target in targets
+            for target in request.targets
         ),
-        chunk_size=chunk_size,
-        remove_after=remove_after,
-        s3_deadline=s3_deadline,
+        chunk_size=options.chunk_size,
+        remove_after=options.remove_after,
+        s3_deadline=options.s3_deadline,
         # A vanished key (an earlier run exists) or an object written longer ago than
         # dedup.FRESH_OBJECT_SECONDS (its copy may be old): the rooms are listed even on a
         # first delivery.
         list_before_upload=not (
-            first_delivery
-            and remove_after
+            request.first_delivery
+            and options.remove_after
             and not missing
             and all(recently_written(source.info.last_modified, now) for source in sources)
         ),

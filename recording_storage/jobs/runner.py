@@ -50,7 +50,14 @@ from recording_storage.jobs.targets import (
     resolve_targets,
     select_targets,
 )
-from recording_storage.jobs.transfer import SourceOpener, Transfer, TransferredFile
+from recording_storage.jobs.transfer import (
+    SourceOpener,
+    Transfer,
+    TransferOptions,
+    TransferredFile,
+    TransferRequest,
+    TransferServices,
+)
 from recording_storage.logcodes import LogCode, log_event
 
 log = logging.getLogger(__name__)
@@ -214,23 +221,25 @@ class JobRunner:
         assert parent_room_id is not None  # require_dracoon (in _instance) checked it
         with self._client(instance, job_id) as client:  # leased: eviction waits for us
             transfer = Transfer(
-                job_id=job_id,
-                instance=domain,
-                parent_room_id=parent_room_id,
-                bucket=message.bucket,
-                keys=message.keys,
-                targets=targets,
-                client=client,
-                s3=self.s3,
-                chunk_size=self.settings.s3.chunk_size,
-                s3_deadline=self.settings.s3.range_deadline_seconds,
-                remove_after=self.settings.s3.remove_after_transferring,
-                now=now,
+                TransferRequest(
+                    job_id=job_id,
+                    instance=domain,
+                    parent_room_id=parent_room_id,
+                    bucket=message.bucket,
+                    keys=message.keys,
+                    targets=tuple(targets),
+                    now=now,
+                    first_delivery=first_delivery,
+                ),
+                TransferServices(client=client, s3=self.s3, open_source=self._open_source),
+                TransferOptions(
+                    chunk_size=self.settings.s3.chunk_size,
+                    remove_after=self.settings.s3.remove_after_transferring,
+                    s3_deadline=self.settings.s3.range_deadline_seconds,
+                    report_files=level in ("file", "chunk"),
+                ),
                 cancel=cancel,
                 progress=progress,
-                report_files=level in ("file", "chunk"),
-                open_source=self._open_source,
-                first_delivery=first_delivery,
             )
             outcome = transfer.run()
         return JobResult(

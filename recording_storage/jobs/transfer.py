@@ -49,13 +49,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 # is_retryable stays importable from here (tests and older callers use jobs.transfer).
 from recording_storage.jobs.errors import is_retryable
 from recording_storage.jobs.execute import Execution, JobProgress, SourceOpener
-from recording_storage.jobs.plan import PlannedSource, plan_transfer
+from recording_storage.jobs.plan import (
+    PlannedSource,
+    TransferOptions,
+    TransferRequest,
+    plan_transfer,
+)
 from recording_storage.jobs.rooms import Room, UploadResult
 from recording_storage.jobs.settle import (
     Settlement,
@@ -63,7 +68,6 @@ from recording_storage.jobs.settle import (
     TransferOutcome,
     TransferredFile,
 )
-from recording_storage.jobs.targets import ResolvedTarget
 from recording_storage.waits import CancelEvent
 
 Progress = Callable[[int, int], None]
@@ -72,87 +76,64 @@ __all__ = [
     "SourceOpener",
     "TargetFailure",
     "Transfer",
+    "TransferOptions",
     "TransferOutcome",
+    "TransferRequest",
+    "TransferServices",
     "TransferredFile",
     "is_retryable",
 ]
 
 
+@dataclass(frozen=True)
+class TransferServices:
+    """What a job talks to: the account's DRACOON client (leased from the worker's pool for
+    the job), the S3 client, and -- for tests and tools -- how to open a source (one
+    stream per (key, target); it turns the one shared S3 read off)."""
+
+    client: Any
+    s3: Any
+    open_source: SourceOpener | None = None
+
+
 class Transfer:
     """Runs one job for one instance (all keys x all targets). Not reused across jobs.
 
-    The entry point ``jobs.runner`` calls: the job's settings in, ``run()`` out."""
+    The entry point ``jobs.runner`` calls: what the job asks for (``TransferRequest``), what
+    it talks to (``TransferServices``) and how it runs (``TransferOptions``) in, ``run()``
+    out. ``cancel``: the job's cancel event (its ``deadlines.JobBudget``); a
+    ``waits.CancelEvent`` wakes the job's waits at once when set. ``progress(done, total)``
+    is called from the job's thread."""
 
     def __init__(
         self,
+        request: TransferRequest,
+        services: TransferServices,
+        options: TransferOptions,
         *,
-        job_id: str,
-        instance: str,
-        parent_room_id: int,
-        bucket: str,
-        keys: tuple[str, ...],
-        targets: list[ResolvedTarget],
-        client: Any,
-        s3: Any,
-        chunk_size: int,
-        remove_after: bool,
-        now: datetime,
         cancel: threading.Event | None = None,
         progress: Progress | None = None,
-        report_files: bool = True,
-        open_source: SourceOpener | None = None,
-        read_once: bool = True,
-        s3_deadline: float | None = None,
-        first_delivery: bool = False,
     ) -> None:
-        self.job_id = job_id
-        self.instance = instance
-        self.parent_room_id = parent_room_id
-        self.bucket = bucket
-        self.keys = keys
-        self.targets = targets
-        self.client = client
-        self.s3 = s3
-        self.chunk_size = chunk_size
-        self.remove_after = remove_after
-        self.now = now
-        self.cancel = cancel or CancelEvent()
+        self.request = request
+        self.services = services
+        self.options = options
+        self.cancel = cancel if cancel is not None else CancelEvent()
         self.progress = progress
-        self.report_files = report_files
-        self.open_source = open_source
-        self.read_once = read_once
-        # s3.rangeDeadlineSeconds: the total wait for one ranged GET, HeadObject or DeleteObject
-        self.s3_deadline = s3_deadline
-        # The first SQS delivery of a message whose objects go once transferred skips the
-        # listing of earlier uploads (jobs.plan: TransferPlan.list_before_upload).
-        self.first_delivery = first_delivery
 
     def run(self) -> TransferOutcome:
-        plan = plan_transfer(
-            job_id=self.job_id,
-            instance=self.instance,
-            parent_room_id=self.parent_room_id,
-            bucket=self.bucket,
-            keys=self.keys,
-            targets=self.targets,
-            s3=self.s3,
-            now=self.now,
-            chunk_size=self.chunk_size,
-            remove_after=self.remove_after,
-            s3_deadline=self.s3_deadline,
-            first_delivery=self.first_delivery,
-        )
-        settle = Settlement(plan, client=self.client, s3=self.s3, report_files=self.report_files)
+        client, s3 = self.services.client, self.services.s3
+        plan = plan_transfer(self.request, self.options, s3)
+        settle = Settlement(plan, client=client, s3=s3, report_files=self.options.report_files)
         progress = JobProgress(self.progress)
         execution = Execution(
             plan,
             settle,
-            client=self.client,
-            s3=self.s3,
+            client=client,
+            s3=s3,
             cancel=self.cancel,
             progress=progress,
-            open_source=self.open_source,
-            read_once=self.read_once,
+            open_source=self.services.open_source,
+            read_once=self.options.read_once,
         )
         if plan.missing:  # raises unless earlier runs finished them
             settle.check_already_done(
