@@ -19,7 +19,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Protocol
+
+
+class CancelSignal(Protocol):
+    """What a job's outer cancel must offer: a ``threading.Event`` where the job runs in the
+    caller's process (the CLI, tests), the worker's ``multiprocessing.Event`` that the master
+    sets at shutdown in the service. The job only ever asks whether it is set."""
+
+    def is_set(self) -> bool: ...
 
 from recording_storage.waits import PLAIN_EVENT_RECHECK_SECONDS, CancelEvent
 
@@ -38,7 +46,7 @@ class JobBudget(CancelEvent):
         self,
         seconds: float,
         *,
-        outer: threading.Event | None = None,
+        outer: CancelSignal | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()

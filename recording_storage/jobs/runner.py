@@ -120,7 +120,7 @@ class JobRunner:
         body: str | bytes,
         *,
         job_id: str,
-        cancel: threading.Event | None = None,
+        cancel: deadlines.CancelSignal | None = None,
         progress: Callable[[int, int], None] | None = None,
         delivery: int | None = None,
     ) -> JobResult:

@@ -32,9 +32,10 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any, Protocol
 
 from recording_storage import work_progress
+from recording_storage.deadlines import CancelSignal
 from recording_storage.logcodes import LogCode, log_event, log_event_at
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,39 @@ KIND_FILE_TRANSFERER = "file_transferer"
 KIND_GLOBAL_SHARER = "dracoon_global_sharer"
 KIND_HEALTH_PROBER = "health_prober"
 
+StatusRecord = dict[str, Any]
+"""One record on the status queue: ``type`` (heartbeat, probes, exiting, recycling) and its
+fields; plain data so it pickles across the process boundary."""
+
+
+class StatusQueue(Protocol):
+    """The child's end of its status queue: ``multiprocessing.Queue`` in the service, a
+    ``queue.Queue`` where a test runs a worker in its own process. Neither side may block."""
+
+    def put_nowait(self, record: StatusRecord, /) -> None: ...
+
+    def get_nowait(self) -> StatusRecord: ...
+
+
+class Flag(CancelSignal, Protocol):
+    """A flag the master sets and the child reads (``stop``, ``cancel``):
+    ``multiprocessing.Event`` in the service, ``threading.Event`` in in-process tests."""
+
+    def set(self) -> None: ...
+
+
+class HeartbeatSink(Protocol):
+    """What a worker's work loop reports to (the worker itself, which forwards to the master).
+
+    ``advance`` after every step of work: the master's proof that a busy worker is not stuck
+    (``work_progress``). ``beat`` when the state changed and the master should know now,
+    not at the next heartbeat (a job was taken).
+    """
+
+    def advance(self) -> None: ...
+
+    def beat(self) -> None: ...
+
 
 @dataclass
 class WorkerChannel:
@@ -50,22 +84,25 @@ class WorkerChannel:
 
     name: str  # slot name, e.g. "file_transferer-2"
     kind: str
-    status: Any  # multiprocessing.Queue: dict records, child -> master
-    stop: Any  # multiprocessing.Event: take no new work
-    cancel: Any  # multiprocessing.Event: abandon the work in progress
+    status: StatusQueue  # child -> master
+    stop: Flag  # master -> child: take no new work
+    cancel: Flag  # master -> child: abandon the work in progress
     master_pid: int
     stack_dump_path: str | None = None  # where SIGUSR1 writes the stacks (else stderr)
 
 
 class StopFlag:
-    """The ``stop`` event, safe to wait on where SIGTERM may raise.
+    """The ``stop`` flag, safe to wait on where SIGTERM may raise.
 
-    Waiting on a ``multiprocessing.Event`` directly is not: an exception raised by a signal
-    handler inside its condition variable corrupts the semaphore counts. Short sleeps that
-    poll the flag are interrupted cleanly and cost nothing measurable.
+    Waiting on a ``multiprocessing.Event`` directly is not. The SIGTERM handler runs in the
+    main thread and sets that same event; ``Event.set`` waits, inside the event's condition,
+    for the sleeper to wake, and the sleeper is the thread stuck in the handler: a blocking
+    ``wait`` deadlocks (tried: a process waiting 5 s on the event hung until SIGKILL). And an
+    exception raised by the handler inside the condition corrupts its semaphore counts. Short
+    sleeps that poll the flag are interrupted cleanly and cost nothing measurable.
     """
 
-    def __init__(self, event: Any, poll: float = 0.2) -> None:
+    def __init__(self, event: Flag, poll: float = 0.2) -> None:
         self.event = event
         self.poll = poll
 
@@ -91,7 +128,8 @@ class Worker:
     """Base of the worker processes: heartbeats, signals, status reports.
 
     Subclasses implement :meth:`run`, call :meth:`interruptible` around idle waits and set
-    ``self.state``/``self.job_id`` so heartbeats tell the master what they are doing.
+    ``self.state``/``self.job_id`` so heartbeats tell the master what they are doing. A worker
+    is the :class:`HeartbeatSink` of its own work loop.
     """
 
     kind = "worker"
@@ -105,7 +143,7 @@ class Worker:
         self.job_id: str | None = None
         self.stop_flag = StopFlag(channel.stop)
         self._interruptible = False
-        self._stack_file: Any = None
+        self._stack_file: IO[str] | None = None
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -136,7 +174,7 @@ class Worker:
     def run(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def send(self, record: dict[str, Any]) -> None:
+    def send(self, record: StatusRecord) -> None:
         """Put a status record on the queue to the master (never blocks the caller)."""
         record.setdefault("pid", os.getpid())
         record.setdefault("time", time.time())
@@ -147,7 +185,11 @@ class Worker:
         """Record a step of work (the master's proof that this worker is not stuck)."""
         work_progress.advance()
 
-    def heartbeat_record(self) -> dict[str, Any]:
+    def beat(self) -> None:
+        """Send a heartbeat now (the state changed), besides the heartbeat thread's."""
+        self.send(self.heartbeat_record())
+
+    def heartbeat_record(self) -> StatusRecord:
         return {
             "type": "heartbeat",
             "state": self.state,
@@ -180,7 +222,7 @@ class Worker:
         """SIGUSR1 writes every thread's stack (the master asks before it kills a hung
         worker). faulthandler writes from its C signal handler, so this works even when the
         interpreter is wedged."""
-        target: Any = sys.stderr
+        target: IO[str] = sys.stderr
         path = self.channel.stack_dump_path
         if path:
             try:

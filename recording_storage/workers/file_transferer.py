@@ -1,6 +1,10 @@
 """The FileTransferer process: receive a job from SQS, run it, settle its message.
 
-How a message is settled after its job (see :mod:`recording_storage.aws.sqs` for why):
+How a message is settled after its job (see :mod:`recording_storage.aws.sqs` for why). The
+worker does not judge a failure itself: ``jobs.errors.job_failed`` turns what the runner
+raised into a ``JobFailed`` (reason, settlement, instance, circuit), from the one table
+``jobs.errors.FAILURE_RULES``; this module carries it out and logs it (each log code stays
+written at its call site, where docs/operations.md's table of codes finds it).
 
 ==========================  ===================================================================
 outcome                     message
@@ -28,12 +32,14 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from recording_storage.aws.session import make_sqs_client
 from recording_storage.aws.sqs import SqsConsumer, SqsMessage
-from recording_storage.jobs.errors import InvalidMessageError, JobError, classify_failure
+from recording_storage.config import Settings
+from recording_storage.jobs.errors import JobFailed, MessageSettlement, job_failed
+from recording_storage.jobs.message import JobMessage, parse_message
 from recording_storage.logcodes import LogCode, log_event
 from recording_storage.logs import job_outcome_reported
 from recording_storage.ops import metrics as m
@@ -48,20 +54,27 @@ from recording_storage.ops.circuit import (
     dracoon_scope,
     failure_scope,
 )
-from recording_storage.workers.base import KIND_FILE_TRANSFERER, Worker, WorkerChannel
+from recording_storage.workers.base import (
+    KIND_FILE_TRANSFERER,
+    HeartbeatSink,
+    StatusRecord,
+    Worker,
+    WorkerChannel,
+)
 from recording_storage.workers.options import SupervisionOptions
 from recording_storage.workers.protocols import JobOutcome, JobRunner, RunnerFactory
 
 log = logging.getLogger(__name__)
 
-SqsClientFactory = Callable[[Any], Any]
-CircuitProbeFactory = Callable[[Any, float], Callable[[str], None]]
+# boto3's clients are untyped (docs/architecture.md, "Type checking"): the SQS client is Any.
+SqsClientFactory = Callable[[Settings], Any]
+CircuitProbeFactory = Callable[[Settings, float], Callable[[str], None]]
 
 OUTCOME_SUCCESS = "success"
 PROGRESS_REPORT_SECONDS = 5.0
 
 
-def default_sqs_client(settings: Any) -> Any:
+def default_sqs_client(settings: Settings) -> Any:
     """The worker's SQS client, its retries counted in the metrics."""
     client = make_sqs_client(settings)
     m.attach_boto3_metrics(client, "sqs")
@@ -91,7 +104,7 @@ class FileTransferer(Worker):
     def __init__(
         self,
         channel: WorkerChannel,
-        settings: Any,
+        settings: Settings,
         options: SupervisionOptions,
         runner_factory: RunnerFactory,
         sqs_client_factory: SqsClientFactory = default_sqs_client,
@@ -111,14 +124,14 @@ class FileTransferer(Worker):
             on_change=self._circuit_changed,
             log_fields={"worker": channel.name},
         )
-        self.report_level = str(
-            getattr(settings.workers.file_transferer, "report_level", "job") or "job"
-        )
+        self.report_level = settings.workers.file_transferer.report_level
         self.metrics = m.service_metrics()
 
     def run(self) -> None:
         self.state = "starting"
         queue_url = self.settings.queue_url
+        if queue_url is None:  # serve() checked it (require_queue_url) before any fork
+            raise RuntimeError(f"{self.channel.name}: no queue URL (workers.FileTransferer.queue)")
         try:
             client = self.sqs_client_factory(self.settings)
         except Exception as error:  # bad region/endpoint: the master restarts us with backoff
@@ -139,7 +152,7 @@ class FileTransferer(Worker):
                 operation=op, code=code
             ).inc(),
             log_fields={"worker": self.channel.name},
-            receive_batch=getattr(getattr(self.settings, "sqs", None), "receive_batch", 1),
+            receive_batch=self.settings.sqs.receive_batch,
         )
         runner = self.runner_factory(self.settings)
         recycle_after = recycle_limit(self.options)
@@ -214,7 +227,7 @@ class FileTransferer(Worker):
 
     # -- circuit breakers ------------------------------------------------------------------
 
-    def heartbeat_record(self) -> dict[str, Any]:
+    def heartbeat_record(self) -> StatusRecord:
         record = super().heartbeat_record()
         record["circuits"] = self.breakers.open_circuits()
         return record
@@ -267,7 +280,7 @@ class FileTransferer(Worker):
         job_id = message.message_id
         self.state, self.job_id = "busy", job_id
         self.advance()
-        self.send(self.heartbeat_record())  # tell the master now
+        self.beat()  # tell the master now
         fields: dict[str, Any] = {"job": job_id, "worker": self.channel.name}
         self.metrics.jobs_received.inc()
         if message.receive_count > 1:
@@ -285,7 +298,7 @@ class FileTransferer(Worker):
             fields,
             enabled=self.report_level == "chunk",
             interval=self.options.progress_interval,
-            on_progress=self.advance,
+            heartbeat=self,
         )
         started = time.monotonic()
         error: BaseException | None = None
@@ -307,11 +320,10 @@ class FileTransferer(Worker):
         try:
             if error is None:
                 return self._succeeded(consumer, message, result, seconds, fields)
-            # Set by the runner once it is known; any other exception is a bug and has none.
-            instance = error.instance if isinstance(error, JobError | InvalidMessageError) else None
-            if instance:
-                fields = {**fields, "instance": instance}
-            return self._failed(consumer, message, error, seconds, fields)
+            failed = job_failed(error, cancelled=self.channel.cancel.is_set())
+            if failed.instance:
+                fields = {**fields, "instance": failed.instance}
+            return self._failed(consumer, message, failed, seconds, fields)
         finally:
             self.state, self.job_id = "idle", None
 
@@ -325,8 +337,8 @@ class FileTransferer(Worker):
     ) -> str:
         consumer.delete(message)
         # A runner that returns nothing (a test double) moved nothing the worker can report.
-        transferred = int(result.bytes_transferred or 0) if result is not None else 0
-        files: Sequence[object] = (result.files or []) if result is not None else []
+        transferred = result.bytes_transferred if result is not None else 0
+        files = list(result.files) if result is not None else []
         self.metrics.jobs_succeeded.inc()
         job = _parsed(message.body)
         instance = job.instance_domain if job else None
@@ -338,13 +350,13 @@ class FileTransferer(Worker):
         self.metrics.bytes_transferred.inc(transferred)
         self.metrics.transfer_duration.observe(seconds)
         # What an operator searches a success by: where from, where to, how much, how long.
-        keys = list(job.keys) if job else sorted({getattr(f, "key", "") for f in files} - {""})
+        keys = list(job.keys) if job else sorted({f.key for f in files} - {""})
         what: dict[str, Any] = {
             "instance": instance,
             "bucket": job.bucket if job else None,
             "key": keys[0] if len(keys) == 1 else None,
             "keys": keys,
-            "rooms": sorted({str(getattr(f, "target", "")) for f in files if hasattr(f, "target")}),
+            "rooms": sorted({f.target for f in files}),
             "bytes": transferred,
             "seconds": round(seconds, 3),
         }
@@ -376,23 +388,18 @@ class FileTransferer(Worker):
         self,
         consumer: SqsConsumer,
         message: SqsMessage,
-        error: BaseException,
+        failed: JobFailed,
         seconds: float,
         fields: dict[str, Any],
     ) -> str:
-        reason = classify_failure(error, self.channel.cancel.is_set())
+        """Settle a failed job's message as ``failed`` says (jobs.errors decided all of it)."""
+        reason = failed.reason
         self.metrics.jobs_failed.labels(reason=reason).inc()
-        described = f"{type(error).__name__}: {error}"
-        if reason in (m.REASON_RETRYABLE, m.REASON_PERMANENT):
-            # Outages (retryable) and refused credentials (permanent, but the same for every
-            # job of the instance until someone fixes them) open circuits; nothing else does.
-            scope = failure_scope(error, fields.get("instance"))
-            if scope is not None and (
-                reason == m.REASON_RETRYABLE
-                or scope == credentials_scope(str(fields.get("instance")))
-            ):
-                self.breakers.record_failure(scope, described)
-        if reason == m.REASON_CANCELLED:
+        if failed.opens_circuit:
+            scope = failure_scope(failed.error, failed.instance)
+            if scope is not None:
+                self.breakers.record_failure(scope, failed.described)
+        if failed.settlement is MessageSettlement.RELEASE:
             consumer.change_visibility(message, 0)
             log_event(
                 log,
@@ -402,15 +409,15 @@ class FileTransferer(Worker):
                 **fields,
                 reason=reason,
             )
-        elif reason in (m.REASON_RETRYABLE, m.REASON_INTERNAL):
+        elif failed.settlement is MessageSettlement.RETRY_LATER:
             delay = retry_delay(self.options, message.receive_count)
             consumer.change_visibility(message, delay)
             log_event(
                 log,
-                LogCode.TRANSFERER_ERROR
-                if reason == m.REASON_RETRYABLE
-                else LogCode.INSTANCE_JOB_RUNNER_ERROR,
-                f"job {message.message_id} failed ({described}); retrying in {delay}s",
+                LogCode.INSTANCE_JOB_RUNNER_ERROR  # a bug: its own code, so it stands out
+                if reason == m.REASON_INTERNAL
+                else LogCode.TRANSFERER_ERROR,
+                f"job {message.message_id} failed ({failed.described}); retrying in {delay}s",
                 **fields,
                 reason=reason,
                 retry_in_seconds=delay,
@@ -420,8 +427,8 @@ class FileTransferer(Worker):
             log_event(
                 log,
                 LogCode.TRANSFERER_ERROR,
-                f"job {message.message_id} can not succeed ({described}); message kept for "
-                "the dead-letter queue (redrive policy)",
+                f"job {message.message_id} can not succeed ({failed.described}); message "
+                "kept for the dead-letter queue (redrive policy)",
                 **fields,
                 reason=reason,
                 receive_count=message.receive_count,
@@ -429,10 +436,8 @@ class FileTransferer(Worker):
         return reason
 
 
-def _parsed(body: str) -> Any:
+def _parsed(body: str) -> JobMessage | None:
     """The parsed message, or None (for metrics and logs: must never fail a job)."""
-    from recording_storage.jobs.message import parse_message
-
     try:
         return parse_message(body)
     except Exception:
@@ -447,8 +452,8 @@ def _instance_of(body: str) -> str | None:
 
 class _ProgressReporter:
     """The runner's progress callback: chunk-level 15006 reports every few seconds, and a
-    step of work for the master (``on_progress``) whenever the bytes done change - the job
-    may call it periodically with an unchanged count, which proves nothing."""
+    step of work for the master (``heartbeat.advance``) whenever the bytes done change - the
+    job may call it periodically with an unchanged count, which proves nothing."""
 
     def __init__(
         self,
@@ -457,13 +462,13 @@ class _ProgressReporter:
         *,
         enabled: bool,
         interval: float = PROGRESS_REPORT_SECONDS,
-        on_progress: Callable[[], None] | None = None,
+        heartbeat: HeartbeatSink | None = None,
     ) -> None:
         self.job_id = job_id
         self.fields = fields
         self.enabled = enabled
         self.interval = interval
-        self.on_progress = on_progress
+        self.heartbeat = heartbeat
         self._last = 0.0
         self._last_done: int | None = None
         self._lock = threading.Lock()
@@ -471,8 +476,8 @@ class _ProgressReporter:
     def __call__(self, done: int, total: int) -> None:
         if done != self._last_done:
             self._last_done = done
-            if self.on_progress is not None:
-                self.on_progress()
+            if self.heartbeat is not None:
+                self.heartbeat.advance()
         if not self.enabled:
             return
         now = time.monotonic()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
 
+from recording_storage.config import Settings
 from recording_storage.configurator import ConfiguratorError
 from recording_storage.logcodes import LogCode, log_event
 from recording_storage.ops import metrics as m
@@ -22,25 +22,13 @@ from recording_storage.workers.protocols import SharerFactory, SharerPass
 log = logging.getLogger(__name__)
 
 
-def _count(value: Any) -> int:
-    """SharerReport fields may be counts or lists."""
-    if value is None:
-        return 0
-    if isinstance(value, int):
-        return value
-    try:
-        return len(value)
-    except TypeError:
-        return 0
-
-
 class GlobalSharerWorker(Worker):
     kind = KIND_GLOBAL_SHARER
 
     def __init__(
         self,
         channel: WorkerChannel,
-        settings: Any,
+        settings: Settings,
         options: SupervisionOptions,
         sharer_factory: SharerFactory,
     ) -> None:
@@ -83,8 +71,7 @@ class GlobalSharerWorker(Worker):
                 pid=os.getpid(),
             )
             return
-        keys = _count(getattr(report, "keys_set", 0))
-        failures = _count(getattr(report, "failures", 0))
+        keys, failures = report.keys_set, len(report.failures)
         self.metrics.sharer_runs.labels(outcome="success" if not failures else "error").inc()
         self.metrics.sharer_keys_distributed.inc(keys)
         # The pass itself logged its counts (15017/15016); say only when the next one runs.

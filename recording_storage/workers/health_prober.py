@@ -14,8 +14,8 @@ or a slow DRACOON they take long, and must not delay the dependency probes.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
+from recording_storage.config import Settings
 from recording_storage.ops.health import CredentialCheck, CredentialChecks, HealthProbes
 from recording_storage.workers.base import KIND_HEALTH_PROBER, Worker, WorkerChannel
 from recording_storage.workers.options import SupervisionOptions
@@ -26,11 +26,11 @@ from recording_storage.workers.protocols import (
 )
 
 
-def default_probes(settings: Any, timeout: float) -> HealthProbes:
+def default_probes(settings: Settings, timeout: float) -> HealthProbes:
     return HealthProbes(settings, timeout=timeout)
 
 
-def default_credentials(settings: Any, timeout: float) -> CredentialChecks:
+def default_credentials(settings: Settings, timeout: float) -> CredentialChecks:
     return CredentialChecks(settings, timeout=timeout)
 
 
@@ -40,7 +40,7 @@ class HealthProber(Worker):
     def __init__(
         self,
         channel: WorkerChannel,
-        settings: Any,
+        settings: Settings,
         options: SupervisionOptions,
         probes_factory: ProbesFactory = default_probes,
         credentials_factory: CredentialsFactory | None = default_credentials,
@@ -55,12 +55,10 @@ class HealthProber(Worker):
 
     def run(self) -> None:
         probes = self.probes_factory(self.settings, self.options.probe_timeout)
-        # A probes object may bring its own credential checks (test doubles do).
-        checks: CredentialCheckSet | None = getattr(probes, "credential_checks", None)
-        if checks is not None or self.credentials_factory is not None:
+        if self.credentials_factory is not None:
             threading.Thread(
-                target=self._check_credentials, args=(checks,), name="credential-checks",
-                daemon=True,
+                target=self._check_credentials, args=(self.credentials_factory,),
+                name="credential-checks", daemon=True,
             ).start()  # fmt: skip
         while not self.channel.stop.is_set():
             self.state = "busy"
@@ -79,14 +77,11 @@ class HealthProber(Worker):
             with self.interruptible():
                 self.stop_flag.wait(self.options.probe_interval)
 
-    def _check_credentials(self, checks: CredentialCheckSet | None) -> None:
-        if checks is None:
-            if self.credentials_factory is None:
-                return
-            try:
-                checks = self.credentials_factory(self.settings, self.options.probe_timeout)
-            except Exception:  # unusable settings: the other probes say what is wrong
-                return
+    def _check_credentials(self, factory: CredentialsFactory) -> None:
+        try:
+            checks: CredentialCheckSet = factory(self.settings, self.options.probe_timeout)
+        except Exception:  # unusable settings: the other probes say what is wrong
+            return
         while not self.channel.stop.is_set():
             try:
                 results = checks.run()

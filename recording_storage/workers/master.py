@@ -25,6 +25,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import multiprocessing.process
+import multiprocessing.queues
 import os
 import queue
 import select
@@ -34,9 +36,11 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 from recording_storage import __version__
+from recording_storage.config import Settings
 from recording_storage.logcodes import LogCode, log_event, log_event_at
 from recording_storage.ops import health as h
 from recording_storage.ops import metrics as m
@@ -51,11 +55,16 @@ from recording_storage.workers.base import (
     WorkerChannel,
     run_child,
 )
-from recording_storage.workers.file_transferer import FileTransferer
+from recording_storage.workers.file_transferer import FileTransferer, SqsClientFactory
 from recording_storage.workers.global_sharer import GlobalSharerWorker
-from recording_storage.workers.health_prober import HealthProber, default_probes
+from recording_storage.workers.health_prober import (
+    HealthProber,
+    default_credentials,
+    default_probes,
+)
 from recording_storage.workers.options import SupervisionOptions
 from recording_storage.workers.protocols import (
+    CredentialsFactory,
     JobRunner,
     ProbesFactory,
     RunnerFactory,
@@ -65,11 +74,13 @@ from recording_storage.workers.protocols import (
 
 log = logging.getLogger(__name__)
 
+_SignalHandler = Callable[[int, FrameType | None], Any] | int | None  # as signal.signal has it
+
 STATUS_DRAIN_LIMIT = 200  # records per child per tick, so one chatty child cannot starve us
 STACK_DUMP_LIMIT = 64 * 1024  # characters of a hung child's stack dump that are logged
 
 
-def default_runner_factory(settings: Any) -> JobRunner:
+def default_runner_factory(settings: Settings) -> JobRunner:
     """The real job runner; its DRACOON and S3 clients feed the metrics."""
     from recording_storage.aws.session import make_s3_client
     from recording_storage.jobs.runner import JobRunner as RealJobRunner
@@ -80,7 +91,7 @@ def default_runner_factory(settings: Any) -> JobRunner:
     return RealJobRunner(settings, s3_client=s3, events=ProgressEvents(m.DracoonMetricsEvents()))
 
 
-def default_sharer_factory(settings: Any) -> SharerPass:
+def default_sharer_factory(settings: Settings) -> SharerPass:
     """The real sharer; its DRACOON clients feed the metrics."""
     from recording_storage.jobs.sharer import GlobalSharer
 
@@ -93,7 +104,7 @@ class Slot:
 
     name: str
     kind: str
-    process: Any = None  # multiprocessing.Process
+    process: multiprocessing.process.BaseProcess | None = None
     channel: WorkerChannel | None = None
     started_at: float = 0.0  # monotonic
     last_heartbeat: float = 0.0  # monotonic, receipt time of the last status record
@@ -102,12 +113,18 @@ class Slot:
     quick_deaths: int = 0  # consecutive deaths soon after start: drives the backoff
     next_start: float = 0.0  # monotonic; not started before
     kill_cause: str | None = None  # "hung" when the master killed it
-    progress: Any = None  # the child's work counter, as last reported
+    progress: object = None  # the child's work counter, as last reported (compared only)
     watched: bool = False  # the child's state is one in which the counter must move
     last_progress: float = 0.0  # monotonic: when the counter last moved (or watching began)
     kill_at: float | None = None  # monotonic: SIGKILL due (after the stack dump was asked)
     spawns: int = 0  # processes started for this slot (names the stack dump files)
     recycling: bool = False  # the child said it exits after max_jobs (a planned exit)
+
+    @property
+    def pid(self) -> int:
+        """The child's pid; asked only of a slot whose process was started."""
+        assert self.process is not None and self.process.pid is not None
+        return self.process.pid
 
 
 @dataclass(frozen=True)
@@ -127,19 +144,21 @@ class Snapshot:
 class Arbiter:
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         options: SupervisionOptions,
         *,
         runner_factory: RunnerFactory | None = None,
         sharer_factory: SharerFactory | None = None,
         probes_factory: ProbesFactory | None = None,
-        sqs_client_factory: Callable[[Any], Any] | None = None,
+        credentials_factory: CredentialsFactory | None = None,
+        sqs_client_factory: SqsClientFactory | None = None,
     ) -> None:
         self.settings = settings
         self.options = options
         self.runner_factory = runner_factory or default_runner_factory
         self.sharer_factory = sharer_factory or default_sharer_factory
         self.probes_factory = probes_factory or default_probes
+        self.credentials_factory = credentials_factory or default_credentials
         self.sqs_client_factory = sqs_client_factory
         self.ctx = multiprocessing.get_context("fork")
         self.pid = os.getpid()
@@ -155,6 +174,8 @@ class Arbiter:
         self.snapshot = Snapshot()
         self.http: OpsServer | None = None
         self._wake_r = self._wake_w = -1
+        self._previous_wakeup = -1
+        self._previous_handlers: dict[int, _SignalHandler] = {}  # signal -> before run()
         self.stack_dir: str | None = None  # stack dumps of hung children (removed at exit)
 
     def _plan_slots(self) -> list[Slot]:
@@ -238,10 +259,11 @@ class Arbiter:
             self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
 
     def _restore_signals(self) -> None:
-        for signum, handler in getattr(self, "_previous_handlers", {}).items():
+        for signum, handler in self._previous_handlers.items():
             signal.signal(signum, handler)
+        self._previous_handlers = {}
         with contextlib.suppress(ValueError):
-            signal.set_wakeup_fd(getattr(self, "_previous_wakeup", -1))
+            signal.set_wakeup_fd(self._previous_wakeup)
         for fd in (self._wake_r, self._wake_w):
             if fd >= 0:
                 os.close(fd)
@@ -353,7 +375,9 @@ class Arbiter:
             )
         if kind == KIND_GLOBAL_SHARER:
             return GlobalSharerWorker(channel, self.settings, self.options, self.sharer_factory)
-        return HealthProber(channel, self.settings, self.options, self.probes_factory)
+        return HealthProber(
+            channel, self.settings, self.options, self.probes_factory, self.credentials_factory
+        )
 
     def _drain_status(self) -> None:
         for slot in self.slots:
@@ -405,7 +429,7 @@ class Arbiter:
                 continue
             self._drain_one(slot)
             self._discard_stack_dump(slot)
-            code, pid = process.exitcode, process.pid
+            code, pid = process.exitcode, slot.pid
             cause = slot.kill_cause or ("recycled" if slot.recycling else "exited")
             lived = now - slot.started_at
             m.mark_process_dead(pid)
@@ -452,12 +476,13 @@ class Arbiter:
 
     def _discard(self, slot: Slot) -> None:
         channel = slot.channel
-        if channel is not None:
+        if channel is not None and isinstance(channel.status, multiprocessing.queues.Queue):
             with contextlib.suppress(Exception):
                 channel.status.cancel_join_thread()
                 channel.status.close()
-        with contextlib.suppress(Exception):
-            slot.process.close()
+        if slot.process is not None:
+            with contextlib.suppress(Exception):
+                slot.process.close()
         slot.process = slot.channel = None
 
     def _murder_hung(self) -> None:
@@ -493,7 +518,7 @@ class Arbiter:
 
     def _ask_for_stack(self, slot: Slot, reason: str, now: float) -> None:
         """First step of killing a hung child: ask it where it is (SIGUSR1), kill it later."""
-        pid = slot.process.pid
+        pid = slot.pid
         slot.kill_cause = "hung"
         slot.kill_at = now + self.options.stack_dump_wait
         log_event_at(  # one ERROR per failure: the restart below is it
@@ -512,7 +537,7 @@ class Arbiter:
             slot.kill_at = now
 
     def _kill_hung(self, slot: Slot) -> None:
-        pid = slot.process.pid
+        pid = slot.pid
         slot.kill_at = None
         stack = self._read_stack_dump(slot)
         log_event_at(
@@ -554,7 +579,7 @@ class Arbiter:
             if slot.channel is not None:
                 slot.channel.stop.set()
             with contextlib.suppress(ProcessLookupError):
-                os.kill(slot.process.pid, signal.SIGTERM)
+                os.kill(slot.pid, signal.SIGTERM)
         self._wait_children(self.options.graceful_timeout, stop_early=lambda: self._cancel_now)
         if self._running():
             busy = [s.name + (f" (job {s.job})" if s.job else "") for s in self._running()]
@@ -572,13 +597,13 @@ class Arbiter:
             log_event(
                 log,
                 LogCode.WORKER_ERROR,
-                f"{slot.name} (pid {slot.process.pid}) did not stop; killing it",
+                f"{slot.name} (pid {slot.pid}) did not stop; killing it",
                 worker=slot.name,
-                pid=slot.process.pid,
+                pid=slot.pid,
                 job=slot.job,
             )
             with contextlib.suppress(ProcessLookupError):
-                os.kill(slot.process.pid, signal.SIGKILL)
+                os.kill(slot.pid, signal.SIGKILL)
         self._wait_children(10.0)
 
     def _running(self) -> list[Slot]:
@@ -702,29 +727,32 @@ def _describe_exit(code: int | None) -> str:
 
 
 def serve(
-    settings: Any,
+    settings: Settings,
     *,
     runner_factory: RunnerFactory | None = None,
     sharer_factory: SharerFactory | None = None,
     probes_factory: ProbesFactory | None = None,
-    sqs_client_factory: Callable[[Any], Any] | None = None,
+    credentials_factory: CredentialsFactory | None = None,
+    sqs_client_factory: SqsClientFactory | None = None,
     options: SupervisionOptions | None = None,
 ) -> int:
     """Run the master until SIGTERM/SIGINT; returns the process exit status (0 = clean).
 
     The factories exist for tests (a fake runner in real processes); production uses the
-    defaults: :class:`JobRunner`, :class:`GlobalSharer` and :class:`HealthProbes`.
+    defaults: :class:`JobRunner`, :class:`GlobalSharer`, :class:`HealthProbes` and
+    :class:`CredentialChecks`.
     """
     if not logging.getLogger().handlers:
         from recording_storage.logs import setup_logging
 
-        setup_logging(getattr(getattr(settings, "logger", None), "level", "INFO"))
+        setup_logging(settings.logger.level)
     arbiter = Arbiter(
         settings,
         options or SupervisionOptions.from_settings(settings),
         runner_factory=runner_factory,
         sharer_factory=sharer_factory,
         probes_factory=probes_factory,
+        credentials_factory=credentials_factory,
         sqs_client_factory=sqs_client_factory,
     )
     return arbiter.run()

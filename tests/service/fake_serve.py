@@ -62,7 +62,8 @@ class FakeRunner:
         if job.get("fail") == "permanent":
             raise JobError("parent room 42 not found", retryable=False)
         (self.workdir / "done" / job_id).write_text(str(os.getpid()))
-        return SimpleNamespace(files=["a.mp4"], bytes_transferred=total, seconds=seconds,
+        file = SimpleNamespace(key="a.mp4", target="fake")
+        return SimpleNamespace(files=[file], bytes_transferred=total, seconds=seconds,
                                s3_deleted=True)  # fmt: skip
 
 
@@ -82,13 +83,11 @@ class FakeSharer:
 
 
 class FileProbes:
-    """Probe results from WORKDIR/probes.json ({"sqs": false, ...}; missing = ok), credential
-    checks from WORKDIR/credentials.json ({"instance": "accepted"|"refused"|"unknown"}), and
+    """Probe results from WORKDIR/probes.json ({"sqs": false, ...}; missing = ok), and
     ``"probe_delay": seconds`` in probes.json delays every round (a slow first probe round)."""
 
     def __init__(self, workdir: Path):
         self.path = workdir / "probes.json"
-        self.credential_checks = FileCredentials(workdir / "credentials.json")
 
     def run_all(self):
         try:
@@ -110,6 +109,9 @@ class FileProbes:
 
 
 class FileCredentials:
+    """Credential checks from WORKDIR/credentials.json
+    ({"instance": "accepted"|"refused"|"unknown"})."""
+
     def __init__(self, path: Path):
         self.path = path
 
@@ -141,7 +143,7 @@ def build_settings(spec: dict) -> SimpleNamespace:
             sqs_endpoint_url=spec["endpoint"],
         ),
         http=SimpleNamespace(address=spec["http_address"]),
-        sqs=SimpleNamespace(wait_time_seconds=1, visibility_timeout_seconds=30),
+        sqs=SimpleNamespace(wait_time_seconds=1, visibility_timeout_seconds=30, receive_batch=1),
         # The parsed app.conf values SupervisionOptions.from_settings reads (the keys its
         # knobs default to); the others a real Settings would carry are not needed here.
         values={
@@ -165,6 +167,7 @@ def main() -> int:
         runner_factory=lambda settings: FakeRunner(workdir),
         sharer_factory=lambda settings: FakeSharer(workdir),
         probes_factory=lambda settings, timeout: FileProbes(workdir),
+        credentials_factory=lambda settings, timeout: FileCredentials(workdir / "credentials.json"),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -94,7 +95,8 @@ def test_idle_workers_and_a_slow_progressing_job_are_not_killed(
 
 def test_the_progress_callback_counts_only_changes():
     steps = []
-    reporter = _ProgressReporter("job", {}, enabled=False, on_progress=lambda: steps.append(1))
+    sink = SimpleNamespace(advance=lambda: steps.append(1), beat=lambda: None)
+    reporter = _ProgressReporter("job", {}, enabled=False, heartbeat=sink)
     for done in (0, 0, 10, 10, 10, 20):
         reporter(done, 100)
     assert len(steps) == 3

@@ -10,10 +10,10 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from recording_storage.aws.sqs import Backoff, SqsConsumer, error_code, is_missing_queue
-from recording_storage.jobs.errors import InvalidMessageError, JobError
+from recording_storage.jobs.errors import InvalidMessageError, JobError, classify_failure
 from recording_storage.ops import metrics as m
 from recording_storage.ops.health import ProbeResult, dracoon_version_url, verdict
-from recording_storage.workers.file_transferer import classify_failure, retry_delay
+from recording_storage.workers.file_transferer import retry_delay
 from recording_storage.workers.options import SupervisionOptions
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from recording_storage.aws.sqs import SqsMessage
 from recording_storage.configurator import ConfiguratorUnavailableError
+from recording_storage.jobs.errors import InvalidMessageError
 from recording_storage.jobs.runner import JobError, JobResult
 from recording_storage.jobs.sharer import GlobalSharer
 from recording_storage.workers.base import KIND_FILE_TRANSFERER, KIND_GLOBAL_SHARER, WorkerChannel
@@ -108,3 +109,27 @@ def test_sharer_pass_that_cannot_list_instances_is_logged_once(caplog):
     failures = [r for r in caplog.records if getattr(r, "code", None) == 15016]
     assert len(failures) == 1, [r.getMessage() for r in failures]
     assert "cannot list instances" in failures[0].getMessage()
+
+
+@pytest.mark.parametrize(
+    ("error", "cancelled", "outcome", "visibility", "code"),
+    [
+        (InvalidMessageError("storage.type", "missing"), False, "invalid_message", [], 15007),
+        (JobError("parent room 42 not found", retryable=False), False, "permanent", [], 15007),
+        (JobError("DRACOON answered 503"), False, "retryable", [30], 15007),
+        (RuntimeError("a bug"), False, "internal", [30], 15013),
+        (JobError("upload channel cancelled"), True, "cancelled", [0], 15006),
+    ],
+)
+def test_a_failed_job_is_settled_and_logged_as_its_reason_says(
+    caplog, error, cancelled, outcome, visibility, code
+):
+    worker = transferer("none")  # only the failure's own record is logged
+    if cancelled:
+        worker.channel.cancel.set()
+    consumer = FakeConsumer()
+    message = SqsMessage("m-3", "{}", 1, "r")
+    with caplog.at_level(logging.INFO):
+        assert worker.handle(consumer, FakeRunner(error), message) == outcome
+    assert consumer.deleted == [] and consumer.visibility == visibility
+    assert [r.code for r in caplog.records if hasattr(r, "code")] == [code]
