@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, Protocol
+
+from recording_storage.waits import PLAIN_EVENT_RECHECK_SECONDS, CancelEvent
 
 
 class CancelSignal(Protocol):
@@ -28,8 +29,6 @@ class CancelSignal(Protocol):
     sets at shutdown in the service. The job only ever asks whether it is set."""
 
     def is_set(self) -> bool: ...
-
-from recording_storage.waits import PLAIN_EVENT_RECHECK_SECONDS, CancelEvent
 
 
 class JobBudget(CancelEvent):
