@@ -95,6 +95,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="FILE",
         help="write a cProfile of our first scenario-1 transfer to FILE",
     )
+    parser.add_argument(
+        "--profile-service",
+        metavar="DIR",
+        help="scenario 4: a cProfile of every process of the service, one DIR/NAME-PID.prof "
+        "each (from start-up; the profiler slows the service, so its numbers are not "
+        "comparable)",
+    )
     options = parser.parse_args(argv)  # fmt: skip
     if options.quick:
         options.size, options.memory_size, options.chunk_size = "48M", "96M", "4M"
@@ -113,7 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     rows: list[scenarios.Row] = []
     details: list[str] = []
-    world = World(chunk, modes=tuple(dict.fromkeys(("classic", *modes))))
+    profile_service = None
+    if options.profile_service:
+        profile_service = str(Path(options.profile_service).resolve())
+        os.makedirs(profile_service, exist_ok=True)
+    world = World(chunk, modes=tuple(dict.fromkeys(("classic", *modes))),
+                  profile_service=profile_service)  # fmt: skip
     try:
         if "0" in chosen:
             say("0: S3 servers")

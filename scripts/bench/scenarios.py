@@ -34,12 +34,14 @@ class Row:
     note: str = ""
 
 
-def run_child(world: World, kind: str, args: dict, timeout: float = 1800) -> dict:
+def run_child(
+    world: World, kind: str, args: dict, timeout: float = 1800, env: dict | None = None
+) -> dict:
     result = subprocess.run(
         [sys.executable, "-m", "scripts.bench.workloads", kind, json.dumps(args)],
         capture_output=True,
         text=True,
-        env=world.child_env(),
+        env=env or world.child_env(),
         cwd=ROOT,
         timeout=timeout,
         check=False,
@@ -356,7 +358,7 @@ def many_small(
         configurator=configurator, extra=extra_conf,
     )  # fmt: skip
     log_path = conf.parent / "service.log"
-    service = start_serve(world.processes, conf, log_path, world.child_env())
+    service = start_serve(world.processes, conf, log_path, world.profiled_env())
     try:
         deadline = time.monotonic() + max(180, jobs * 2)
         uploads = world.counter.snapshot()[COMPLETION]
@@ -420,7 +422,7 @@ def requests_only(world: World, jobs: int, size: int, workers: int) -> SmallRun:
         "queue_url": queue_url, "jobs": jobs, "workers": workers,
         "owner_public": key_pair()["publicKeyContainer"],
         "reader_public": reader_key_pair()["publicKeyContainer"],
-    })  # fmt: skip
+    }, env=world.profiled_env())  # fmt: skip
     others = {k: v - others_before[k] for k, v in stand_in_cpu(world).items()}
     after = (world.counter.snapshot(), world.s3_counts(), world.sqs_counts())
     table = RequestTable()

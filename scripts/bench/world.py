@@ -120,8 +120,15 @@ class Emulator:
 class World:
     """Owns the servers and the scratch directory of one benchmark run."""
 
-    def __init__(self, chunk_size: int, modes: tuple[str, ...] = ("classic",)) -> None:
+    def __init__(
+        self,
+        chunk_size: int,
+        modes: tuple[str, ...] = ("classic",),
+        profile_service: str | None = None,
+    ) -> None:
         self.chunk_size = chunk_size
+        # --profile-service DIR: cProfile of every service process (service_env)
+        self.profile_service = profile_service
         self._temp = tempfile.TemporaryDirectory(prefix="bench-")
         self.dir = Path(self._temp.name)
         self.counter = RequestCounter()
@@ -254,6 +261,18 @@ class World:
 
     def child_env(self) -> dict[str, str]:
         return clean_env(PYTHONPATH=str(ROOT))
+
+    def profiled_env(self) -> dict[str, str]:
+        """``child_env`` for scenario 4's service and its requests-only baseline: with
+        ``--profile-service DIR`` each of their processes writes a cProfile to DIR
+        (``service_profile/sitecustomize.py``)."""
+        if not self.profile_service:
+            return self.child_env()
+        hook = Path(__file__).resolve().parent / "service_profile"
+        return clean_env(
+            PYTHONPATH=os.pathsep.join((str(hook), str(ROOT))),
+            RECORDING_STORAGE_BENCH_PROFILE=self.profile_service,
+        )
 
     def close(self) -> None:
         for emulator in self.emulators.values():
