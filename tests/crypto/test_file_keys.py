@@ -199,3 +199,13 @@ def test_oaep_parameters_are_the_java_ones(unit_key_pairs, version, right_mgf, w
     assert oaep(right_mgf).decrypt(wrapped.key) == plain.key
     with pytest.raises(ValueError):
         oaep(wrong_mgf).decrypt(wrapped.key)
+
+
+@pytest.mark.parametrize("hash_module", [SHA1, SHA256])
+@pytest.mark.parametrize("length", [0, 1, 19, 20, 32, 33, 223, 479, 1000])
+def test_hashlib_mgf1_is_pycryptodomes(hash_module, length):
+    """The wraps' MGF1 runs on hashlib (speed); its masks must be byte for byte the reference's."""
+    for seed in (b"", b"s", bytes(range(256)) * 2):
+        mask = file_keys_module._mgf1(hash_module)(seed, length)
+        assert mask == MGF1(seed, length, hash_module)
+        assert len(mask) == length

@@ -10,13 +10,15 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, overload
 
 from Crypto.Cipher import PKCS1_OAEP
 from Crypto.PublicKey import RSA
 from Crypto.Random import get_random_bytes
-from Crypto.Signature.pss import MGF1
 
 from ._pem import load_public_key
 from .errors import (
@@ -172,11 +174,32 @@ class EncryptedFileKey:
         )
 
 
+@functools.lru_cache(maxsize=4)
+def _mgf1(hash_module: ModuleType) -> Callable[[bytes, int], bytes]:
+    """MGF1 (RFC 8017, B.2.1) with ``hash_module`` (``Crypto.Hash.SHA1``/``SHA256``) computed by
+    hashlib: the same mask as ``Crypto.Signature.pss.MGF1``, without a pycryptodome hash object
+    per block -- an RSA-4096 wrap needs 16 of them, which cost more CPU than the RSA operation
+    (every upload wraps the file key twice: for us and for the room's reader)."""
+    name = hash_module.__name__.rpartition(".")[2].lower()  # "sha1", "sha256"
+    seeded = hashlib.new(name)
+    if seeded.digest_size != hash_module.digest_size:
+        raise AssertionError(f"hashlib {name} is not {hash_module.__name__}")
+    size = seeded.digest_size
+
+    def mask(seed: bytes, length: int) -> bytes:
+        prefix = hashlib.new(name, seed)
+        blocks = []
+        for counter in range(-(-length // size)):
+            block = prefix.copy()
+            block.update(counter.to_bytes(4, "big"))
+            blocks.append(block.digest())
+        return b"".join(blocks)[:length]
+
+    return mask
+
+
 def _oaep(key: RSA.RsaKey, params: KeyPairParameters) -> Any:
-    mgf1_hash = params.mgf1_hash
-    return PKCS1_OAEP.new(
-        key, hashAlgo=params.oaep_hash, mgfunc=lambda seed, length: MGF1(seed, length, mgf1_hash)
-    )
+    return PKCS1_OAEP.new(key, hashAlgo=params.oaep_hash, mgfunc=_mgf1(params.mgf1_hash))
 
 
 @functools.lru_cache(maxsize=256)
