@@ -114,7 +114,15 @@ class CallWatch:
 class _Reaper:
     """One daemon thread per process fires the watches whose time is up (a timer thread per
     call would cost a thread start on every request). It ends after ``IDLE_EXIT_SECONDS``
-    without a call in flight and starts again with the next one."""
+    without a call in flight and starts again with the next one.
+
+    The thread sleeps until the earliest deadline in its heap (or its idle time) and is woken
+    only when a new call is due before that. A call that ends does not wake it: its watch is marked
+    done and dropped when the thread next looks (or, once ``PRUNE_AT`` have piled up, by the
+    next call). So the calls of a warm job, each with a later deadline than the one before,
+    cost no thread switch; waking the thread twice per call cost ~35 us of CPU each."""
+
+    PRUNE_AT = 64  # finished watches kept at most before the next call drops them
 
     def __init__(self) -> None:
         self._reset()
@@ -125,6 +133,9 @@ class _Reaper:
         self._heap: list[tuple[float, int, CallWatch]] = []
         self._count = 0
         self._active = 0
+        self._idle_since = time.monotonic()  # when the last call in flight ended
+        # The latest the thread will look at the heap again (0: it is awake and will look).
+        self._wake_at = 0.0
         self._thread: threading.Thread | None = None
 
     def add(self, watch: CallWatch) -> None:
@@ -133,41 +144,54 @@ class _Reaper:
         with self._cond:
             self._count += 1
             self._active += 1
+            if len(self._heap) >= self.PRUNE_AT:
+                self._heap = [entry for entry in self._heap if not entry[2]._done]
+                heapq.heapify(self._heap)
             heapq.heappush(self._heap, (watch.expires_at, self._count, watch))
             if self._thread is None:
+                self._wake_at = 0.0
                 self._thread = threading.Thread(
                     target=self._run, name="http-call-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            elif watch.expires_at < self._wake_at:  # due before the thread would look
+                self._wake_at = watch.expires_at
+                self._cond.notify()
 
     def finished(self) -> None:
         with self._cond:
             self._active = max(0, self._active - 1)
             if self._active == 0:
-                self._cond.notify()
+                self._idle_since = time.monotonic()
 
     def _run(self) -> None:
         while True:
             with self._cond:
                 while True:
-                    if self._active == 0:
-                        self._heap.clear()
-                        self._cond.wait(IDLE_EXIT_SECONDS)
-                        if self._active == 0:
-                            self._thread = None
-                            return
                     while self._heap and self._heap[0][2]._done:
                         heapq.heappop(self._heap)
+                    now = time.monotonic()
                     if not self._heap:
-                        self._cond.wait(IDLE_EXIT_SECONDS)
+                        idle_for = now - self._idle_since
+                        if self._active == 0 and idle_for >= IDLE_EXIT_SECONDS:
+                            self._thread = None
+                            return
+                        self._sleep(now, IDLE_EXIT_SECONDS - idle_for if self._active == 0
+                                    else IDLE_EXIT_SECONDS)  # fmt: skip
                         continue
-                    wait = self._heap[0][0] - time.monotonic()
+                    wait = self._heap[0][0] - now
                     if wait <= 0:
                         watch = heapq.heappop(self._heap)[2]
+                        self._wake_at = 0.0  # looks again after firing it
                         break
-                    self._cond.wait(wait)
+                    self._sleep(now, wait)
             watch.fire()
+
+    def _sleep(self, now: float, seconds: float) -> None:
+        """Wait on the condition (held) for at most ``seconds``; a call due sooner wakes it."""
+        self._wake_at = now + seconds
+        self._cond.wait(seconds)
+        self._wake_at = 0.0
 
 
 _reaper = _Reaper()

@@ -4,7 +4,9 @@ recording_storage/http_guard.py that need no server."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 
@@ -107,3 +109,53 @@ def test_the_reaper_shuts_down_the_attached_socket_and_spares_a_released_one():
     finally:
         for sock in (ours, server, other, other_server):
             sock.close()
+
+
+def test_the_reaper_is_not_woken_by_calls_that_end_or_come_due_later(monkeypatch):
+    """A warm job's calls (each due later than the one before) cost no thread switch; a call
+    due sooner than the one the thread sleeps towards still wakes it, and ends on time."""
+    import socket
+
+    reaper = http_guard._Reaper()
+    monkeypatch.setattr(http_guard, "_reaper", reaper)
+    with http_guard.call_deadline(60):
+        pass  # starts the thread, which then sleeps (towards this deadline or its idle time)
+    for _ in range(500):
+        if reaper._wake_at:
+            break
+        time.sleep(0.01)
+    assert reaper._wake_at > time.monotonic() + 30
+    wakes: list[bool] = []
+    notify = reaper._cond.notify
+    monkeypatch.setattr(reaper._cond, "notify", lambda n=1: (wakes.append(True), notify(n)))
+    for _ in range(3 * reaper.PRUNE_AT):
+        with http_guard.call_deadline(60):
+            pass
+    assert wakes == []  # not even when pruning empties the heap
+    assert len(reaper._heap) <= reaper.PRUNE_AT + 1  # finished watches do not pile up
+    ours, server = socket.socketpair()
+    try:
+        with http_guard.call_deadline(0.2) as watch:  # due before everything in the heap
+            watch.attach(SimpleNamespace(sock=ours))  # type: ignore[arg-type]
+            ours.settimeout(30)
+            assert ours.recv(1) == b""  # shut down at the deadline, not after 30 s
+            assert watch.expired
+        assert wakes == [True]
+    finally:
+        ours.close()
+        server.close()
+
+
+def test_the_reaper_thread_ends_once_idle_and_starts_again(monkeypatch):
+    reaper = http_guard._Reaper()
+    monkeypatch.setattr(http_guard, "_reaper", reaper)
+    monkeypatch.setattr(http_guard, "IDLE_EXIT_SECONDS", 0.2)
+    with http_guard.call_deadline(0.3):
+        pass
+    first = reaper._thread
+    assert first is not None
+    first.join(5)  # the finished watch's deadline, then the idle time
+    assert not first.is_alive() and reaper._thread is None
+    with http_guard.call_deadline(0.3):
+        assert reaper._thread is not None and reaper._thread is not first
+    reaper._thread.join(5)
