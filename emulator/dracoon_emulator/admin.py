@@ -7,12 +7,11 @@ It is deliberately apart from ``/api``: nothing a DRACOON client calls ever land
 from __future__ import annotations
 
 from .backend import Backend
-from .errors import ApiError, room_not_found
+from .errors import ApiError
 from .messages import Request, Response, no_content
-from .model import KEY_PAIR_VERSIONS, ROOM, User
+from .model import KEY_PAIR_VERSIONS, User
 from .routing import Router
-from .seed import SeedError, add_room, add_user, parse_permissions
-from .views import node_json
+from .seed import SeedError
 
 PREFIX = "/emulator"
 _OBSERVER = User(id=0, login="emulator-admin", password="")  # sees nodes without grants
@@ -24,76 +23,61 @@ def _seed_error(exc: Exception) -> ApiError:
 
 def add_user_handler(backend: Backend, req: Request) -> Response:
     try:
-        user = add_user(backend.state, backend.materialise_key_pairs_for(req.json()))
+        user = backend.admin.add_user(backend.materialise_key_pairs_for(req.json()))
     except SeedError as exc:
         raise _seed_error(exc) from None
     return Response(201, {"id": user.id, "login": user.login})
 
 
 def list_users(backend: Backend, req: Request) -> Response:
-    with backend.state.lock:
-        users = [
-            {
-                "id": u.id,
-                "login": u.login,
-                "roles": u.roles,
-                "keyPairVersions": [v for v in KEY_PAIR_VERSIONS if v in u.key_pairs],
-            }
-            for u in backend.state.users.values()
-        ]
+    users = [
+        {
+            "id": u.id,
+            "login": u.login,
+            "roles": u.roles,
+            "keyPairVersions": [v for v in KEY_PAIR_VERSIONS if v in u.key_pairs],
+        }
+        for u in backend.admin.users()
+    ]
     return Response(body=users)
 
 
 def add_room_handler(backend: Backend, req: Request) -> Response:
     try:
-        room = add_room(backend.state, req.json())
+        room = backend.admin.add_room(req.json())
     except SeedError as exc:
         raise _seed_error(exc) from None
-    with backend.state.lock:
-        return Response(201, node_json(backend.state, room, _OBSERVER))
+    return Response(201, backend.node_json(room, _OBSERVER))
 
 
 def set_member(backend: Backend, req: Request) -> Response:
     body = req.json()
-    state = backend.state
-    with state.lock:
-        room = state.nodes.get(req.path_params["room_id"])
-        if room is None or room.type != ROOM:
-            raise room_not_found(req.path_params["room_id"])
-        login = body.get("login")
-        user = state.user_by_login(login) if isinstance(login, str) else None
-        if user is None:
-            raise ApiError(404, -70501, f"Unknown login {login!r}")
-        try:
-            perms = parse_permissions(body.get("permissions", []), "permissions")
-        except SeedError as exc:
-            raise _seed_error(exc) from None
-        if perms:
-            room.members[user.id] = perms
-        else:
-            room.members.pop(user.id, None)
+    try:
+        backend.admin.set_member(
+            req.path_params["room_id"], body.get("login"), body.get("permissions", [])
+        )
+    except SeedError as exc:
+        raise _seed_error(exc) from None
     return no_content()
 
 
 def list_nodes(backend: Backend, req: Request) -> Response:
-    state = backend.state
-    with state.lock:
-        items = [
-            {
-                "id": n.id,
-                "type": n.type,
-                "name": n.name,
-                "path": state.parent_path(n) + n.name,
-                "parentId": n.parent_id,
-                "size": n.size,
-                "isEncrypted": state.is_encrypted(n),
-                "notes": n.notes,
-                "expireAt": n.expire_at,
-                "sha256": n.sha256,
-                "fileKeyUserIds": sorted(n.file_keys),
-            }
-            for n in sorted(state.nodes.values(), key=lambda n: n.id)
-        ]
+    items = [
+        {
+            "id": n.node.id,
+            "type": n.node.type,
+            "name": n.node.name,
+            "path": n.path,
+            "parentId": n.node.parent_id,
+            "size": n.node.size,
+            "isEncrypted": n.encrypted,
+            "notes": n.node.notes,
+            "expireAt": n.node.expire_at,
+            "sha256": n.node.sha256,
+            "fileKeyUserIds": sorted(n.node.file_keys),
+        }
+        for n in backend.admin.nodes()
+    ]
     return Response(body=items)
 
 
@@ -103,20 +87,18 @@ def list_uploads(backend: Backend, req: Request) -> Response:
 
     Tokens are left out: they are credentials for the chunk URLs.
     """
-    state = backend.state
-    with state.lock:
-        items = [
-            {
-                "id": u.id,
-                "name": u.name,
-                "parentId": u.parent_id,
-                "status": u.status,
-                "directS3": u.direct_s3,
-                "nodeId": u.node_id,
-                "statusPolls": u.status_polls,
-            }
-            for u in state.uploads.values()
-        ]
+    items = [
+        {
+            "id": u.id,
+            "name": u.name,
+            "parentId": u.parent_id,
+            "status": u.status,
+            "directS3": u.direct_s3,
+            "nodeId": u.node_id,
+            "statusPolls": u.status_polls,
+        }
+        for u in backend.admin.uploads()
+    ]
     return Response(body=items)
 
 

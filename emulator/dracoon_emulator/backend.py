@@ -2,9 +2,11 @@
 
 Like moto's ``models`` next to its ``responses``: the wire layer (``app.py``: routing,
 authentication, fault injection, turning errors into answers; ``handlers/``: parsing and
-formatting requests and responses) holds one ``Backend`` and calls it. The backend owns the
-seed, the settings, the in-memory state, the content store, the fault rules and the locks,
-and never imports the wire layer, so there is no import circle between them.
+formatting requests and responses) holds one ``Backend`` and calls its operations, grouped
+in one service per concern (``services/``: uploads, keys, sessions, rooms, nodes, ...). The
+backend owns the seed, the settings, the in-memory state, the content store, the fault rules
+and the state's persistence, and never imports the wire layer, so there is no import circle
+between them.
 """
 
 from __future__ import annotations
@@ -13,18 +15,23 @@ import copy
 from pathlib import Path
 
 from . import views
-from .errors import ApiError, node_not_found
+from .errors import ApiError
 from .faults import FaultInjector
 from .keygen import KeyGenerationUnavailable, generate_key_pair
 from .model import KEY_PAIR_VERSIONS, Node, User
-from .permissions import is_visible
 from .persistence import SnapshotWriter
 from .seed import SeedError, apply_seed, load_seed, parse_settings
 from .services.accounts import Accounts
+from .services.admin import Admin
+from .services.comments import Comments
 from .services.downloads import Downloads
 from .services.keys import FileKeys
+from .services.node_updates import NodeUpdates
+from .services.nodes import Nodes
+from .services.recycle_bin import RecycleBin
 from .services.rooms import Rooms
 from .services.sessions import Sessions
+from .services.transfer import Transfers
 from .services.uploads import Uploads
 from .state import State
 from .storage import ContentStore
@@ -49,6 +56,12 @@ class Backend:
         self.rooms = Rooms(self.state, self.settings)
         self.downloads = Downloads(self.state, self.store, self.settings)
         self.accounts = Accounts(self.state)
+        self.comments = Comments(self.state)
+        self.nodes = Nodes(self.state, self.store)
+        self.node_updates = NodeUpdates(self.state)
+        self.transfers = Transfers(self.state, self.store)
+        self.recycle_bin = RecycleBin(self.state, self.store)
+        self.admin = Admin(self.state)
         self._seed_ready: dict | None = None
         if self.state.load_saved():
             self._fail_interrupted_s3_uploads()
@@ -106,24 +119,6 @@ class Backend:
         """A node as the API shows it to ``user`` (permissions, sizes and counts of now)."""
         with self.state.lock:
             return views.node_json(self.state, node, user, detailed=detailed)
-
-    def visible_node(self, user: User, node_id: int) -> Node:
-        """The node if the user can see it; 404 otherwise (as DRACOON does)."""
-        with self.state.lock:
-            node = self.state.nodes.get(node_id)
-            if node is None or not is_visible(self.state, node, user.id):
-                raise node_not_found(node_id)
-            return node
-
-    def mark_favorite(self, user: User, node_id: int, *, favorite: bool) -> Node:
-        """Mark (or unmark) a node the user can see as one of their favourites."""
-        with self.state.lock:
-            node = self.visible_node(user, node_id)
-            if favorite and node.id not in user.favorites:
-                user.favorites.append(node.id)
-            elif not favorite and node.id in user.favorites:
-                user.favorites.remove(node.id)
-            return node
 
     def state_changed(self) -> None:
         """A request changed the state: ``state.json`` follows within half a second."""

@@ -90,8 +90,12 @@ def wire_modules_without_state() -> list[str]:
 def test_the_emulators_wire_layer_reads_no_state(module):
     # import-linter sees imports, not attribute access: `backend.state.nodes` needs no import.
     path = PROJECT_ROOT / "emulator" / Path(*module.split("."))
-    source = path.with_suffix(".py") if path.with_suffix(".py").exists() else path / "__init__.py"
-    tree = ast.parse(source.read_text(encoding="utf-8"))
-    reads = [node.lineno for node in ast.walk(tree)
-             if isinstance(node, ast.Attribute) and node.attr == "state"]  # fmt: skip
-    assert not reads, f"{module} reads the backend's state directly (lines {reads})"
+    sources = sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+    assert sources and all(source.exists() for source in sources), module
+    reads = [
+        f"{source.relative_to(PROJECT_ROOT)}:{node.lineno}"
+        for source in sources
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute) and node.attr == "state"
+    ]
+    assert not reads, f"{module} reads the backend's state directly: {reads}"

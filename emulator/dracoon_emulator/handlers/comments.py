@@ -1,4 +1,5 @@
-"""Node comments: list, add, change (author only) and delete (author or room admin).
+"""Node comments on the wire: list, add, change (author only) and delete (author or room
+admin); the rules are in services/comments.py.
 
 A deleted comment stays in the list with ``isDeleted: true`` (and is hidden with
 ``hide_deleted=true``), as DRACOON's description says.
@@ -9,25 +10,24 @@ from __future__ import annotations
 from ..backend import Backend
 from ..errors import ApiError, missing_field
 from ..messages import Request, Response, no_content
-from ..model import Comment, User, now_iso
-from ..permissions import effective, is_visible
 from ..routing import Router
-from ..state import State
+from ..services.comments import AuthoredComment
 from ..views import page, user_info
-from .common import paging, query_bool, visible_node
+from .common import paging, query_bool
 
 V4 = "/api/v4"
 MAX_COMMENT_LENGTH = 65535
 
 
-def comment_json(state: State, comment: Comment) -> dict:
+def comment_json(found: AuthoredComment) -> dict:
+    comment = found.comment
     return {
         "id": comment.id,
         "text": comment.text,
         "createdAt": comment.created_at,
-        "createdBy": user_info(state.users.get(comment.created_by), comment.created_by),
+        "createdBy": user_info(found.created_by, comment.created_by),
         "updatedAt": comment.updated_at,
-        "updatedBy": user_info(state.users.get(comment.updated_by), comment.updated_by),
+        "updatedBy": user_info(found.updated_by, comment.updated_by),
         "isChanged": comment.is_changed,
         "isDeleted": comment.is_deleted,
     }
@@ -45,64 +45,27 @@ def _text(req: Request) -> str:
 def list_comments(backend: Backend, req: Request) -> Response:
     offset, limit = paging(req)
     hide_deleted = query_bool(req, "hide_deleted")
-    state = backend.state
-    with state.lock:
-        node = visible_node(state, req.path_params["node_id"], req.user)
-        items = [
-            comment_json(state, c)
-            for c in sorted(state.comments.values(), key=lambda c: c.id)
-            if c.node_id == node.id and not (hide_deleted and c.is_deleted)
-        ]
-    return Response(body=page(items, offset, limit))
+    found = backend.comments.of_node(
+        req.user, req.path_params["node_id"], hide_deleted=hide_deleted
+    )
+    return Response(body=page([comment_json(c) for c in found], offset, limit))
 
 
 def add_comment(backend: Backend, req: Request) -> Response:
-    user: User = req.user
     text = _text(req)
-    state = backend.state
-    with state.lock:
-        node = visible_node(state, req.path_params["node_id"], user)
-        if "read" not in effective(state, node, user.id):
-            raise ApiError(403, None, f"User has no 'read' permission on node {node.id}")
-        moment = now_iso()
-        comment = Comment(state.new_comment_id(), node.id, text, moment, user.id, moment, user.id)
-        state.comments[comment.id] = comment
-        return Response(201, comment_json(state, comment))
-
-
-def _comment(state: State, comment_id: int, user: User) -> Comment:
-    comment = state.comments.get(comment_id)
-    node = state.nodes.get(comment.node_id) if comment else None
-    if comment is None or comment.is_deleted or node is None:
-        raise ApiError(404, -41400, f"Comment {comment_id} not found")
-    if not is_visible(state, node, user.id):
-        raise ApiError(404, -41400, f"Comment {comment_id} not found")
-    return comment
+    return Response(
+        201, comment_json(backend.comments.add(req.user, req.path_params["node_id"], text))
+    )
 
 
 def change_comment(backend: Backend, req: Request) -> Response:
-    user: User = req.user
     text = _text(req)
-    state = backend.state
-    with state.lock:
-        comment = _comment(state, req.path_params["comment_id"], user)
-        if comment.created_by != user.id:
-            raise ApiError(403, None, "Only the author may change a comment")
-        comment.text, comment.is_changed = text, True
-        comment.updated_at, comment.updated_by = now_iso(), user.id
-        return Response(200, comment_json(state, comment))
+    changed = backend.comments.change(req.user, req.path_params["comment_id"], text)
+    return Response(200, comment_json(changed))
 
 
 def delete_comment(backend: Backend, req: Request) -> Response:
-    user: User = req.user
-    state = backend.state
-    with state.lock:
-        comment = _comment(state, req.path_params["comment_id"], user)
-        node = state.nodes[comment.node_id]
-        if comment.created_by != user.id and "manage" not in effective(state, node, user.id):
-            raise ApiError(403, None, "Only the author or a room admin may delete a comment")
-        comment.is_deleted = True
-        comment.updated_at, comment.updated_by = now_iso(), user.id
+    backend.comments.delete(req.user, req.path_params["comment_id"])
     return no_content()
 
 

@@ -1,15 +1,12 @@
-"""Helpers every handler family uses: query parameters, node lookup, permission checks."""
+"""Helpers every handler family uses: query parameters, paging and the JSON body readers."""
 
 from __future__ import annotations
 
 from ..bodies import body_ids as body_ids  # the body readers, re-exported for handlers
 from ..bodies import body_int as body_int
 from ..bodies import body_list as body_list
-from ..errors import ApiError, forbidden, node_not_found
+from ..errors import ApiError
 from ..messages import Request
-from ..model import Node, User
-from ..permissions import effective, is_visible
-from ..state import State
 
 MAX_LIMIT = 500
 
@@ -49,16 +46,3 @@ def paging(req: Request, max_limit: int = MAX_LIMIT) -> tuple[int, int]:
     if offset < 0 or limit <= 0:
         raise ApiError(400, -80024, "Invalid offset or limit")
     return offset, min(limit, max_limit)
-
-
-def visible_node(state: State, node_id: int, user: User) -> Node:
-    """The node if it exists and the user can see it; 404 otherwise (as DRACOON does)."""
-    node = state.nodes.get(node_id)
-    if node is None or not is_visible(state, node, user.id):
-        raise node_not_found(node_id)
-    return node
-
-
-def require(state: State, node: Node, user: User, permission: str, action: str) -> None:
-    if permission not in effective(state, node, user.id):
-        raise forbidden(f"User has no '{permission}' permission on node {node.id} to {action}")

@@ -12,12 +12,12 @@ V4 = "/api/v4"
 
 def add_favorite(backend: Backend, req: Request) -> Response:
     user: User = req.user
-    node = backend.mark_favorite(user, req.path_params["node_id"], favorite=True)
+    node = backend.nodes.mark_favorite(user, req.path_params["node_id"], favorite=True)
     return Response(201, backend.node_json(node, user, detailed=True))
 
 
 def remove_favorite(backend: Backend, req: Request) -> Response:
-    backend.mark_favorite(req.user, req.path_params["node_id"], favorite=False)
+    backend.nodes.mark_favorite(req.user, req.path_params["node_id"], favorite=False)
     return no_content()
 
 

@@ -10,10 +10,8 @@ list it yet (it came with a later API version), so its shape follows the SDK's m
 from __future__ import annotations
 
 from ..backend import Backend
-from ..errors import ApiError
 from ..messages import Request, Response
-from ..model import FILE, User
-from ..permissions import is_visible
+from ..model import User
 from ..routing import Router
 from ..views import page
 from .common import paging
@@ -25,39 +23,16 @@ def file_versions(backend: Backend, req: Request) -> Response:
     user: User = req.user
     offset, limit = paging(req)
     reference_id = req.path_params["reference_id"]
-    state = backend.state
-    with state.lock:
-        items = []
-        for node in state.nodes.values():
-            if (
-                node.type == FILE
-                and (node.reference_id or node.id) == reference_id
-                and is_visible(state, node, user.id)
-            ):
-                items.append((node, False))
-        for entry in state.recycle_bin.values():
-            node = entry.node
-            room = state.nodes.get(entry.room_id)
-            if (
-                node.type == FILE
-                and (node.reference_id or node.id) == reference_id
-                and room is not None
-                and is_visible(state, room, user.id)
-            ):
-                items.append((node, True))
-        if not items:
-            raise ApiError(404, -40751, f"No file with reference id {reference_id}")
-        items.sort(key=lambda pair: pair[0].id)
-        body = [
-            {
-                "id": node.id,
-                "referenceId": node.reference_id or node.id,
-                "name": node.name,
-                "parentId": node.parent_id,
-                "deleted": deleted,
-            }
-            for node, deleted in items
-        ]
+    body = [
+        {
+            "id": node.id,
+            "referenceId": node.reference_id or node.id,
+            "name": node.name,
+            "parentId": node.parent_id,
+            "deleted": deleted,
+        }
+        for node, deleted in backend.nodes.versions(user, reference_id)
+    ]
     return Response(body=page(body, offset, limit))
 
 
