@@ -20,6 +20,7 @@ ids, file names or anything from a message.
 
 from __future__ import annotations
 
+import glob
 import os
 import platform
 import shutil
@@ -303,10 +304,47 @@ class StatusCollector(Collector):
         yield from (build, up, age, probe_ok, probe_age)
 
 
+class ProcessFilesCollector(Collector):
+    """Every process's samples from the multiprocess directory, as prometheus-client's
+    ``MultiProcessCollector`` merges them, minus files that hold nothing yet.
+
+    prometheus-client creates a process's file before it gives the file its size
+    (client_python issue #1199, open in 0.26): a scrape at that moment fails on the 0-byte
+    file with ``struct.error``, and a worker killed at that moment leaves the empty file
+    behind for good, failing every later scrape. An empty file holds no samples, so skipping
+    it loses nothing. A file removed between listing and reading (``mark_process_dead``
+    runs in the master's main thread while ``/metrics`` is served from another) gets one
+    fresh listing.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            return self._merge()
+        except FileNotFoundError:
+            return self._merge()
+
+    def _merge(self) -> Iterable[Metric]:
+        files = [f for f in glob.glob(os.path.join(self._path, "*.db")) if _holds_bytes(f)]
+        merged: Iterable[Metric] = multiprocess.MultiProcessCollector.merge(  # type: ignore[no-untyped-call]
+            files, accumulate=True
+        )
+        return merged
+
+
+def _holds_bytes(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except FileNotFoundError:
+        return False
+
+
 def build_registry(status: StatusCollector | None = None) -> CollectorRegistry:
     """The registry ``/metrics`` serves: every process's files plus the master's status."""
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry.register(ProcessFilesCollector(os.environ[MULTIPROC_ENV]))
     if status is not None:
         registry.register(status)
     return registry

@@ -59,3 +59,32 @@ def test_worker_samples_reach_the_masters_exposition():
         labels = (("cause", cause), ("worker", "file_transferer-1"))
         assert samples[("recording_storage_worker_restarts_total", labels)] == 0
     assert any(name == "recording_storage_build_info" for name, _ in samples)
+
+
+EMPTY_FILE_PROGRAM = r"""
+import os, sys
+from recording_storage.ops import metrics as m
+
+path = m.enable_multiprocess()
+m.service_metrics().jobs_received.inc(3)
+# What a worker leaves when it is killed between creating its file and sizing it.
+open(os.path.join(path, "counter_424242.db"), "wb").close()
+body, _ = m.render(m.build_registry())
+sys.stdout.write(body.decode())
+m.cleanup_multiprocess(path)
+"""
+
+
+def test_an_empty_file_left_by_a_killed_worker_does_not_break_the_scrape():
+    """prometheus-client creates a process's file before sizing it (client_python #1199): its
+    own collector fails every scrape on such a file; ours skips it and keeps the others."""
+    result = subprocess.run(
+        [sys.executable, "-c", EMPTY_FILE_PROGRAM], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(result.stdout)
+        for sample in family.samples
+    }
+    assert samples["recording_storage_jobs_received_total"] == 3
