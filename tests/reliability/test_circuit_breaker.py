@@ -32,6 +32,12 @@ BREAKER = {
 }
 
 
+def open_in(service) -> list[str]:
+    """The workers whose circuit for SCOPE is open, as /readyz reports them."""
+    _, body = service.get("/readyz")
+    return json.loads(body).get("circuits", {}).get(SCOPE, {}).get("workers", [])
+
+
 class Outage:
     """An emulator whose state survives a stop; ``down()`` closes its port, ``up()`` reopens
     the same port with the same rooms, users and files."""
@@ -91,6 +97,9 @@ def test_an_outage_holds_jobs_instead_of_dead_lettering_them(
             # instance: all 50 wait in flight, none is burnt through its receives.
             wait_for(lambda: service.metric("recording_storage_circuit_open", scope=SCOPE) == 1,
                      120, "the circuit to open")  # fmt: skip
+            # Each worker counts its own failures: until both circuits are open, a worker's second
+            # failing job is in flight and comes back visible (retry delay) before it is held.
+            wait_for(lambda: len(open_in(service)) == 2, 120, "the circuit open in both workers")
             wait_for(lambda: queue_counts(sqs, queue_url) == (0, JOBS), 60, "every job held")
             _, body = service.get("/readyz")
             assert SCOPE in json.loads(body)["circuits"], body
