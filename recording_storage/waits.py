@@ -33,8 +33,9 @@ from dataclasses import dataclass
 from typing import Any
 
 # A plain threading.Event (or a multiprocessing one) cannot tell anyone it was set: a wait
-# that must notice it looks at it this often. CancelEvent is never looked at this way.
-PLAIN_EVENT_RECHECK_SECONDS = 0.1
+# that must notice it looks at it this often (what the upload's polls used to do for every
+# cancel). A CancelEvent is never looked at this way.
+PLAIN_EVENT_RECHECK_SECONDS = 0.2
 
 
 class WaitCancelled(Exception):
@@ -218,6 +219,24 @@ def cancel_wakes(cancel: threading.Event | None, signal: Signal) -> Iterator[Non
         yield
     finally:
         unsubscribe()
+
+
+def wait_for_cancel(cancel: threading.Event | None, seconds: float) -> bool:
+    """Wait ``seconds`` unless ``cancel`` gets set first (True: it did) -- the pause
+    between two polls of a server, which a cancel must not have to sit out."""
+    deadline = time.monotonic() + max(0.0, seconds)
+    if cancel is None:
+        time.sleep(max(0.0, seconds))
+        return False
+    signal = Signal()
+    with cancel_wakes(cancel, signal):
+        while not cancel.is_set():
+            now = time.monotonic()
+            if now >= deadline:
+                return False
+            at = recheck_at(cancel)
+            signal.mark().wait(deadline if at is None else min(deadline, at))
+    return True
 
 
 def wait_all(

@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from types import SimpleNamespace
 
 import pytest
 
-from recording_storage.dracoon.client import DracoonApiError, UploadError, UploadOptions
+from recording_storage.dracoon.client import (
+    DracoonApiError,
+    UploadCancelledError,
+    UploadError,
+    UploadOptions,
+)
 from recording_storage.dracoon.client.upload import _S3Upload
+from recording_storage.waits import CancelEvent
 from tests.support.emulator_fixtures import default_seed
 
 from .conftest import admin, node_id, nodes
@@ -97,7 +104,7 @@ def _waiter(answers: list[dict], **options) -> tuple[_S3Upload, _ScriptedApi]:
     api = _ScriptedApi(answers)
     waiter = _S3Upload.__new__(_S3Upload)  # only the waiting part is under test here
     waiter.api = api
-    waiter.options = UploadOptions(s3_poll_initial=0.001, s3_poll_max=0.002, **options)
+    waiter.options = UploadOptions(**{"s3_poll_initial": 0.001, "s3_poll_max": 0.002, **options})
     waiter.job = SimpleNamespace(name="talk.mp4", cancel=None)
     waiter.upload_id = "up-1"
     return waiter, api
@@ -141,3 +148,30 @@ def test_the_transfer_polls_knob_is_validated(bad):
 
     with pytest.raises(SeedError, match="s3_transfer_polls"):
         parse_settings({"s3_transfer_polls": bad})
+
+
+def test_a_cancel_ends_the_pause_between_polls_at_once():
+    """The pause between two status polls (an hour here) is no sleep a cancel must sit out:
+    setting the job's cancel event ends it, and the upload stops with no further poll."""
+    waiter, api = _waiter([{"status": "transfer"}] * 3, s3_poll_initial=3600, s3_poll_max=3600)
+    cancel = CancelEvent()
+    waiter.job = SimpleNamespace(name="talk.mp4", cancel=cancel)
+    polled = threading.Event()
+    call = api.call
+    api.call = lambda *args, **kw: (polled.set(), call(*args, **kw))[1]
+    raised: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            waiter._wait_until_done()
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    assert polled.wait(30)
+    cancel.set()
+    thread.join(30)  # bounds a hang only: without the wake-up it would pause for an hour
+    assert not thread.is_alive()
+    assert len(raised) == 1 and isinstance(raised[0], UploadCancelledError)
+    assert api.polls == 1

@@ -9,7 +9,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from recording_storage.waits import Signal, WaitCancelled, wait_all
+from recording_storage.deadlines import JobBudget
+from recording_storage.waits import (
+    PLAIN_EVENT_RECHECK_SECONDS,
+    CancelEvent,
+    Signal,
+    WaitCancelled,
+    cancel_wakes,
+    recheck_at,
+    wait_all,
+)
 
 
 def test_wait_returns_when_another_thread_notifies() -> None:
@@ -98,3 +107,40 @@ def test_wait_all_reports_each_change_and_ends_when_every_future_is_done() -> No
 def test_wait_all_gives_up_at_its_deadline() -> None:
     never: Future[int] = Future()
     assert not wait_all([never], Signal(), lambda: None, deadline=time.monotonic() + 0.05)
+
+
+def test_a_cancel_event_cancels_the_signals_linked_to_it_at_once() -> None:
+    cancel = CancelEvent()
+    signal = Signal()
+    woke = threading.Event()
+
+    def waiter() -> None:
+        with cancel_wakes(cancel, signal):
+            assert signal.mark().wait()  # no deadline: only the cancel can end it
+        woke.set()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    cancel.set()
+    thread.join(timeout=30)  # bounds a hang only
+    assert woke.is_set() and signal.cancelled
+
+
+def test_a_job_budget_passes_on_the_set_of_an_outer_cancel_event() -> None:
+    outer = CancelEvent()
+    budget = JobBudget(3600, outer=outer)
+    signal = Signal()
+    with cancel_wakes(budget, signal):
+        assert not signal.cancelled
+        outer.set()
+        assert signal.cancelled and budget.is_set() and budget.stop_reason() == "cancelled"
+
+
+def test_waits_look_again_at_a_job_deadline_and_at_an_outer_event_that_cannot_tell() -> None:
+    alone = JobBudget(3600)
+    at = recheck_at(alone)
+    assert at is not None and at - time.monotonic() > 3000  # its deadline, no polling
+    assert recheck_at(CancelEvent()) is None  # set() wakes: never looked at by time
+    across_processes = JobBudget(3600, outer=threading.Event())  # like multiprocessing's
+    at = recheck_at(across_processes)
+    assert at is not None and at - time.monotonic() <= PLAIN_EVENT_RECHECK_SECONDS

@@ -57,7 +57,7 @@ from recording_storage.dracoon.crypto import (
     UserKeyPair,
     encrypt_file_key,
 )
-from recording_storage.waits import Mark, Signal, cancel_wakes, recheck_at
+from recording_storage.waits import Mark, Signal, cancel_wakes, recheck_at, wait_for_cancel
 
 from .auth import AuthorizedApi
 from .chunk_budget import ChunkBudget, process_budget
@@ -910,7 +910,8 @@ class _S3Upload(_ChannelUpload):
         assemble the parts); ``done`` and ``error`` end the wait at once. The wait between
         polls starts at ``s3_poll_initial`` and doubles up to ``s3_poll_max``; the whole wait
         is bounded by ``s3_completion_timeout``, with one last poll at the deadline so a
-        completion that lands just in time is not thrown away. Any other status is not in
+        completion that lands just in time is not thrown away. A set cancel event ends the
+        pause between polls at once (``UploadCancelledError``). Any other status is not in
         DRACOON's API: it fails the upload at once instead of being waited out.
         """
         deadline = time.monotonic() + self.options.s3_completion_timeout
@@ -946,5 +947,5 @@ class _S3Upload(_ChannelUpload):
                     f"{self.options.s3_completion_timeout:.0f}s "
                     "(upload option s3_completion_timeout); giving up"
                 )
-            time.sleep(min(delay, remaining))
+            wait_for_cancel(self.job.cancel, min(delay, remaining))  # a cancel ends it
             delay = min(delay * 2, self.options.s3_poll_max)
