@@ -6,6 +6,11 @@ thousand jobs (issue 17: the bench measured the stand-in, not the service). A ch
 only marks the state dirty; one writer thread writes the snapshot at most once per
 ``interval`` seconds, and ``flush()`` / ``close()`` write it at once (stop, reset), so a
 stopped emulator's ``state.json`` holds every change, as before.
+
+The cost of one write grows with the state, so the pause between two writes grows with
+it too: at least ``interval``, and at least ``WRITING_SHARE_DIVISOR - 1`` times as long
+as the last write took, so the writer spends at most about a tenth of a core on writing
+however large the state gets (a long soak holds tens of thousands of nodes).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import Callable
 log = logging.getLogger("dracoon_emulator")
 
 WRITE_INTERVAL_SECONDS = 0.5
+WRITING_SHARE_DIVISOR = 10  # the writer writes for at most 1/10 of the time
 
 
 class SnapshotWriter:
@@ -31,6 +37,7 @@ class SnapshotWriter:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._write_lock = threading.Lock()  # one writer of the temp file at a time
+        self._last_write_seconds = 0.0
 
     def changed(self) -> None:
         """The state changed: it reaches disk within ``interval`` (at once after close)."""
@@ -74,7 +81,8 @@ class SnapshotWriter:
                 if self._closed:
                     return
                 # Let the changes of the next moments join this write.
-                deadline = time.monotonic() + self._interval
+                pause = max(self._interval, self._last_write_seconds * (WRITING_SHARE_DIVISOR - 1))
+                deadline = time.monotonic() + pause
                 while not self._closed and (left := deadline - time.monotonic()) > 0:
                     self._changed.wait(left)
                 if self._closed:
@@ -84,7 +92,9 @@ class SnapshotWriter:
 
     def _write(self) -> None:
         with self._write_lock:
+            started = time.monotonic()
             try:
                 self._save()
             except OSError as exc:
                 log.error("could not persist emulator state: %s", exc)
+            self._last_write_seconds = time.monotonic() - started

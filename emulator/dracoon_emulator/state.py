@@ -195,17 +195,18 @@ class State:
             self.next_comment_id = data.get("next_comment_id", 1)
 
     def save(self) -> None:
-        """Write the snapshot atomically (temp file + rename) when persistence is on."""
+        """Write the snapshot atomically (temp file + rename) when persistence is on; one
+        caller at a time (persistence.SnapshotWriter serialises them)."""
         if self.snapshot_path is None:
             return
         with self.lock:
             # The same text as dumping snapshot(), without dataclasses.asdict's deep copy of
-            # every value: the encoder asks _fields for each model object it meets. Saved
-            # after every change, so this is the emulator's hottest path (issue 17).
+            # every value: the encoder asks _fields for each model object it meets. Only the
+            # encoding needs the lock (the objects change under requests), not the disk.
             data = json.dumps(self._snapshot(_same), separators=(",", ":"), default=_fields)
-            temp = self.snapshot_path.with_suffix(".tmp")
-            temp.write_text(data, encoding="utf-8")
-            os.replace(temp, self.snapshot_path)
+        temp = self.snapshot_path.with_suffix(".tmp")
+        temp.write_text(data, encoding="utf-8")
+        os.replace(temp, self.snapshot_path)
 
     def load_saved(self) -> bool:
         """Load ``state.json`` if present; True when state was restored."""

@@ -75,6 +75,25 @@ def test_the_writer_coalesces_changes_and_close_writes_the_last_one():
     assert writes[-1] == 202
 
 
+def test_the_writer_pauses_longer_when_writing_gets_costly():
+    # A write of 0.1 s makes the writer pause ~0.9 s: a big state costs at most ~1/10 of a core.
+    writes: list[float] = []
+
+    def slow_save():
+        writes.append(time.monotonic())
+        time.sleep(0.1)
+
+    writer = SnapshotWriter(slow_save, interval=0.01)
+    started = time.monotonic()
+    while time.monotonic() - started < 0.6:  # a change every 10 ms
+        writer.changed()
+        time.sleep(0.01)
+    written_while_busy = len(writes)
+    writer.close()
+    assert written_while_busy <= 1, writes  # unpaced: one write per ~0.11 s, five or more
+    assert len(writes) == written_while_busy + 1  # close() wrote the last changes
+
+
 def _write_seed(tmp_path, test_key_pairs, **extra) -> str:
     path = tmp_path / "seed.yaml"
     path.write_text(yaml.safe_dump(default_seed(test_key_pairs) | extra))
