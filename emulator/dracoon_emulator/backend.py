@@ -121,7 +121,7 @@ class Backend:
             return views.node_json(self.state, node, user, detailed=detailed)
 
     def state_changed(self) -> None:
-        """A request changed the state: ``state.json`` follows within half a second."""
+        """A request changed the state: ``state.json`` follows soon (persistence.py)."""
         if self._writer is not None:
             self._writer.changed()
 

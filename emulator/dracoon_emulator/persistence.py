@@ -40,7 +40,7 @@ class SnapshotWriter:
         self._last_write_seconds = 0.0
 
     def changed(self) -> None:
-        """The state changed: it reaches disk within ``interval`` (at once after close)."""
+        """The state changed: it reaches disk after the pause (at once after close)."""
         with self._changed:
             if self._closed:
                 closed = True
