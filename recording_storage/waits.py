@@ -175,8 +175,12 @@ class CancelEvent(threading.Event):
             callback()
 
     def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call ``callback()`` when the event gets set (at once when it is already set),
-        until the returned function is called."""
+        """Call ``callback()`` when the event gets set (at once when ``set()`` was already
+        called), until the returned function is called.
+
+        Only ``set()`` counts, not a subclass's ``is_set()``: a callback usually cancels a
+        ``Signal`` for good, while a job's budget that counts as set because its deadline
+        passed is unset again by ``extend_to`` -- its waits look at it at ``recheck_at``."""
         with self._subscribers_lock:
             key = self._next_id
             self._next_id += 1
@@ -186,7 +190,7 @@ class CancelEvent(threading.Event):
             with self._subscribers_lock:
                 self._subscribers.pop(key, None)
 
-        if self.is_set():
+        if threading.Event.is_set(self):
             callback()
         return unsubscribe
 
