@@ -169,7 +169,9 @@ class DracoonClient:
 
         Encrypts when the room is encrypted; classic or S3 direct according to the server.
         ``progress(bytes_done)`` is called as chunks are acknowledged. On any error, or when
-        ``cancel`` gets set, the upload channel is removed and the exception propagates.
+        ``cancel`` gets set, the upload channel is removed and the exception propagates. A
+        ``waits.CancelEvent`` (a job's ``deadlines.JobBudget`` is one) ends the upload's
+        waits the moment it is set; any other event is looked at every 0.2 s.
         """
         validate_name(name)
         if size < 0:
