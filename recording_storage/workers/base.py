@@ -15,8 +15,9 @@ registers ``faulthandler`` for it, writing the stack of every thread to the chan
 ``stack_dump_path``, which the master then logs, so the log shows where the worker hung.
 
 Signals in a child: SIGINT is ignored (Ctrl-C reaches the whole process group, and the master
-orchestrates shutdown); SIGTERM sets ``stop`` and, while the child is idle (long-polling
-SQS or sleeping between sharer runs), interrupts the wait so the child exits at once.
+orchestrates shutdown); SIGTERM counts as ``stop`` (:meth:`StopFlag.request`) and, while the
+child is idle (long-polling SQS or sleeping between sharer runs), interrupts the wait so the
+child exits at once.
 A busy child keeps working until the master sets ``cancel`` after the grace period.
 """
 
@@ -92,26 +93,36 @@ class WorkerChannel:
 
 
 class StopFlag:
-    """The ``stop`` flag, safe to wait on where SIGTERM may raise.
+    """Should this worker stop: the master set ``stop``, or the process got SIGTERM.
 
-    Waiting on a ``multiprocessing.Event`` directly is not. The SIGTERM handler runs in the
-    main thread and sets that same event; ``Event.set`` waits, inside the event's condition,
-    for the sleeper to wake, and the sleeper is the thread stuck in the handler: a blocking
-    ``wait`` deadlocks (tried: a process waiting 5 s on the event hung until SIGKILL). And an
-    exception raised by the handler inside the condition corrupts its semaphore counts. Short
-    sleeps that poll the flag are interrupted cleanly and cost nothing measurable.
+    The SIGTERM handler must not touch the ``multiprocessing.Event``: it runs in the main
+    thread, between two bytecodes, possibly while that thread holds the event's lock inside
+    ``is_set`` or sleeps in its ``wait``, and ``Event.set`` takes that lock (and waits for the
+    sleepers to wake): the process deadlocks (tried: a loop of ``is_set`` hung in 1 of 5 runs,
+    a 5 s ``wait`` in every run, until SIGKILL). The handler calls :meth:`request`, which
+    only sets an attribute.
+
+    For the same reason this waits by polling, not in ``Event.wait``: the handler raises
+    ``_Interrupted`` out of an interruptible wait, and an exception raised inside the event's
+    condition corrupts its semaphore counts. Short sleeps are interrupted cleanly and cost
+    nothing measurable.
     """
 
     def __init__(self, event: Flag, poll: float = 0.2) -> None:
         self.event = event
         self.poll = poll
+        self._requested = False
+
+    def request(self) -> None:
+        """Stop from inside this process; safe in a signal handler (no lock taken)."""
+        self._requested = True
 
     def is_set(self) -> bool:
-        return bool(self.event.is_set())
+        return self._requested or bool(self.event.is_set())
 
     def wait(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.event.is_set():
+        while not self.is_set():
             remaining = self.poll if deadline is None else deadline - time.monotonic()
             if remaining <= 0:
                 return False
@@ -201,7 +212,7 @@ class Worker:
     @contextlib.contextmanager
     def interruptible(self) -> Iterator[None]:
         """Mark an idle wait that SIGTERM may interrupt (no job state is held in it)."""
-        if self.channel.stop.is_set():
+        if self.stop_flag.is_set():
             raise _Interrupted
         self._interruptible = True
         try:
@@ -234,7 +245,7 @@ class Worker:
             faulthandler.register(signal.SIGUSR1, file=target, all_threads=True, chain=False)
 
     def _on_sigterm(self, signum: int, frame: object) -> None:
-        self.channel.stop.set()
+        self.stop_flag.request()
         if self._interruptible:
             self._interruptible = False
             raise _Interrupted

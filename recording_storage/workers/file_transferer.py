@@ -189,7 +189,7 @@ class FileTransferer(Worker):
         self, consumer: SqsConsumer, runner: JobRunner, hold: MessageHold, recycle_after: int
     ) -> None:
         jobs_done = 0
-        while not self.channel.stop.is_set():
+        while not self.stop_flag.is_set():
             self.state = "idle"
             self.advance()
             self._probe_open_circuits(hold)
@@ -204,7 +204,7 @@ class FileTransferer(Worker):
             self.advance()
             if message is None:
                 continue
-            if self.channel.stop.is_set():
+            if self.stop_flag.is_set():
                 # Received while we were told to stop: give it back at once.
                 consumer.change_visibility(message, 0)
                 break

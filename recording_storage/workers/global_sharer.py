@@ -41,7 +41,7 @@ class GlobalSharerWorker(Worker):
 
     def run(self) -> None:
         sharer = self.sharer_factory(self.settings)
-        while not self.channel.stop.is_set():
+        while not self.stop_flag.is_set():
             self.state = "busy"
             self.advance()
             with self.interruptible():

@@ -60,7 +60,7 @@ class HealthProber(Worker):
                 target=self._check_credentials, args=(self.credentials_factory,),
                 name="credential-checks", daemon=True,
             ).start()  # fmt: skip
-        while not self.channel.stop.is_set():
+        while not self.stop_flag.is_set():
             self.state = "busy"
             self.advance()
             with self.interruptible():
@@ -82,7 +82,7 @@ class HealthProber(Worker):
             checks: CredentialCheckSet = factory(self.settings, self.options.probe_timeout)
         except Exception:  # unusable settings: the other probes say what is wrong
             return
-        while not self.channel.stop.is_set():
+        while not self.stop_flag.is_set():
             try:
                 results = checks.run()
             except Exception:  # the configurator probe reports configurator trouble

@@ -279,3 +279,35 @@ def test_verdict_while_starting_names_no_probe_but_a_failed_worker():
     dead = {"file_transferer": False, "dracoon_global_sharer": True}
     answer = verdict(dead, {}, now=1000, max_age=60, expected_workers=WORKERS, started=False)
     assert answer[1]["error"] == "worker_error_file_transferer"
+
+
+def test_sigterm_stops_a_worker_without_touching_the_shared_stop_event():
+    """The handler runs in the main thread, perhaps while it holds the event's lock: setting
+    a multiprocessing.Event there can deadlock, so SIGTERM only sets StopFlag's attribute."""
+    import queue
+    import signal
+    import threading
+
+    from recording_storage.workers.base import (
+        KIND_GLOBAL_SHARER,
+        Worker,
+        WorkerChannel,
+        _Interrupted,
+    )
+
+    class Untouchable:
+        def is_set(self):
+            return False
+
+        def set(self):
+            raise AssertionError("set() from a signal handler can deadlock")
+
+    channel = WorkerChannel("w", KIND_GLOBAL_SHARER, queue.Queue(), Untouchable(),
+                            threading.Event(), 0)  # fmt: skip
+    worker = Worker(channel, heartbeat_interval=1.0)
+    assert not worker.stop_flag.is_set()
+    with pytest.raises(_Interrupted), worker.interruptible():
+        worker._on_sigterm(signal.SIGTERM, None)  # an idle wait is interrupted at once
+    assert worker.stop_flag.is_set() and worker.stop_flag.wait(0)
+    with pytest.raises(_Interrupted), worker.interruptible():  # no new idle wait either
+        pass
