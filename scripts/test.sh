@@ -15,6 +15,12 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib/venv.sh
 . scripts/lib/venv.sh
 
+# The tests start hundreds of Python processes (pytest workers, the service, the CLI, moto):
+# with PYTHONDONTWRITEBYTECODE set (some CI images set it) each one compiles the project's
+# modules again, and pytest rewrites the asserts of every test module and plugin package in
+# every worker (~1.3 s of CPU per pytest process). Bytecode goes to __pycache__ (git-ignored).
+unset PYTHONDONTWRITEBYTECODE
+
 # Two steps run in the background, alongside the others: on a fresh machine they mostly wait
 # for pip, and later the others mostly wait for servers and timeouts, so on 2 cores they cost
 # little wall time. Each runs in a process group of its own (stopped if this script stops
