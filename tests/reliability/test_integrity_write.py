@@ -330,12 +330,16 @@ def test_fifty_targets_never_leave_an_oversized_or_broken_file(classic, loaded):
     paths = [f"t{i:02d}" for i in range(50)]
     body = json.dumps(readme_message(bucket=world.bucket.name, keys=[KEY],
                                      targets=[{"path": p} for p in paths]))  # fmt: skip
+    # The client's timeout is 2 s and a delayed answer comes after 3 s. With 1 s, on a busy
+    # machine (4 pytest workers on 2 cores next to other work) the 95 % of undelayed answers,
+    # and even connects and the cancels of restarted channels, missed it too: a channel was
+    # left open (the cancel got no answer), which is not what this test is about.
     if loaded:
-        world.faults({"method": "POST", "path": CHUNK_URL, "latency_ms": 1500, "rate": 0.05})
+        world.faults({"method": "POST", "path": CHUNK_URL, "latency_ms": 3000, "rate": 0.05})
 
     # Each delivery may leave a few of the 50 targets for the next one (a late answer on a
     # restarted upload too, more often on a busy machine): SQS redelivers until it is done.
-    result, errors = world.run(world.runner(RS_DRACOON_TIMEOUTSECONDS="1"), body, attempts=6)
+    result, errors = world.run(world.runner(RS_DRACOON_TIMEOUTSECONDS="2"), body, attempts=6)
 
     world.faults()
     sizes = {p: [f["size"] for f in world.files(p)] for p in paths}
