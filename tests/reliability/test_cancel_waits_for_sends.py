@@ -149,3 +149,68 @@ def test_a_cancel_reports_failure_only_after_every_sent_chunk_was_answered(
     for room in rooms:
         world.assert_one_correct_file(data, path=room)
     assert result.s3_deleted and not world.bucket.exists(key)
+
+
+S3_PART_PATH = r"^/emulator/s3/[^/]+/\d+$"  # the emulator's presigned part URLs
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def dracoon_s3(s3_world):
+    """S3 direct uploads; DRACOON and its presigned part URLs behind the hostile proxy."""
+    with h.HostileServer(s3_world.emulator.base_url, keep_host=True) as proxy:
+        s3_world.set_instance(DOMAIN, **{"recordings.dracoon.base-url": proxy.url + "/api/v4"})
+        yield proxy
+        for runner in s3_world.runners:
+            runner.close()
+        s3_world.runners.clear()
+
+
+def _token(path: str) -> str:
+    """The channel a part PUT (``/emulator/s3/<token>/<n>``) or a cancel
+    (``/api/v4/uploads/<token>``) belongs to."""
+    parts = path.strip("/").split("/")
+    return parts[2] if parts[0] == "emulator" else parts[-1]
+
+
+def test_a_cancel_during_parallel_s3_parts_waits_for_every_part_in_flight(s3_world, dracoon_s3):
+    world, key = s3_world, "rec/cancelled-s3.mp4"
+    data = os.urandom(5 * MiB + 5)  # two parts, sent at the same time (two senders)
+    world.bucket.put(key, data)
+    runner = world.runner()
+    timeline = Timeline(dracoon_s3)
+    dracoon_s3.add(h.Rule(S3_PART_PATH, timeline.held_chunk_answer(), method="PUT"))
+    dracoon_s3.add(h.Rule(CHUNK_PATH, timeline.recorded_cancel(), method="DELETE"))
+    cancel = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = runner.run(world.message(key), job_id="s-1", cancel=cancel)
+        except BaseException as exc:
+            outcome["error"] = exc
+        outcome["returned"] = time.monotonic()
+
+    job = threading.Thread(target=run, name="cancelled-s3-job")
+    job.start()
+    assert timeline.first_chunk.wait(60), "no part was ever sent"
+    cancel.set()
+    job.join(120)
+    assert not job.is_alive(), "the cancelled job never returned"
+
+    error = outcome.get("error")
+    assert isinstance(error, JobError) and error.retryable and "cancelled" in str(error), outcome
+    with timeline.lock:
+        sent, answered = list(timeline.chunk_sent), list(timeline.chunk_answered)
+        cancelled = list(timeline.channel_cancelled)
+    assert sent and len(answered) == len(sent), (sent, answered)
+    assert outcome["returned"] >= max(at for _, at in answered), "failed with a part in flight"
+    assert {_token(p) for p, _ in cancelled} == {_token(p) for p, _ in sent}, (sent, cancelled)
+    for channel, cancelled_at in cancelled:
+        assert all(at <= cancelled_at for p, at in answered if _token(p) == _token(channel))
+    assert world.bucket.exists(key) and world.files() == [] and world.open_uploads() == []
+
+    dracoon_s3.clear()
+    result = runner.run(world.message(key), job_id="s-2")
+    world.assert_one_correct_file(data)
+    assert result.s3_deleted and not world.bucket.exists(key)
