@@ -16,6 +16,7 @@ per job" table of docs/performance.md.
 from __future__ import annotations
 
 import collections
+import contextlib
 import http.client
 import json
 import re
@@ -119,6 +120,12 @@ class CountingProxy(_CountingServer):
         # Cleared: ReceiveMessage waits here (the driver stages redeliveries meanwhile).
         self.receiving = threading.Event()
         self.receiving.set()
+        # One ReceiveMessage at a time reaches moto: its receive_message picks visible
+        # messages without a lock, so two workers polling at once could both get the same
+        # message (seen with 4 workers and 2,000 queued messages: deliveries 2 while the
+        # first was still running, and jobs retried for minutes). SQS never does that
+        # within the visibility timeout; the bench must not measure moto's race.
+        self.receive_lock = threading.Lock()
         super().__init__(_ProxyHandler)
 
     def connection(self) -> http.client.HTTPConnection:
@@ -127,6 +134,9 @@ class CountingProxy(_CountingServer):
             conn = http.client.HTTPConnection(*self.upstream, timeout=60)
             self.local.conn = conn
         return conn
+
+
+_NO_LOCK = contextlib.nullcontext()
 
 
 class _ProxyHandler(_Quiet):
@@ -138,6 +148,10 @@ class _ProxyHandler(_Quiet):
         self.server.count(operation)
         if operation == "ReceiveMessage":
             self.server.receiving.wait(timeout=120)
+        with self.server.receive_lock if operation == "ReceiveMessage" else _NO_LOCK:
+            self._forward(body)
+
+    def _forward(self, body: bytes) -> None:
         headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
         for attempt in range(2):  # a keep-alive connection moto closed: reconnect once
             conn = self.server.connection()
