@@ -22,30 +22,13 @@ from recording_storage.deadlines import JobBudget
 from recording_storage.dracoon.client import upload as upload_module
 from recording_storage.dracoon.client.chunk_budget import ChunkBudget
 from recording_storage.dracoon.client.errors import UploadCancelledError
-from recording_storage.dracoon.client.models import Node
-from recording_storage.dracoon.client.upload import UploadJob, _Pipeline
+from recording_storage.dracoon.client.upload import _Pipeline
 from recording_storage.waits import PLAIN_EVENT_RECHECK_SECONDS, Mark, Signal, cancel_wakes
+from tests.support.upload_jobs import upload_job
 
 KiB = 1024
 JOIN_SECONDS = 30  # bounds a hang only
 WAIT_SECONDS = 1.0  # how long the upload is kept waiting for memory
-
-
-def _job(source: Any, cancel: Any, size: int) -> UploadJob:
-    parent = Node.from_json({"id": 1, "name": "room", "type": "room"})
-    return UploadJob(
-        parent=parent,
-        name="talk.mp4",
-        source=source,
-        size=size,
-        expire_at=None,
-        notes=None,
-        resolution="autorename",
-        chunk_size=KiB,
-        progress=None,
-        cancel=cancel,
-        key_pair=None,
-    )
 
 
 class _CountingBudget(ChunkBudget):
@@ -112,7 +95,7 @@ def test_an_upload_that_subscribed_to_an_expired_budget_does_not_spin_once_exten
             yield
 
     monkeypatch.setattr(upload_module, "cancel_wakes", linked_then_extended)
-    pipeline = _Pipeline(_job(io.BytesIO(b"a" * KiB), job_budget, KiB), KiB, 1, True, budget)
+    pipeline = _Pipeline(upload_job(io.BytesIO(b"a" * KiB), job_budget, KiB), KiB, 1, True, budget)
     thread, sent, raised = _start(pipeline, [(0, KiB)])
     assert budget.waiting.wait(JOIN_SECONDS)
     time.sleep(WAIT_SECONDS)
@@ -141,7 +124,7 @@ def test_the_workers_multiprocessing_cancel_set_by_another_process_ends_the_wait
     budget.tries = 0
     job_budget = JobBudget(3600, outer=outer)
     data = b"b" * (3 * KiB)
-    pipeline = _Pipeline(_job(io.BytesIO(data), job_budget, len(data)), KiB, 1, True, budget)
+    pipeline = _Pipeline(upload_job(io.BytesIO(data), job_budget, len(data)), KiB, 1, True, budget)
     thread, sent, raised = _start(pipeline, [(0, KiB), (KiB, KiB), (2 * KiB, KiB)])
     assert budget.waiting.wait(JOIN_SECONDS)
     setter = context.Process(target=_set_later, args=(outer, WAIT_SECONDS))
@@ -170,7 +153,7 @@ def test_an_upload_that_starts_past_the_jobs_deadline_still_stops_at_once() -> N
     assert elsewhere is not None
     job_budget = JobBudget(0.0)
     data = b"c" * (3 * KiB)
-    pipeline = _Pipeline(_job(io.BytesIO(data), job_budget, len(data)), KiB, 1, True, budget)
+    pipeline = _Pipeline(upload_job(io.BytesIO(data), job_budget, len(data)), KiB, 1, True, budget)
     thread, sent, raised = _start(pipeline, [(0, KiB), (KiB, KiB), (2 * KiB, KiB)])
     thread.join(JOIN_SECONDS)
 

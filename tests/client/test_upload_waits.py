@@ -15,36 +15,18 @@ from __future__ import annotations
 import io
 import threading
 import time
-from typing import Any
 
 import pytest
 
 from recording_storage.deadlines import JobBudget
 from recording_storage.dracoon.client.chunk_budget import ChunkBudget
 from recording_storage.dracoon.client.errors import UploadCancelledError
-from recording_storage.dracoon.client.models import Node
-from recording_storage.dracoon.client.upload import UploadJob, _Pipeline
+from recording_storage.dracoon.client.upload import _Pipeline
 from recording_storage.waits import CancelEvent, Mark
+from tests.support.upload_jobs import upload_job
 
 KiB = 1024
 JOIN_SECONDS = 30  # bounds a hang only; a cancel that works ends the wait at once
-
-
-def _job(source: Any, cancel: threading.Event, size: int) -> UploadJob:
-    parent = Node.from_json({"id": 1, "name": "room", "type": "room"})
-    return UploadJob(
-        parent=parent,
-        name="talk.mp4",
-        source=source,
-        size=size,
-        expire_at=None,
-        notes=None,
-        resolution="autorename",
-        chunk_size=KiB,
-        progress=None,
-        cancel=cancel,
-        key_pair=None,
-    )
 
 
 class _WatchedBudget(ChunkBudget):
@@ -105,7 +87,7 @@ def test_cancel_ends_a_wait_for_memory_without_any_release(chunks: int) -> None:
     assert elsewhere is not None
     cancel = CancelEvent()
     data = b"x" * (chunks * KiB)
-    pipeline = _Pipeline(_job(io.BytesIO(data), cancel, len(data)), KiB, 1, True, budget)
+    pipeline = _Pipeline(upload_job(io.BytesIO(data), cancel, len(data)), KiB, 1, True, budget)
     sent: list[int] = []
     thread, raised = _run_in_thread(pipeline, [(i * KiB, KiB) for i in range(chunks)], sent)
     assert budget.waiting.wait(JOIN_SECONDS), "the upload never waited for memory"
@@ -124,7 +106,7 @@ def test_cancel_ends_a_wait_for_a_shared_source_that_never_becomes_readable() ->
     budget = ChunkBudget(16 * KiB)
     source = _NeverReadable(b"y" * (3 * KiB))
     cancel = CancelEvent()
-    pipeline = _Pipeline(_job(source, cancel, 3 * KiB), KiB, 1, True, budget)
+    pipeline = _Pipeline(upload_job(source, cancel, 3 * KiB), KiB, 1, True, budget)
     sent: list[int] = []
     thread, raised = _run_in_thread(pipeline, [(0, KiB), (KiB, KiB), (2 * KiB, KiB)], sent)
     assert source.waiting.wait(JOIN_SECONDS), "the upload never asked its shared source"
@@ -144,7 +126,7 @@ def test_a_job_budget_set_wakes_the_upload_like_any_cancel_event() -> None:
     elsewhere = budget.acquire(KiB)
     assert elsewhere is not None
     job_budget = JobBudget(3600)
-    pipeline = _Pipeline(_job(io.BytesIO(b"z" * KiB), job_budget, KiB), KiB, 1, True, budget)
+    pipeline = _Pipeline(upload_job(io.BytesIO(b"z" * KiB), job_budget, KiB), KiB, 1, True, budget)
     thread, raised = _run_in_thread(pipeline, [(0, KiB)], [])
     assert budget.waiting.wait(JOIN_SECONDS)
 
@@ -162,7 +144,7 @@ def test_the_jobs_deadline_ends_the_wait_without_anyone_setting_the_event() -> N
     elsewhere = budget.acquire(KiB)
     assert elsewhere is not None
     job_budget = JobBudget(0.2)
-    pipeline = _Pipeline(_job(io.BytesIO(b"z" * KiB), job_budget, KiB), KiB, 1, True, budget)
+    pipeline = _Pipeline(upload_job(io.BytesIO(b"z" * KiB), job_budget, KiB), KiB, 1, True, budget)
     thread, raised = _run_in_thread(pipeline, [(0, KiB)], [])
     thread.join(JOIN_SECONDS)
 

@@ -26,10 +26,10 @@ from recording_storage.aws.session import make_s3_client
 from recording_storage.config import load_settings
 from recording_storage.dracoon.client.chunk_budget import ChunkBudget
 from recording_storage.dracoon.client.errors import UploadCancelledError
-from recording_storage.dracoon.client.models import Node
-from recording_storage.dracoon.client.upload import UploadJob, _Pipeline
+from recording_storage.dracoon.client.upload import _Pipeline
 from recording_storage.jobs.tee import SharedSource
 from recording_storage.waits import CancelEvent, recheck_at
+from tests.support.upload_jobs import upload_job
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -45,22 +45,6 @@ def s3(aws_env, tmp_path):
     conf = tmp_path / "app.conf"
     conf.write_text("")
     return make_s3_client(load_settings(conf, env=aws_env))
-
-
-def _job(source, cancel, size: int) -> UploadJob:
-    return UploadJob(
-        parent=Node.from_json({"id": 1, "name": "room", "type": "room"}),
-        name="talk.mp4",
-        source=source,
-        size=size,
-        expire_at=None,
-        notes=None,
-        resolution="autorename",
-        chunk_size=CHUNK,
-        progress=None,
-        cancel=cancel,
-        key_pair=None,
-    )
 
 
 def _upload(shared, index, cancel, budget, size, rng_seed, outcomes) -> None:
@@ -80,7 +64,7 @@ def _upload(shared, index, cancel, budget, size, rng_seed, outcomes) -> None:
     chunks = [(offset, min(CHUNK, size - offset)) for offset in range(0, size, CHUNK)]
     try:
         with shared.branch(index) as branch:
-            pipeline = _Pipeline(_job(branch, cancel, size), CHUNK, 2, True, budget)
+            pipeline = _Pipeline(upload_job(branch, cancel, size, CHUNK), CHUNK, 2, True, budget)
             pipeline.run(chunks, send)
         outcomes[index] = b"".join(sent[i] for i in range(len(chunks)))
     except BaseException as exc:
