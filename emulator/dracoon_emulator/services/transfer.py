@@ -124,18 +124,6 @@ def _timestamps(node: Node, item: dict) -> None:
                 raise ApiError(400, -80000, f"{field} is not an ISO-8601 date") from None
 
 
-def _timestamps(node: Node, item: dict) -> None:
-    for field, attr in (
-        ("timestampCreation", "timestamp_creation"),
-        ("timestampModification", "timestamp_modification"),
-    ):
-        if item.get(field) is not None:
-            try:
-                setattr(node, attr, iso(parse_datetime(item[field])))
-            except (TypeError, ValueError, AttributeError):
-                raise ApiError(400, -80000, f"{field} is not an ISO-8601 date") from None
-
-
 def _clone(state: State, store: ContentStore, node: Node, parent_id: int, user: User) -> Node:
     clone = copy.deepcopy(node)
     clone.id = state.new_node_id()
