@@ -24,7 +24,7 @@ from recording_storage.dracoon.client.chunk_budget import ChunkBudget
 from recording_storage.dracoon.client.errors import UploadCancelledError
 from recording_storage.dracoon.client.upload import _Pipeline
 from recording_storage.waits import PLAIN_EVENT_RECHECK_SECONDS, Mark, Signal, cancel_wakes
-from tests.support.upload_jobs import upload_job
+from tests.support.upload_jobs import run_in_thread, upload_job
 
 KiB = 1024
 JOIN_SECONDS = 30  # bounds a hang only
@@ -50,20 +50,7 @@ class _CountingBudget(ChunkBudget):
 
 def _start(pipeline: _Pipeline, chunks: list[tuple[int, int]]):
     sent: list[int] = []
-    raised: list[BaseException] = []
-
-    def send(index: int, _offset: int, _view: memoryview) -> str:
-        sent.append(index)
-        return "etag"
-
-    def run() -> None:
-        try:
-            pipeline.run(chunks, send)
-        except BaseException as exc:
-            raised.append(exc)
-
-    thread = threading.Thread(target=run, name="test-upload")
-    thread.start()
+    thread, raised = run_in_thread(pipeline, chunks, sent)
     return thread, sent, raised
 
 

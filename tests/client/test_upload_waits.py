@@ -23,7 +23,7 @@ from recording_storage.dracoon.client.chunk_budget import ChunkBudget
 from recording_storage.dracoon.client.errors import UploadCancelledError
 from recording_storage.dracoon.client.upload import _Pipeline
 from recording_storage.waits import CancelEvent, Mark
-from tests.support.upload_jobs import upload_job
+from tests.support.upload_jobs import run_in_thread, upload_job
 
 KiB = 1024
 JOIN_SECONDS = 30  # bounds a hang only; a cancel that works ends the wait at once
@@ -61,25 +61,6 @@ class _NeverReadable(io.BytesIO):
         return False
 
 
-def _run_in_thread(pipeline: _Pipeline, chunks: list[tuple[int, int]], sent: list[int]):
-    """Run the pipeline in a thread; returns (thread, what it raised)."""
-    raised: list[BaseException] = []
-
-    def send(index: int, _offset: int, _view: memoryview) -> str:
-        sent.append(index)
-        return "etag"
-
-    def run() -> None:
-        try:
-            pipeline.run(chunks, send)
-        except BaseException as exc:
-            raised.append(exc)
-
-    thread = threading.Thread(target=run, name="test-upload")
-    thread.start()
-    return thread, raised
-
-
 @pytest.mark.parametrize("chunks", [1, 4], ids=["one-chunk-in-caller", "read-ahead-pipeline"])
 def test_cancel_ends_a_wait_for_memory_without_any_release(chunks: int) -> None:
     budget = _WatchedBudget(KiB)
@@ -89,7 +70,7 @@ def test_cancel_ends_a_wait_for_memory_without_any_release(chunks: int) -> None:
     data = b"x" * (chunks * KiB)
     pipeline = _Pipeline(upload_job(io.BytesIO(data), cancel, len(data)), KiB, 1, True, budget)
     sent: list[int] = []
-    thread, raised = _run_in_thread(pipeline, [(i * KiB, KiB) for i in range(chunks)], sent)
+    thread, raised = run_in_thread(pipeline, [(i * KiB, KiB) for i in range(chunks)], sent)
     assert budget.waiting.wait(JOIN_SECONDS), "the upload never waited for memory"
 
     cancel.set()
@@ -108,7 +89,7 @@ def test_cancel_ends_a_wait_for_a_shared_source_that_never_becomes_readable() ->
     cancel = CancelEvent()
     pipeline = _Pipeline(upload_job(source, cancel, 3 * KiB), KiB, 1, True, budget)
     sent: list[int] = []
-    thread, raised = _run_in_thread(pipeline, [(0, KiB), (KiB, KiB), (2 * KiB, KiB)], sent)
+    thread, raised = run_in_thread(pipeline, [(0, KiB), (KiB, KiB), (2 * KiB, KiB)], sent)
     assert source.waiting.wait(JOIN_SECONDS), "the upload never asked its shared source"
 
     cancel.set()
@@ -127,7 +108,7 @@ def test_a_job_budget_set_wakes_the_upload_like_any_cancel_event() -> None:
     assert elsewhere is not None
     job_budget = JobBudget(3600)
     pipeline = _Pipeline(upload_job(io.BytesIO(b"z" * KiB), job_budget, KiB), KiB, 1, True, budget)
-    thread, raised = _run_in_thread(pipeline, [(0, KiB)], [])
+    thread, raised = run_in_thread(pipeline, [(0, KiB)], [])
     assert budget.waiting.wait(JOIN_SECONDS)
 
     job_budget.set()
@@ -145,7 +126,7 @@ def test_the_jobs_deadline_ends_the_wait_without_anyone_setting_the_event() -> N
     assert elsewhere is not None
     job_budget = JobBudget(0.2)
     pipeline = _Pipeline(upload_job(io.BytesIO(b"z" * KiB), job_budget, KiB), KiB, 1, True, budget)
-    thread, raised = _run_in_thread(pipeline, [(0, KiB)], [])
+    thread, raised = run_in_thread(pipeline, [(0, KiB)], [])
     thread.join(JOIN_SECONDS)
 
     assert not thread.is_alive(), "the upload outlived its job's deadline"

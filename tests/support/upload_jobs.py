@@ -3,6 +3,7 @@ before the pipeline: the room is a stand-in node, no key pair, no progress)."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from recording_storage.dracoon.client.models import Node
@@ -24,3 +25,25 @@ def upload_job(source: Any, cancel: Any, size: int, chunk_size: int = 1024) -> U
         cancel=cancel,
         key_pair=None,
     )
+
+
+def run_in_thread(
+    pipeline: Any, chunks: list[tuple[int, int]], sent: list[int]
+) -> tuple[threading.Thread, list[BaseException]]:
+    """Run ``pipeline`` over ``chunks`` in a thread whose sends only note their index in
+    ``sent``; returns the thread and a list that gets what the run raised."""
+    raised: list[BaseException] = []
+
+    def send(index: int, _offset: int, _view: memoryview) -> str:
+        sent.append(index)
+        return "etag"
+
+    def run() -> None:
+        try:
+            pipeline.run(chunks, send)
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, name="test-upload")
+    thread.start()
+    return thread, raised
